@@ -1,0 +1,75 @@
+# asap-native: every entry point a developer or CI needs.
+#   make test    - every test (C++ GoogleTest + Python pytest), installing what it needs
+#   make demo    - the main job: a short demo of the package doing its work
+#   make bench   - benchmarks; writes docs/benchmarks.md
+#   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev
+PY_BUILD_DEPS := scikit-build-core pybind11 ninja
+PY_TEST_DEPS := pytest pytest-asyncio typing_extensions brotli httpx uvicorn
+
+.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo bench clean format
+
+all: install
+
+# Debian packages; skipped when already present (needs root, as on CI and dev machines).
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# The virtual env for tests, demo and bench. asap-protocol declares Python >= 3.13; on an
+# older Python it is installed with --ignore-requires-python and the one 3.13 API it uses,
+# warnings.deprecated, is backported from typing_extensions by a .pth file in this env only.
+$(VENV)/.ready: Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
+	$(PIP) install -q --ignore-requires-python asap-protocol
+	$(PY) -c "import sys, sysconfig, pathlib; \
+	  sys.version_info < (3, 13) and pathlib.Path(sysconfig.get_paths()['purelib'], '_asap_py313_backport.pth').write_text( \
+	  'import warnings, typing_extensions; warnings.deprecated = getattr(warnings, \"deprecated\", typing_extensions.deprecated)\n')"
+	touch $@
+
+venv: system-deps $(VENV)/.ready
+
+install: venv
+	$(PIP) install -q --no-build-isolation .
+
+build-cpp: system-deps
+	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build/cpp -j $(JOBS)
+
+test-cpp: build-cpp
+	cd build/cpp && ctest --output-on-failure -j $(JOBS)
+
+test-py: install
+	$(PY) -m pytest -q tests_py
+
+test: test-cpp test-py
+
+sanitize: system-deps
+	cmake -S . -B build/sanitize -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build/sanitize -j $(JOBS)
+	cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+demo: install
+	$(PY) examples/demo.py
+
+bench: install
+	cmake -S . -B build/bench -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/bench -j $(JOBS) --target bench_store_cpp
+	$(PY) bench/run.py --cpp-bench build/bench/bench_store_cpp --output docs/benchmarks.md
+
+format:
+	clang-format -i $$(git ls-files 'cpp/*.hpp' 'cpp/*.cpp' 'python/bindings/*.cpp' 'python/bindings/*.hpp' 'tests_cpp/*.cpp')
+
+clean:
+	rm -rf build $(VENV)

@@ -1,0 +1,40 @@
+// The metering store interface.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "asap_native/timestamp.hpp"
+#include "asap_native/usage.hpp"
+
+namespace asap_native {
+
+/// A page of a query: `limit` empty means no limit.
+struct QueryPage {
+    std::optional<std::int64_t> limit;
+    std::int64_t offset = 0;
+};
+
+/// Usage-event storage. Implementations are safe to call from many threads at once.
+class MeteringStore {
+public:
+    virtual ~MeteringStore() = default;
+
+    /// Appends one event.
+    virtual void record(const UsageEvent& event) = 0;
+
+    /// Events of `agent_id` whose instant lies in [start, end], oldest first (ties in
+    /// insertion order), after skipping `page.offset` and keeping at most `page.limit`.
+    virtual std::vector<UsageEvent> query(const std::string& agent_id, InstantMicros start,
+                                          InstantMicros end, QueryPage page) = 0;
+
+    /// Totals over every event of `agent_id`; `period` is carried through as asap-protocol does.
+    virtual UsageAggregate aggregate(const std::string& agent_id, const std::string& period) = 0;
+};
+
+/// Throws InvalidArgument for a negative limit or offset or an empty agent id.
+void validate_query(const std::string& agent_id, QueryPage page);
+
+}  // namespace asap_native

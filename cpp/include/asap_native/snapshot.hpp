@@ -1,0 +1,37 @@
+// The snapshot model: one saved version of a task's state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace asap_native {
+
+/// One version of a task's state, as stored.
+///
+/// `data_json` holds the state as the text of a JSON object; the text is stored and returned
+/// byte for byte, so key order is preserved. `created_at` is an ISO-8601 timestamp string.
+struct Snapshot {
+    std::string task_id;
+    std::string id;
+    std::int64_t version = 1;
+    std::string data_json = "{}";
+    bool checkpoint = false;
+    std::string created_at;
+};
+
+/// Serializes an ordered JSON object into the text form stored in `Snapshot::data_json`.
+/// Throws InvalidArgument when `data` is not an object.
+std::string snapshot_data_from_json(const nlohmann::ordered_json& data);
+
+/// Parses `Snapshot::data_json` back into an ordered JSON object (key order kept).
+nlohmann::ordered_json snapshot_data_to_json(const std::string& data_json);
+
+/// Throws InvalidArgument unless the snapshot's ids are non-empty and version >= 1.
+void validate_snapshot(const Snapshot& snapshot);
+
+/// Throws InvalidArgument when `task_id` is empty or `version` (if given) is < 1.
+void validate_task_key(const std::string& task_id, const std::int64_t* version);
+
+}  // namespace asap_native

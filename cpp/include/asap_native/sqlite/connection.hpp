@@ -1,0 +1,56 @@
+// RAII wrapper for one SQLite database connection.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+struct sqlite3;
+
+namespace asap_native::sqlite {
+
+class Statement;
+
+/// How hard SQLite works to make a commit survive a power loss.
+enum class Durability {
+    Normal,  ///< PRAGMA synchronous=NORMAL: a commit survives a crash of the process.
+    Full,    ///< PRAGMA synchronous=FULL: a commit also survives an OS crash or power loss.
+};
+
+/// Settings applied to every connection a store opens.
+struct ConnectionOptions {
+    Durability durability = Durability::Normal;
+    std::chrono::milliseconds busy_timeout{15000};
+};
+
+/// An open connection, closed on destruction. Not thread-safe: one thread uses it at a time.
+class Connection {
+public:
+    /// Opens (creating if needed) the database at `path`; ":memory:" opens a private in-memory one.
+    Connection(const std::string& path, const ConnectionOptions& options);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    /// Runs one or more SQL statements that return no rows.
+    void execute(std::string_view sql);
+    /// Returns a cached prepared statement for `sql`, preparing it on first use.
+    Statement& statement(const std::string& sql);
+    /// Rows changed by the most recent INSERT, UPDATE or DELETE.
+    std::int64_t changes() const;
+    /// True when SQLite opened the database read-only (e.g. the file is not writable).
+    bool is_read_only() const;
+    /// The raw handle, for registering functions.
+    sqlite3* handle() const { return db_; }
+
+private:
+    sqlite3* db_ = nullptr;
+    std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+};
+
+/// Throws the StoreError that matches result code `rc` on connection `db` (never returns).
+[[noreturn]] void throw_sqlite_error(sqlite3* db, int rc, std::string_view context);
+
+}  // namespace asap_native::sqlite

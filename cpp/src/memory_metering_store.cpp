@@ -1,0 +1,53 @@
+#include "asap_native/memory_metering_store.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace asap_native {
+
+void MemoryMeteringStore::record(const UsageEvent& event) {
+    validate_usage_event(event);
+    const InstantMicros instant = parse_iso8601_or_throw(event.timestamp, "usage event timestamp");
+    std::unique_lock lock(mutex_);
+    events_by_agent_[event.agent_id].push_back(StoredEvent{event, instant});
+}
+
+std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id,
+                                                   InstantMicros start, InstantMicros end,
+                                                   QueryPage page) {
+    validate_query(agent_id, page);
+    std::vector<const StoredEvent*> matches;
+    std::vector<UsageEvent> out;
+    std::shared_lock lock(mutex_);
+    auto agent = events_by_agent_.find(agent_id);
+    if (agent == events_by_agent_.end()) return out;
+    for (const auto& stored : agent->second)
+        if (stored.instant >= start && stored.instant <= end) matches.push_back(&stored);
+    std::stable_sort(matches.begin(), matches.end(),
+                     [](const StoredEvent* a, const StoredEvent* b) { return a->instant < b->instant; });
+    const auto size = static_cast<std::int64_t>(matches.size());
+    const std::int64_t first = std::min(page.offset, size);
+    const std::int64_t last = page.limit ? std::min(size, first + *page.limit) : size;
+    out.reserve(static_cast<std::size_t>(last - first));
+    for (std::int64_t i = first; i < last; ++i) out.push_back(matches[static_cast<std::size_t>(i)]->event);
+    return out;
+}
+
+UsageAggregate MemoryMeteringStore::aggregate(const std::string& agent_id,
+                                              const std::string& period) {
+    validate_query(agent_id, QueryPage{});
+    UsageAggregate total{agent_id, period};
+    std::shared_lock lock(mutex_);
+    auto agent = events_by_agent_.find(agent_id);
+    if (agent == events_by_agent_.end()) return total;
+    for (const auto& stored : agent->second) {
+        const UsageMetrics& m = stored.event.metrics;
+        total.total_tokens += m.tokens_in + m.tokens_out;
+        total.total_duration += m.duration_ms;
+        total.total_api_calls += m.api_calls;
+        total.total_tasks += 1;
+    }
+    return total;
+}
+
+}  // namespace asap_native

@@ -1,0 +1,74 @@
+#include "asap_native/sqlite/connection.hpp"
+
+#include <sqlite3.h>
+
+#include <string>
+
+#include "asap_native/errors.hpp"
+#include "asap_native/sqlite/statement.hpp"
+
+namespace asap_native::sqlite {
+
+void throw_sqlite_error(sqlite3* db, int rc, std::string_view context) {
+    int code = rc;
+    std::string message;
+    if (db != nullptr) {
+        const int extended = sqlite3_extended_errcode(db);
+        if ((extended & 0xff) == (rc & 0xff)) code = extended;
+        message = sqlite3_errmsg(db);
+    } else {
+        message = sqlite3_errstr(rc);
+    }
+    throw StoreError(StoreError::kind_for_code(code), code,
+                     std::string(context) + ": " + message);
+}
+
+Connection::Connection(const std::string& path, const ConnectionOptions& options) {
+    // NOMUTEX: every connection is used by one thread at a time, guarded by Database.
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
+    if (rc != SQLITE_OK) {
+        const std::string message = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+        const int code = db_ ? sqlite3_extended_errcode(db_) : rc;
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        throw StoreError(StoreError::kind_for_code(code), code,
+                         "cannot open database '" + path + "': " + message);
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, static_cast<int>(options.busy_timeout.count()));
+    try {
+        execute(options.durability == Durability::Full ? "PRAGMA synchronous=FULL"
+                                                       : "PRAGMA synchronous=NORMAL");
+    } catch (...) {
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        throw;
+    }
+}
+
+Connection::~Connection() {
+    statements_.clear();  // statements must be finalized before the connection closes
+    sqlite3_close_v2(db_);
+}
+
+void Connection::execute(std::string_view sql) {
+    const std::string owned(sql);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db_, owned.c_str(), nullptr, nullptr, &error);
+    sqlite3_free(error);
+    if (rc != SQLITE_OK) throw_sqlite_error(db_, rc, "execute");
+}
+
+Statement& Connection::statement(const std::string& sql) {
+    auto found = statements_.find(sql);
+    if (found != statements_.end()) return *found->second;
+    auto inserted = statements_.emplace(sql, std::make_unique<Statement>(db_, sql));
+    return *inserted.first->second;
+}
+
+std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
+
+bool Connection::is_read_only() const { return sqlite3_db_readonly(db_, "main") == 1; }
+
+}  // namespace asap_native::sqlite

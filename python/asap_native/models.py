@@ -1,0 +1,148 @@
+"""The data models stores accept and return.
+
+When asap-protocol is installed, stores return its own pydantic models
+(``asap.models.entities.StateSnapshot``, ``asap.state.metering.UsageEvent``...). Without it
+they return the equivalent frozen dataclasses defined here, with the same field names.
+Either way, ``save``/``record`` accept any object that has the fields as attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+__all__ = [
+    "StateSnapshot",
+    "UsageAggregate",
+    "UsageEvent",
+    "UsageMetrics",
+    "asap_available",
+    "snapshot_factory",
+    "usage_aggregate_factory",
+    "usage_event_factory",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateSnapshot:
+    """One saved version of a task's state (mirrors asap's ``StateSnapshot``)."""
+
+    id: str
+    task_id: str
+    version: int
+    data: dict[str, Any]
+    checkpoint: bool = False
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageMetrics:
+    """Counters of one usage event (mirrors asap's ``UsageMetrics``)."""
+
+    tokens_in: int = 0
+    tokens_out: int = 0
+    duration_ms: int = 0
+    api_calls: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageEvent:
+    """One metered unit of work (mirrors asap's ``UsageEvent``)."""
+
+    task_id: str
+    agent_id: str
+    consumer_id: str
+    metrics: UsageMetrics = field(default_factory=UsageMetrics)
+    timestamp: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageAggregate:
+    """Totals over an agent's events (mirrors asap's ``UsageAggregate``)."""
+
+    agent_id: str
+    period: str
+    total_tokens: int = 0
+    total_duration: int = 0
+    total_tasks: int = 0
+    total_api_calls: int = 0
+
+
+@functools.lru_cache(maxsize=None)
+def asap_available() -> bool:
+    """True when asap-protocol can be imported (its models are then returned)."""
+    try:
+        import asap.models.entities  # noqa: F401
+        import asap.state.metering  # noqa: F401
+    except Exception:  # ImportError, or an asap that fails to import on this Python
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def snapshot_factory() -> Callable[..., Any]:
+    """Callable building the snapshot model from its fields (asap's when available).
+
+    Rows come from our own table, whose shape the schema guarantees, so asap's model is built
+    without re-validation (``model_construct``), as a pydantic user would for trusted data.
+    """
+    if asap_available():
+        from asap.models.entities import StateSnapshot as AsapStateSnapshot
+
+        return AsapStateSnapshot.model_construct
+    return StateSnapshot
+
+
+@functools.lru_cache(maxsize=None)
+def usage_event_factory() -> Callable[[tuple[Any, ...]], Any]:
+    """Callable building a usage event model from a native row tuple."""
+    if asap_available():
+        from asap.state.metering import UsageEvent as AsapEvent
+        from asap.state.metering import UsageMetrics as AsapMetrics
+
+        event_cls: Any = AsapEvent.model_construct
+        metrics_cls: Any = AsapMetrics.model_construct
+    else:
+        event_cls, metrics_cls = UsageEvent, UsageMetrics
+
+    def build(row: tuple[Any, ...]) -> Any:
+        task_id, agent_id, consumer_id, (tokens_in, tokens_out, duration_ms, api_calls), ts = row
+        return event_cls(
+            task_id=task_id,
+            agent_id=agent_id,
+            consumer_id=consumer_id,
+            metrics=metrics_cls(
+                tokens_in=tokens_in,
+                tokens_out=tokens_out,
+                duration_ms=duration_ms,
+                api_calls=api_calls,
+            ),
+            timestamp=ts,
+        )
+
+    return build
+
+
+@functools.lru_cache(maxsize=None)
+def usage_aggregate_factory() -> Callable[[tuple[Any, ...]], Any]:
+    """Callable building a usage aggregate model from a native row tuple."""
+    cls: Any = UsageAggregate
+    if asap_available():
+        from asap.state.metering import UsageAggregate as AsapAggregate
+
+        cls = AsapAggregate.model_construct
+
+    def build(row: tuple[Any, ...]) -> Any:
+        agent_id, period, tokens, duration, tasks, api_calls = row
+        return cls(
+            agent_id=agent_id,
+            period=period,
+            total_tokens=tokens,
+            total_duration=duration,
+            total_tasks=tasks,
+            total_api_calls=api_calls,
+        )
+
+    return build

@@ -1,0 +1,13 @@
+// The asap_native._core extension module: glue between Python and the C++ core.
+#include <pybind11/pybind11.h>
+
+#include "errors.hpp"
+#include "json_convert.hpp"
+#include "stores.hpp"
+
+PYBIND11_MODULE(_core, module) {
+    module.doc() = "C++ core of asap_native (use the asap_native package, not this module).";
+    asap_native::bindings::register_errors(module);
+    asap_native::bindings::register_json(module);
+    asap_native::bindings::register_stores(module);
+}

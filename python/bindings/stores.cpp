@@ -1,0 +1,260 @@
+#include "stores.hpp"
+
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <memory>
+
+#include "asap_native/errors.hpp"
+#include "asap_native/memory_metering_store.hpp"
+#include "asap_native/memory_snapshot_store.hpp"
+#include "asap_native/sqlite_metering_store.hpp"
+#include "asap_native/sqlite_snapshot_store.hpp"
+#include "json_convert.hpp"
+#include "python_values.hpp"
+
+namespace py = pybind11;
+
+namespace asap_native::bindings {
+namespace {
+
+sqlite::ConnectionOptions connection_options(const std::string& durability, double timeout) {
+    sqlite::ConnectionOptions options;
+    if (durability == "normal")
+        options.durability = sqlite::Durability::Normal;
+    else if (durability == "full")
+        options.durability = sqlite::Durability::Full;
+    else
+        throw py::value_error("durability must be 'normal' or 'full', got '" + durability + "'");
+    if (!(timeout >= 0) || timeout > 86400)
+        throw py::value_error("timeout must be between 0 and 86400 seconds");
+    options.busy_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout * 1000));
+    return options;
+}
+
+std::string path_text(py::handle path) {
+    py::object fspath = py::module_::import("os").attr("fspath");
+    py::object text;
+    try {
+        text = fspath(path);
+    } catch (py::error_already_set&) {
+        throw py::type_error(std::string("db_path must be a str or os.PathLike, not ") +
+                             Py_TYPE(path.ptr())->tp_name);
+    }
+    if (!PyUnicode_Check(text.ptr()))
+        throw py::type_error("db_path must be a str path, not bytes");
+    Py_ssize_t size = 0;
+    const char* utf8 = PyUnicode_AsUTF8AndSize(text.ptr(), &size);
+    if (utf8 == nullptr) throw py::error_already_set();
+    return std::string(utf8, static_cast<std::size_t>(size));
+}
+
+// One Python-facing class for every SnapshotStore: converts arguments while holding the GIL
+// and calls the core with the GIL released.
+class NativeSnapshotStore {
+public:
+    NativeSnapshotStore(std::shared_ptr<SnapshotStore> store, py::object snapshot_factory,
+                        SqliteSnapshotStore* sqlite)
+        : store_(std::move(store)), factory_(std::move(snapshot_factory)), sqlite_(sqlite) {}
+
+    void save(py::handle snapshot) {
+        const Snapshot native = snapshot_from_python(snapshot);
+        py::gil_scoped_release release;
+        store_->save(native);
+    }
+
+    py::object get(py::handle task_id, py::handle version) {
+        const std::string task = require_text(task_id, "task_id");
+        const auto wanted = optional_version(version, "version");
+        std::optional<Snapshot> found;
+        {
+            py::gil_scoped_release release;
+            found = store_->get(task, wanted);
+        }
+        if (!found) return py::none();
+        return to_python(*found);
+    }
+
+    std::vector<std::int64_t> list_versions(py::handle task_id) {
+        const std::string task = require_text(task_id, "task_id");
+        py::gil_scoped_release release;
+        return store_->list_versions(task);
+    }
+
+    bool remove(py::handle task_id, py::handle version) {
+        const std::string task = require_text(task_id, "task_id");
+        const auto wanted = optional_version(version, "version");
+        py::gil_scoped_release release;
+        return store_->remove(task, wanted);
+    }
+
+    void close() {
+        if (sqlite_ == nullptr) return;
+        py::gil_scoped_release release;
+        sqlite_->close();
+    }
+
+    bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
+
+private:
+    py::object to_python(const Snapshot& snapshot) const {
+        py::dict fields;
+        fields["id"] = py::str(snapshot.id);
+        fields["task_id"] = py::str(snapshot.task_id);
+        fields["version"] = py::int_(snapshot.version);
+        fields["data"] = json_to_python(snapshot.data_json);
+        fields["checkpoint"] = py::bool_(snapshot.checkpoint);
+        fields["created_at"] = datetime_from_text(snapshot.created_at);
+        PyObject* result = PyObject_Call(factory_.ptr(), empty_args().ptr(), fields.ptr());
+        if (result == nullptr) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(result);
+    }
+
+    static const py::tuple& empty_args() {
+        static const py::tuple* empty = new py::tuple();  // leaked: outlives finalization
+        return *empty;
+    }
+
+    std::shared_ptr<SnapshotStore> store_;
+    py::object factory_;
+    SqliteSnapshotStore* sqlite_;
+};
+
+py::tuple event_to_tuple(const UsageEvent& event) {
+    const UsageMetrics& m = event.metrics;
+    return py::make_tuple(event.task_id, event.agent_id, event.consumer_id,
+                          py::make_tuple(m.tokens_in, m.tokens_out, m.duration_ms, m.api_calls),
+                          datetime_from_text(event.timestamp));
+}
+
+class NativeMeteringStore {
+public:
+    NativeMeteringStore(std::shared_ptr<MeteringStore> store, SqliteMeteringStore* sqlite)
+        : store_(std::move(store)), sqlite_(sqlite) {}
+
+    void record(py::handle event) {
+        const UsageEvent native = usage_event_from_python(event);
+        py::gil_scoped_release release;
+        store_->record(native);
+    }
+
+    py::list query(py::handle agent_id, py::handle start, py::handle end, py::handle limit,
+                   py::handle offset) {
+        const std::string agent = require_text(agent_id, "agent_id");
+        const InstantMicros from = instant_of(start, "start");
+        const InstantMicros to = instant_of(end, "end");
+        QueryPage page;
+        if (!limit.is_none()) page.limit = integer(limit, "limit");
+        page.offset = integer(offset, "offset");
+        if (page.offset < 0) throw py::value_error("offset must be non-negative");
+        if (page.limit && *page.limit < 0) throw py::value_error("limit must be non-negative");
+        std::vector<UsageEvent> events;
+        {
+            py::gil_scoped_release release;
+            events = store_->query(agent, from, to, page);
+        }
+        py::list out(events.size());
+        for (std::size_t i = 0; i < events.size(); ++i) out[i] = event_to_tuple(events[i]);
+        return out;
+    }
+
+    py::tuple aggregate(py::handle agent_id, py::handle period) {
+        const std::string agent = require_text(agent_id, "agent_id");
+        if (!PyUnicode_Check(period.ptr()))
+            throw py::type_error(std::string("period must be a str, not ") +
+                                 Py_TYPE(period.ptr())->tp_name);
+        const std::string period_text = py::cast<std::string>(period);
+        UsageAggregate total;
+        {
+            py::gil_scoped_release release;
+            total = store_->aggregate(agent, period_text);
+        }
+        return py::make_tuple(total.agent_id, total.period, total.total_tokens,
+                              total.total_duration, total.total_tasks, total.total_api_calls);
+    }
+
+    void close() {
+        if (sqlite_ == nullptr) return;
+        py::gil_scoped_release release;
+        sqlite_->close();
+    }
+
+    bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
+
+private:
+    static std::int64_t integer(py::handle value, const char* what) {
+        if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
+            throw py::type_error(std::string(what) + " must be an int, not " +
+                                 Py_TYPE(value.ptr())->tp_name);
+        int overflow = 0;
+        const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+        if (overflow != 0) throw py::value_error(std::string(what) + " does not fit in 64 bits");
+        return number;
+    }
+
+    std::shared_ptr<MeteringStore> store_;
+    SqliteMeteringStore* sqlite_;
+};
+
+}  // namespace
+
+void register_stores(py::module_& m) {
+    py::class_<NativeSnapshotStore>(m, "NativeSnapshotStore",
+                                    "A core SnapshotStore; use asap_native.SQLiteSnapshotStore.")
+        .def("save", &NativeSnapshotStore::save, py::arg("snapshot"))
+        .def("get", &NativeSnapshotStore::get, py::arg("task_id"), py::arg("version") = py::none())
+        .def("list_versions", &NativeSnapshotStore::list_versions, py::arg("task_id"))
+        .def("delete", &NativeSnapshotStore::remove, py::arg("task_id"),
+             py::arg("version") = py::none())
+        .def("close", &NativeSnapshotStore::close)
+        .def_property_readonly("closed", &NativeSnapshotStore::closed);
+
+    py::class_<NativeMeteringStore>(m, "NativeMeteringStore",
+                                    "A core MeteringStore; use asap_native.SQLiteMeteringStore.")
+        .def("record", &NativeMeteringStore::record, py::arg("event"))
+        .def("query", &NativeMeteringStore::query, py::arg("agent_id"), py::arg("start"),
+             py::arg("end"), py::arg("limit") = py::none(), py::arg("offset") = 0)
+        .def("aggregate", &NativeMeteringStore::aggregate, py::arg("agent_id"), py::arg("period"))
+        .def("close", &NativeMeteringStore::close)
+        .def_property_readonly("closed", &NativeMeteringStore::closed);
+
+    m.def(
+        "open_sqlite_snapshot_store",
+        [](py::handle path, const std::string& durability, double timeout, py::object factory) {
+            const std::string text = path_text(path);
+            const auto options = connection_options(durability, timeout);
+            std::shared_ptr<SqliteSnapshotStore> store;
+            {
+                py::gil_scoped_release release;
+                store = std::make_shared<SqliteSnapshotStore>(text, options);
+            }
+            SqliteSnapshotStore* raw = store.get();
+            return NativeSnapshotStore(std::move(store), std::move(factory), raw);
+        },
+        py::arg("db_path"), py::arg("durability"), py::arg("timeout"), py::arg("snapshot_factory"));
+    m.def(
+        "open_memory_snapshot_store",
+        [](py::object factory) {
+            return NativeSnapshotStore(std::make_shared<MemorySnapshotStore>(), std::move(factory),
+                                       nullptr);
+        },
+        py::arg("snapshot_factory"));
+    m.def(
+        "open_sqlite_metering_store",
+        [](py::handle path, const std::string& durability, double timeout) {
+            const std::string text = path_text(path);
+            const auto options = connection_options(durability, timeout);
+            std::shared_ptr<SqliteMeteringStore> store;
+            {
+                py::gil_scoped_release release;
+                store = std::make_shared<SqliteMeteringStore>(text, options);
+            }
+            SqliteMeteringStore* raw = store.get();
+            return NativeMeteringStore(std::move(store), raw);
+        },
+        py::arg("db_path"), py::arg("durability"), py::arg("timeout"));
+    m.def("open_memory_metering_store",
+          [] { return NativeMeteringStore(std::make_shared<MemoryMeteringStore>(), nullptr); });
+}
+
+}  // namespace asap_native::bindings
