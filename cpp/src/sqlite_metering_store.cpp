@@ -6,6 +6,7 @@
 #include <chrono>
 #include <random>
 
+#include "asap_native/executor.hpp"
 #include "asap_native/sqlite/database.hpp"
 #include "asap_native/sqlite/statement.hpp"
 
@@ -110,71 +111,137 @@ std::string new_event_id() {
     return id;
 }
 
+namespace {
+
+void record_on(sqlite::Connection& connection, const std::string& id, const UsageEvent& event,
+               const std::string& metrics) {
+    sqlite::Statement::Use insert(connection.statement(kInsert));
+    insert->bind(1, id);
+    insert->bind(2, event.task_id);
+    insert->bind(3, event.agent_id);
+    insert->bind(4, event.consumer_id);
+    insert->bind(5, metrics);
+    insert->bind(6, event.timestamp);
+    insert->run();
+}
+
+std::vector<UsageEvent> query_on(sqlite::Connection& connection, const std::string& agent_id,
+                                 InstantMicros start, InstantMicros end, QueryPage page) {
+    sqlite::Statement::Use select(connection.statement(kQuery));
+    select->bind(1, agent_id);
+    select->bind(2, start);
+    select->bind(3, end);
+    select->bind(4, page.limit ? *page.limit : std::int64_t{-1});
+    select->bind(5, page.offset);
+    std::vector<UsageEvent> events;
+    while (select->step()) {
+        UsageEvent event;
+        event.task_id = select->column_text(0);
+        event.agent_id = select->column_text(1);
+        event.consumer_id = select->column_text(2);
+        event.metrics = usage_metrics_from_json(std::string(select->column_text(3)));
+        event.timestamp = select->column_text(4);
+        events.push_back(std::move(event));
+    }
+    return events;
+}
+
+UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& agent_id,
+                            const std::string& period) {
+    sqlite::Statement::Use select(connection.statement(kAggregate));
+    select->bind(1, agent_id);
+    UsageAggregate total{agent_id, period};
+    if (select->step() && !(select->column_is_null(0) && select->column_is_null(1))) {
+        total.total_tokens = select->column_int64(0);
+        total.total_duration = select->column_int64(1);
+        total.total_tasks = select->column_int64(2);
+        total.total_api_calls = select->column_int64(3);
+    }
+    return total;
+}
+
+}  // namespace
+
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path,
                                          sqlite::ConnectionOptions options)
-    : database_(std::make_unique<sqlite::Database>(path, options, kSchema, register_functions)) {}
+    : database_(std::make_unique<sqlite::Database>(path, options, kSchema, register_functions)),
+      executor_(std::make_unique<Executor>(*database_)) {}
 
-SqliteMeteringStore::~SqliteMeteringStore() = default;
+SqliteMeteringStore::~SqliteMeteringStore() { executor_->shutdown(); }
 
 void SqliteMeteringStore::record(const UsageEvent& event) {
     validate_usage_event(event);
     const std::string id = new_event_id();
     const std::string metrics = usage_metrics_to_json(event.metrics);
-    database_->with_writer([&](sqlite::Connection& connection) {
-        sqlite::Statement::Use insert(connection.statement(kInsert));
-        insert->bind(1, id);
-        insert->bind(2, event.task_id);
-        insert->bind(3, event.agent_id);
-        insert->bind(4, event.consumer_id);
-        insert->bind(5, metrics);
-        insert->bind(6, event.timestamp);
-        insert->run();
-    });
+    database_->with_writer([&](sqlite::Connection& c) { record_on(c, id, event, metrics); });
 }
 
 std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id,
                                                    InstantMicros start, InstantMicros end,
                                                    QueryPage page) {
     validate_query(agent_id, page);
-    return database_->with_reader([&](sqlite::Connection& connection) {
-        sqlite::Statement::Use select(connection.statement(kQuery));
-        select->bind(1, agent_id);
-        select->bind(2, start);
-        select->bind(3, end);
-        select->bind(4, page.limit ? *page.limit : std::int64_t{-1});
-        select->bind(5, page.offset);
-        std::vector<UsageEvent> events;
-        while (select->step()) {
-            UsageEvent event;
-            event.task_id = select->column_text(0);
-            event.agent_id = select->column_text(1);
-            event.consumer_id = select->column_text(2);
-            event.metrics = usage_metrics_from_json(std::string(select->column_text(3)));
-            event.timestamp = select->column_text(4);
-            events.push_back(std::move(event));
-        }
-        return events;
-    });
+    return database_->with_reader(
+        [&](sqlite::Connection& c) { return query_on(c, agent_id, start, end, page); });
 }
 
 UsageAggregate SqliteMeteringStore::aggregate(const std::string& agent_id,
                                               const std::string& period) {
     validate_query(agent_id, QueryPage{});
-    return database_->with_reader([&](sqlite::Connection& connection) {
-        sqlite::Statement::Use select(connection.statement(kAggregate));
-        select->bind(1, agent_id);
-        UsageAggregate total{agent_id, period};
-        if (select->step() && !(select->column_is_null(0) && select->column_is_null(1))) {
-            total.total_tokens = select->column_int64(0);
-            total.total_duration = select->column_int64(1);
-            total.total_tasks = select->column_int64(2);
-            total.total_api_calls = select->column_int64(3);
-        }
-        return total;
-    });
+    return database_->with_reader(
+        [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
 }
 
-void SqliteMeteringStore::close() { database_->close(); }
+void SqliteMeteringStore::record_queued(UsageEvent event, RecordDone done) {
+    validate_usage_event(event);
+    struct Row {
+        std::string id;
+        UsageEvent event;
+        std::string metrics;
+    };
+    std::string metrics = usage_metrics_to_json(event.metrics);
+    auto row = std::make_shared<Row>(Row{new_event_id(), std::move(event), std::move(metrics)});
+    const std::string key = row->event.agent_id;
+    executor_->submit_write(key, Job{[row](sqlite::Connection& c) {
+                                         record_on(c, row->id, row->event, row->metrics);
+                                     },
+                                     std::move(done)});
+}
+
+void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start,
+                                       InstantMicros end, QueryPage page, QueryDone done) {
+    validate_query(agent_id, page);
+    auto result = std::make_shared<std::vector<UsageEvent>>();
+    const std::string key = agent_id;
+    executor_->submit_read(
+        key, Job{[result, agent_id = std::move(agent_id), start, end, page](sqlite::Connection& c) {
+                     *result = query_on(c, agent_id, start, end, page);
+                 },
+                 [result, done = std::move(done)](std::exception_ptr error) {
+                     done(std::move(*result), error);
+                 }});
+}
+
+void SqliteMeteringStore::aggregate_queued(std::string agent_id, std::string period,
+                                           AggregateDone done) {
+    validate_query(agent_id, QueryPage{});
+    auto result = std::make_shared<UsageAggregate>();
+    const std::string key = agent_id;
+    executor_->submit_read(
+        key, Job{[result, agent_id = std::move(agent_id),
+                  period = std::move(period)](sqlite::Connection& c) {
+                     *result = aggregate_on(c, agent_id, period);
+                 },
+                 [result, done = std::move(done)](std::exception_ptr error) {
+                     done(std::move(*result), error);
+                 }});
+}
+
+ExecutorStats SqliteMeteringStore::executor_stats() const { return executor_->stats(); }
+
+void SqliteMeteringStore::close() {
+    executor_->shutdown();
+    database_->close();
+}
 
 bool SqliteMeteringStore::is_closed() const { return database_->is_closed(); }
 

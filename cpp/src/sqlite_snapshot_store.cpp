@@ -1,5 +1,6 @@
 #include "asap_native/sqlite_snapshot_store.hpp"
 
+#include "asap_native/executor.hpp"
 #include "asap_native/sqlite/database.hpp"
 #include "asap_native/sqlite/statement.hpp"
 
@@ -33,70 +34,141 @@ const std::string kListVersions =
 const std::string kDeleteVersion = "DELETE FROM snapshots WHERE task_id = ?1 AND version = ?2";
 const std::string kDeleteTask = "DELETE FROM snapshots WHERE task_id = ?1";
 
+// The SQL of each operation, shared by the direct and the queued API.
+
+void save_on(sqlite::Connection& connection, const Snapshot& snapshot) {
+    sqlite::Statement::Use insert(connection.statement(kSave));
+    insert->bind(1, snapshot.task_id);
+    insert->bind(2, snapshot.id);
+    insert->bind(3, snapshot.version);
+    insert->bind(4, snapshot.data_json);
+    insert->bind(5, std::int64_t{snapshot.checkpoint ? 1 : 0});
+    insert->bind(6, snapshot.created_at);
+    insert->run();
+}
+
+std::optional<Snapshot> get_on(sqlite::Connection& connection, const std::string& task_id,
+                               std::optional<std::int64_t> version) {
+    sqlite::Statement::Use select(connection.statement(version ? kGetVersion : kGetLatest));
+    select->bind(1, task_id);
+    if (version) select->bind(2, *version);
+    if (!select->step()) return std::nullopt;
+    Snapshot snapshot;
+    snapshot.task_id = select->column_text(0);
+    snapshot.id = select->column_text(1);
+    snapshot.version = select->column_int64(2);
+    snapshot.data_json = select->column_text(3);
+    snapshot.checkpoint = select->column_int64(4) != 0;
+    snapshot.created_at = select->column_text(5);
+    return snapshot;
+}
+
+std::vector<std::int64_t> list_versions_on(sqlite::Connection& connection,
+                                           const std::string& task_id) {
+    sqlite::Statement::Use select(connection.statement(kListVersions));
+    select->bind(1, task_id);
+    std::vector<std::int64_t> versions;
+    while (select->step()) versions.push_back(select->column_int64(0));
+    return versions;
+}
+
+bool remove_on(sqlite::Connection& connection, const std::string& task_id,
+               std::optional<std::int64_t> version) {
+    sqlite::Statement::Use remove(connection.statement(version ? kDeleteVersion : kDeleteTask));
+    remove->bind(1, task_id);
+    if (version) remove->bind(2, *version);
+    remove->run();
+    return connection.changes() > 0;
+}
+
 }  // namespace
 
 SqliteSnapshotStore::SqliteSnapshotStore(const std::string& path,
                                          sqlite::ConnectionOptions options)
-    : database_(std::make_unique<sqlite::Database>(path, options, kSchema)) {}
+    : database_(std::make_unique<sqlite::Database>(path, options, kSchema)),
+      executor_(std::make_unique<Executor>(*database_)) {}
 
-SqliteSnapshotStore::~SqliteSnapshotStore() = default;
+SqliteSnapshotStore::~SqliteSnapshotStore() { executor_->shutdown(); }
 
 void SqliteSnapshotStore::save(const Snapshot& snapshot) {
     validate_snapshot(snapshot);
-    database_->with_writer([&](sqlite::Connection& connection) {
-        sqlite::Statement::Use insert(connection.statement(kSave));
-        insert->bind(1, snapshot.task_id);
-        insert->bind(2, snapshot.id);
-        insert->bind(3, snapshot.version);
-        insert->bind(4, snapshot.data_json);
-        insert->bind(5, std::int64_t{snapshot.checkpoint ? 1 : 0});
-        insert->bind(6, snapshot.created_at);
-        insert->run();
-    });
+    database_->with_writer([&](sqlite::Connection& c) { save_on(c, snapshot); });
 }
 
 std::optional<Snapshot> SqliteSnapshotStore::get(const std::string& task_id,
                                                  std::optional<std::int64_t> version) {
     validate_task_key(task_id, version ? &*version : nullptr);
-    return database_->with_reader([&](sqlite::Connection& connection) -> std::optional<Snapshot> {
-        sqlite::Statement::Use select(connection.statement(version ? kGetVersion : kGetLatest));
-        select->bind(1, task_id);
-        if (version) select->bind(2, *version);
-        if (!select->step()) return std::nullopt;
-        Snapshot snapshot;
-        snapshot.task_id = select->column_text(0);
-        snapshot.id = select->column_text(1);
-        snapshot.version = select->column_int64(2);
-        snapshot.data_json = select->column_text(3);
-        snapshot.checkpoint = select->column_int64(4) != 0;
-        snapshot.created_at = select->column_text(5);
-        return snapshot;
-    });
+    return database_->with_reader(
+        [&](sqlite::Connection& c) { return get_on(c, task_id, version); });
 }
 
 std::vector<std::int64_t> SqliteSnapshotStore::list_versions(const std::string& task_id) {
     validate_task_key(task_id, nullptr);
-    return database_->with_reader([&](sqlite::Connection& connection) {
-        sqlite::Statement::Use select(connection.statement(kListVersions));
-        select->bind(1, task_id);
-        std::vector<std::int64_t> versions;
-        while (select->step()) versions.push_back(select->column_int64(0));
-        return versions;
-    });
+    return database_->with_reader([&](sqlite::Connection& c) { return list_versions_on(c, task_id); });
 }
 
 bool SqliteSnapshotStore::remove(const std::string& task_id, std::optional<std::int64_t> version) {
     validate_task_key(task_id, version ? &*version : nullptr);
-    return database_->with_writer([&](sqlite::Connection& connection) {
-        sqlite::Statement::Use remove(connection.statement(version ? kDeleteVersion : kDeleteTask));
-        remove->bind(1, task_id);
-        if (version) remove->bind(2, *version);
-        remove->run();
-        return connection.changes() > 0;
-    });
+    return database_->with_writer(
+        [&](sqlite::Connection& c) { return remove_on(c, task_id, version); });
 }
 
-void SqliteSnapshotStore::close() { database_->close(); }
+void SqliteSnapshotStore::save_queued(Snapshot snapshot, SaveDone done) {
+    validate_snapshot(snapshot);
+    const std::string key = snapshot.task_id;
+    auto shared = std::make_shared<Snapshot>(std::move(snapshot));
+    executor_->submit_write(
+        key, Job{[shared](sqlite::Connection& c) { save_on(c, *shared); }, std::move(done)});
+}
+
+void SqliteSnapshotStore::get_queued(std::string task_id, std::optional<std::int64_t> version,
+                                     GetDone done) {
+    validate_task_key(task_id, version ? &*version : nullptr);
+    auto result = std::make_shared<std::optional<Snapshot>>();
+    const std::string key = task_id;
+    executor_->submit_read(
+        key, Job{[result, task_id = std::move(task_id), version](sqlite::Connection& c) {
+                     *result = get_on(c, task_id, version);
+                 },
+                 [result, done = std::move(done)](std::exception_ptr error) {
+                     done(std::move(*result), error);
+                 }});
+}
+
+void SqliteSnapshotStore::list_versions_queued(std::string task_id, ListDone done) {
+    validate_task_key(task_id, nullptr);
+    auto result = std::make_shared<std::vector<std::int64_t>>();
+    const std::string key = task_id;
+    executor_->submit_read(
+        key, Job{[result, task_id = std::move(task_id)](sqlite::Connection& c) {
+                     *result = list_versions_on(c, task_id);
+                 },
+                 [result, done = std::move(done)](std::exception_ptr error) {
+                     done(std::move(*result), error);
+                 }});
+}
+
+void SqliteSnapshotStore::remove_queued(std::string task_id, std::optional<std::int64_t> version,
+                                        RemoveDone done) {
+    validate_task_key(task_id, version ? &*version : nullptr);
+    auto removed = std::make_shared<bool>(false);
+    const std::string key = task_id;
+    executor_->submit_write(
+        key, Job{[removed, task_id = std::move(task_id), version](sqlite::Connection& c) {
+                     *removed = remove_on(c, task_id, version);
+                 },
+                 [removed, done = std::move(done)](std::exception_ptr error) {
+                     // A remove rolled back with its batch deleted nothing.
+                     done(error ? false : *removed, error);
+                 }});
+}
+
+ExecutorStats SqliteSnapshotStore::executor_stats() const { return executor_->stats(); }
+
+void SqliteSnapshotStore::close() {
+    executor_->shutdown();
+    database_->close();
+}
 
 bool SqliteSnapshotStore::is_closed() const { return database_->is_closed(); }
 

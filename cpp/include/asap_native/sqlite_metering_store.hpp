@@ -1,6 +1,8 @@
 // Metering store backed by SQLite, file-compatible with asap-protocol's SQLiteMeteringStore.
 #pragma once
 
+#include <exception>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -9,6 +11,8 @@
 
 namespace asap_native {
 
+class Executor;
+struct ExecutorStats;
 namespace sqlite {
 class Database;
 }
@@ -26,7 +30,22 @@ public:
                                   InstantMicros end, QueryPage page) override;
     UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override;
 
-    /// Closes every connection; later calls throw StoreError(Closed).
+    /// Callbacks of the queued API; they run on an executor thread and must not throw.
+    using RecordDone = std::function<void(std::exception_ptr)>;
+    using QueryDone = std::function<void(std::vector<UsageEvent>, std::exception_ptr)>;
+    using AggregateDone = std::function<void(UsageAggregate, std::exception_ptr)>;
+
+    /// Queues a record on the writer thread (group-committed); `done` runs once committed.
+    void record_queued(UsageEvent event, RecordDone done);
+    /// Queues a query on a reader thread (after queued records of the same agent).
+    void query_queued(std::string agent_id, InstantMicros start, InstantMicros end, QueryPage page,
+                      QueryDone done);
+    /// Queues an aggregate on a reader thread (after queued records of the same agent).
+    void aggregate_queued(std::string agent_id, std::string period, AggregateDone done);
+    /// Group-commit figures of the queued API.
+    ExecutorStats executor_stats() const;
+
+    /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
     void close();
     /// True once close() has run.
     bool is_closed() const;
@@ -35,6 +54,7 @@ public:
 
 private:
     std::unique_ptr<sqlite::Database> database_;
+    std::unique_ptr<Executor> executor_;  // declared last: stops before the database closes
 };
 
 /// A new event id as asap-protocol makes them: "evt_" followed by a ULID.

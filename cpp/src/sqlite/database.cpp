@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "asap_native/errors.hpp"
+#include "asap_native/sqlite/statement.hpp"
+#include "asap_native/sqlite/transaction.hpp"
 
 namespace asap_native::sqlite {
 namespace {
@@ -60,6 +62,8 @@ int default_reader_count() {
     return static_cast<int>(std::clamp(cores == 0 ? 2u : cores, 2u, 8u));
 }
 
+StoreError closed_error() { return StoreError(StoreErrorKind::Closed, 0, "the store is closed"); }
+
 }  // namespace
 
 Database::Database(std::string path, ConnectionOptions options, const std::string& schema_sql,
@@ -68,18 +72,24 @@ Database::Database(std::string path, ConnectionOptions options, const std::strin
       options_(options),
       setup_(std::move(setup)),
       in_memory_(path_ == kMemoryPath),
-      max_readers_(max_readers > 0 ? max_readers : default_reader_count()),
-      owner_pid_(::getpid()) {
+      max_readers_(max_readers > 0 ? max_readers : default_reader_count()) {
     if (!in_memory_) prepare_database_file(path_);
-    writer_ = open_connection();
-    if (writer_->is_read_only())
+    auto state = std::make_unique<State>();
+    state->owner_pid = ::getpid();
+    state->writer = open_connection();
+    if (state->writer->is_read_only())
         throw StoreError(StoreErrorKind::ReadOnly, 8 /* SQLITE_READONLY */,
                          "database '" + path_ + "' is read-only: the file cannot be written");
-    if (!in_memory_) writer_->execute("PRAGMA journal_mode=WAL");
-    if (!schema_sql.empty()) writer_->execute(schema_sql);
+    if (!in_memory_) state->writer->execute("PRAGMA journal_mode=WAL");
+    if (!schema_sql.empty()) state->writer->execute(schema_sql);
+    state_.store(state.release());
 }
 
-Database::~Database() = default;
+Database::~Database() {
+    State* state = state_.load();
+    if (state != nullptr && state->owner_pid == ::getpid()) delete state;
+    // In a forked child the state (and its parent-owned connections) is leaked on purpose.
+}
 
 std::unique_ptr<Connection> Database::open_connection() const {
     auto connection = std::make_unique<Connection>(path_, options_);
@@ -87,80 +97,111 @@ std::unique_ptr<Connection> Database::open_connection() const {
     return connection;
 }
 
-void Database::ensure_open() {
-    if (closed_.load()) throw StoreError(StoreErrorKind::Closed, 0, "the store is closed");
-    if (!in_memory_ && owner_pid_ != ::getpid()) reopen_after_fork();
+Database::State& Database::current_state() {
+    State* state = state_.load(std::memory_order_acquire);
+    if (state->owner_pid == ::getpid() || in_memory_) return *state;
+    // A forked child: the parent's locks may be held by threads that do not exist here, and
+    // its connections must not be used or even closed (that would drop POSIX locks SQLite
+    // thinks it holds). Start over with fresh state; the old one is leaked.
+    static std::mutex fork_mutex;
+    std::lock_guard<std::mutex> lock(fork_mutex);
+    state = state_.load(std::memory_order_acquire);
+    if (state->owner_pid == ::getpid()) return *state;
+    auto fresh = std::make_unique<State>();
+    fresh->owner_pid = ::getpid();
+    if (!closed_.load()) fresh->writer = open_connection();
+    State* installed = fresh.release();
+    state_.store(installed, std::memory_order_release);
+    return *installed;
 }
 
-void Database::reopen_after_fork() {
-    // Connections inherited across fork() must not be used or even closed by the child
-    // (closing would drop POSIX locks SQLite believes it holds); leak them and reopen.
-    std::lock_guard<std::mutex> lock(readers_mutex_);
-    if (owner_pid_ == ::getpid()) return;
-    (void)writer_.release();
-    for (auto& reader : idle_readers_) (void)reader.release();
-    idle_readers_.clear();
-    open_readers_ = 0;
-    writer_ = open_connection();
-    owner_pid_ = ::getpid();
+void Database::ensure_open(const State& state) const {
+    if (closed_.load() || !state.writer) throw closed_error();
 }
 
-Database::ReaderLease::ReaderLease(Database& database) : database_(database) {
-    std::unique_lock<std::mutex> lock(database_.readers_mutex_);
+Database::ReaderLease::ReaderLease(Database& database, State& state)
+    : state_(state) {
+    std::unique_lock<std::mutex> lock(state_.readers_mutex);
     for (;;) {
-        if (database_.closed_.load())
-            throw StoreError(StoreErrorKind::Closed, 0, "the store is closed");
-        if (database_.owner_pid_ != ::getpid()) {
-            lock.unlock();
-            {
-                std::lock_guard<std::mutex> writer_lock(database_.writer_mutex_);
-                database_.ensure_open();
-            }
-            lock.lock();
-            continue;
-        }
-        if (!database_.idle_readers_.empty()) {
-            connection_ = std::move(database_.idle_readers_.back());
-            database_.idle_readers_.pop_back();
+        if (database.closed_.load()) throw closed_error();
+        if (!state_.idle_readers.empty()) {
+            connection_ = std::move(state_.idle_readers.back());
+            state_.idle_readers.pop_back();
             return;
         }
-        if (database_.open_readers_ < database_.max_readers_) {
-            ++database_.open_readers_;
+        if (state_.open_readers < database.max_readers_) {
+            ++state_.open_readers;
             lock.unlock();
             try {
-                connection_ = database_.open_connection();
+                connection_ = database.open_connection();
             } catch (...) {
                 lock.lock();
-                --database_.open_readers_;
-                database_.reader_returned_.notify_one();
+                --state_.open_readers;
+                state_.reader_returned.notify_one();
                 throw;
             }
             return;
         }
-        database_.reader_returned_.wait(lock);
+        state_.reader_returned.wait(lock);
     }
 }
 
 Database::ReaderLease::~ReaderLease() {
-    std::lock_guard<std::mutex> lock(database_.readers_mutex_);
-    if (database_.closed_.load() || database_.owner_pid_ != ::getpid()) {
-        --database_.open_readers_;
-        connection_.reset();
-    } else {
-        database_.idle_readers_.push_back(std::move(connection_));
+    std::lock_guard<std::mutex> lock(state_.readers_mutex);
+    state_.idle_readers.push_back(std::move(connection_));
+    state_.reader_returned.notify_all();
+}
+
+std::vector<std::exception_ptr> Database::run_batch(const std::vector<const BatchStep*>& steps) {
+    std::vector<std::exception_ptr> errors(steps.size());
+    if (steps.empty()) return errors;
+    try {
+        with_writer([&](Connection& connection) {
+            Transaction transaction(connection);
+            if (steps.size() == 1) {
+                try {
+                    (*steps[0])(connection);
+                } catch (...) {
+                    errors[0] = std::current_exception();
+                }
+            } else {
+                Statement& savepoint = connection.statement("SAVEPOINT group_commit_step");
+                Statement& release = connection.statement("RELEASE group_commit_step");
+                Statement& rollback = connection.statement("ROLLBACK TO group_commit_step");
+                for (std::size_t i = 0; i < steps.size(); ++i) {
+                    Statement::Use(savepoint)->run();
+                    try {
+                        (*steps[i])(connection);
+                    } catch (...) {
+                        errors[i] = std::current_exception();
+                        // If SQLite cannot roll back to the savepoint, the whole transaction
+                        // is lost; the exception escapes and fails every step below.
+                        Statement::Use(rollback)->run();
+                    }
+                    Statement::Use(release)->run();
+                }
+            }
+            transaction.commit();
+        });
+    } catch (...) {
+        const std::exception_ptr failure = std::current_exception();
+        for (auto& error : errors)
+            if (!error) error = failure;
     }
-    database_.reader_returned_.notify_all();
+    return errors;
 }
 
 void Database::close() {
-    std::lock_guard<std::mutex> writer_lock(writer_mutex_);
-    std::unique_lock<std::mutex> lock(readers_mutex_);
+    State& state = current_state();
+    std::lock_guard<std::mutex> writer_lock(state.writer_mutex);
+    std::unique_lock<std::mutex> lock(state.readers_mutex);
     if (closed_.exchange(true)) return;
-    open_readers_ -= static_cast<int>(idle_readers_.size());
-    idle_readers_.clear();
-    // Leased readers close themselves when their lease ends (closed_ is set).
-    reader_returned_.wait(lock, [&] { return open_readers_ == 0; });
-    writer_.reset();
+    // Leased readers come back to idle_readers when their call ends; wait for all of them.
+    state.reader_returned.wait(
+        lock, [&] { return state.open_readers == static_cast<int>(state.idle_readers.size()); });
+    state.idle_readers.clear();
+    state.open_readers = 0;
+    state.writer.reset();
 }
 
 bool Database::is_closed() const { return closed_.load(); }

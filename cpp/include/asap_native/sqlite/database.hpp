@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,11 +19,14 @@ namespace asap_native::sqlite {
 /// Owns the connections of one store: one writer, used under a mutex, and up to
 /// `max_readers` reader connections opened on demand, so reads never queue behind writes
 /// (WAL lets them run side by side). A ":memory:" database has one connection for both.
-/// Thread-safe.
+/// Thread-safe. In a child process after fork() it reopens its connections on first use,
+/// never touching the ones inherited from the parent.
 class Database {
 public:
     /// Hook run on every new connection (to register SQL functions) before use.
     using ConnectionSetup = std::function<void(Connection&)>;
+    /// One step of a group commit: runs inside the shared transaction.
+    using BatchStep = std::function<void(Connection&)>;
 
     /// Validates and opens `path`, applies WAL and durability, then runs `schema_sql` on the
     /// writer. Throws InvalidArgument for a bad path and StoreError for SQLite failures.
@@ -35,18 +39,25 @@ public:
     /// Runs `work` with exclusive use of the writer connection.
     template <typename Work>
     auto with_writer(Work&& work) {
-        std::lock_guard<std::mutex> lock(writer_mutex_);
-        ensure_open();
-        return work(*writer_);
+        State& state = current_state();
+        std::lock_guard<std::mutex> lock(state.writer_mutex);
+        ensure_open(state);
+        return work(*state.writer);
     }
 
     /// Runs `work` with a reader connection (the writer for ":memory:").
     template <typename Work>
     auto with_reader(Work&& work) {
         if (in_memory_) return with_writer(std::forward<Work>(work));
-        ReaderLease lease(*this);
+        ReaderLease lease(*this, current_state());
         return work(lease.connection());
     }
+
+    /// Group commit: runs every step in one write transaction, each inside its own savepoint,
+    /// so a step that throws is rolled back alone. Returns one entry per step: null on success,
+    /// else the step's exception. When the transaction itself cannot begin or commit, every
+    /// step gets that error and nothing is written.
+    std::vector<std::exception_ptr> run_batch(const std::vector<const BatchStep*>& steps);
 
     /// Closes every connection once in-flight calls finish; later calls throw StoreError(Closed).
     void close();
@@ -58,38 +69,40 @@ public:
     bool in_memory() const { return in_memory_; }
 
 private:
+    // Everything a fork() child must not reuse: locks and connections.
+    struct State {
+        pid_t owner_pid = 0;
+        std::mutex writer_mutex;
+        std::unique_ptr<Connection> writer;
+        std::mutex readers_mutex;
+        std::condition_variable reader_returned;
+        std::vector<std::unique_ptr<Connection>> idle_readers;
+        int open_readers = 0;
+    };
+
     class ReaderLease {
     public:
-        explicit ReaderLease(Database& database);
+        ReaderLease(Database& database, State& state);
         ~ReaderLease();
         Connection& connection() { return *connection_; }
 
     private:
-        Database& database_;
+        State& state_;
         std::unique_ptr<Connection> connection_;
     };
 
     std::unique_ptr<Connection> open_connection() const;
-    // Throws when closed; after fork() in the child, reopens the connections first.
-    // Call with writer_mutex_ held.
-    void ensure_open();
-    void reopen_after_fork();
+    // The live state, replaced (the old one deliberately leaked) in a forked child.
+    State& current_state();
+    void ensure_open(const State& state) const;
 
     std::string path_;
     ConnectionOptions options_;
     ConnectionSetup setup_;
     bool in_memory_;
     int max_readers_;
-    pid_t owner_pid_;
     std::atomic<bool> closed_{false};
-
-    std::mutex writer_mutex_;
-    std::unique_ptr<Connection> writer_;
-
-    mutable std::mutex readers_mutex_;
-    std::condition_variable reader_returned_;
-    std::vector<std::unique_ptr<Connection>> idle_readers_;
-    int open_readers_ = 0;
+    std::atomic<State*> state_{nullptr};
 };
 
 }  // namespace asap_native::sqlite

@@ -1,0 +1,200 @@
+#include "asap_native/executor.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "asap_native/errors.hpp"
+#include "asap_native/sqlite/database.hpp"
+
+namespace asap_native {
+
+struct Executor::State {
+    pid_t owner_pid = ::getpid();
+    mutable std::mutex mutex;
+    std::condition_variable work_ready;
+    std::deque<Queued> writer_queue;  // writes, and reads that must follow queued writes
+    std::deque<Queued> reader_queue;
+    std::unordered_map<std::string, int> pending_writes;  // by key
+    bool started = false;
+    bool stopping = false;
+    std::thread writer;
+    std::vector<std::thread> readers;
+    ExecutorStats stats;
+};
+
+namespace {
+
+int default_reader_threads() {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return static_cast<int>(std::clamp(cores == 0 ? 2u : cores, 2u, 4u));
+}
+
+StoreError closed_error() { return StoreError(StoreErrorKind::Closed, 0, "the store is closed"); }
+
+}  // namespace
+
+Executor::Executor(sqlite::Database& database, int reader_threads, std::size_t max_batch)
+    : database_(database),
+      reader_threads_(reader_threads > 0 ? reader_threads : default_reader_threads()),
+      max_batch_(std::max<std::size_t>(1, max_batch)),
+      state_(std::make_unique<State>()) {}
+
+Executor::~Executor() {
+    shutdown();
+    if (state_ && state_->owner_pid != ::getpid()) (void)state_.release();
+}
+
+Executor::State& Executor::current_state() {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    if (state_->owner_pid != ::getpid()) {
+        // A forked child has none of the parent's threads and may have inherited locked
+        // mutexes: leak the parent's state and start afresh.
+        (void)state_.release();
+        state_ = std::make_unique<State>();
+    }
+    return *state_;
+}
+
+void Executor::start_threads(State& state) {
+    if (state.started) return;
+    state.started = true;
+    state.writer = std::thread([this, &state] { writer_loop(state); });
+    for (int i = 0; i < reader_threads_; ++i)
+        state.readers.emplace_back([this, &state] { reader_loop(state); });
+}
+
+void Executor::submit_write(const std::string& key, Job job) {
+    State& state = current_state();
+    std::unique_lock<std::mutex> lock(state.mutex);
+    if (state.stopping) throw closed_error();
+    start_threads(state);
+    ++state.pending_writes[key];
+    state.writer_queue.push_back(Queued{key, std::move(job), true});
+    lock.unlock();
+    state.work_ready.notify_all();
+}
+
+void Executor::submit_read(const std::string& key, Job job) {
+    State& state = current_state();
+    std::unique_lock<std::mutex> lock(state.mutex);
+    if (state.stopping) throw closed_error();
+    start_threads(state);
+    auto pending = state.pending_writes.find(key);
+    if (pending != state.pending_writes.end() && pending->second > 0)
+        state.writer_queue.push_back(Queued{key, std::move(job), false});
+    else
+        state.reader_queue.push_back(Queued{key, std::move(job), false});
+    lock.unlock();
+    state.work_ready.notify_all();
+}
+
+void Executor::run_read(Job& job) {
+    std::exception_ptr error;
+    try {
+        database_.with_reader([&](sqlite::Connection& connection) { job.run(connection); });
+    } catch (...) {
+        error = std::current_exception();
+    }
+    job.complete(error);
+}
+
+void Executor::finish_writes(State& state, std::vector<Queued>& writes) {
+    std::vector<const sqlite::Database::BatchStep*> steps;
+    steps.reserve(writes.size());
+    for (auto& write : writes) steps.push_back(&write.job.run);
+    const std::vector<std::exception_ptr> errors = database_.run_batch(steps);
+    for (std::size_t i = 0; i < writes.size(); ++i) writes[i].job.complete(errors[i]);
+    std::lock_guard<std::mutex> lock(state.mutex);
+    for (auto& write : writes) {
+        auto pending = state.pending_writes.find(write.key);
+        if (pending != state.pending_writes.end() && --pending->second == 0)
+            state.pending_writes.erase(pending);
+    }
+    state.stats.writes += writes.size();
+    state.stats.batches += 1;
+    state.stats.largest_batch = std::max<std::uint64_t>(state.stats.largest_batch, writes.size());
+    writes.clear();
+}
+
+void Executor::writer_loop(State& state) {
+    std::vector<Queued> taken;
+    std::vector<Queued> writes;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(state.mutex);
+            state.work_ready.wait(lock,
+                                  [&] { return state.stopping || !state.writer_queue.empty(); });
+            if (state.writer_queue.empty()) return;  // stopping and drained
+            const std::size_t count = std::min(max_batch_, state.writer_queue.size());
+            for (std::size_t i = 0; i < count; ++i) {
+                taken.push_back(std::move(state.writer_queue.front()));
+                state.writer_queue.pop_front();
+            }
+        }
+        for (auto& item : taken) {
+            if (item.is_write) {
+                writes.push_back(std::move(item));
+                continue;
+            }
+            // A read that must see the writes queued before it: commit those first.
+            if (!writes.empty()) finish_writes(state, writes);
+            run_read(item.job);
+            std::lock_guard<std::mutex> lock(state.mutex);
+            state.stats.reads += 1;
+        }
+        if (!writes.empty()) finish_writes(state, writes);
+        taken.clear();
+    }
+}
+
+void Executor::reader_loop(State& state) {
+    for (;;) {
+        Queued item;
+        {
+            std::unique_lock<std::mutex> lock(state.mutex);
+            state.work_ready.wait(lock,
+                                  [&] { return state.stopping || !state.reader_queue.empty(); });
+            if (state.reader_queue.empty()) return;  // stopping and drained
+            item = std::move(state.reader_queue.front());
+            state.reader_queue.pop_front();
+        }
+        run_read(item.job);
+        std::lock_guard<std::mutex> lock(state.mutex);
+        state.stats.reads += 1;
+    }
+}
+
+void Executor::shutdown() {
+    State* state;
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (!state_ || state_->owner_pid != ::getpid()) return;
+        state = state_.get();
+    }
+    {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        if (state->stopping && !state->writer.joinable()) return;
+        state->stopping = true;
+    }
+    state->work_ready.notify_all();
+    // Joining from one of our own threads would deadlock; the bindings never destroy a store
+    // there, but detaching keeps a mistake from calling std::terminate.
+    auto finish = [](std::thread& thread) {
+        if (!thread.joinable()) return;
+        if (thread.get_id() == std::this_thread::get_id())
+            thread.detach();
+        else
+            thread.join();
+    };
+    finish(state->writer);
+    for (auto& reader : state->readers) finish(reader);
+}
+
+ExecutorStats Executor::stats() const {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    std::lock_guard<std::mutex> state_lock(state_->mutex);
+    return state_->stats;
+}
+
+}  // namespace asap_native
