@@ -19,8 +19,11 @@ from asap_native.metering_store import InMemoryMeteringStore, SQLiteMeteringStor
 from asap_native.models import StateSnapshot, UsageAggregate, UsageEvent, UsageMetrics
 from asap_native.snapshot_store import (
     DEFAULT_DB_PATH,
+    AsyncInMemorySnapshotStore,
     InMemorySnapshotStore,
+    SQLiteAsyncSnapshotStore,
     SQLiteSnapshotStore,
+    create_async_snapshot_store,
     create_snapshot_store,
 )
 
@@ -28,6 +31,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_DB_PATH",
+    "AsyncInMemorySnapshotStore",
     "CannotOpenDatabaseError",
     "DatabaseIOError",
     "DatabaseLockedError",
@@ -35,6 +39,7 @@ __all__ = [
     "InMemorySnapshotStore",
     "NotADatabaseError",
     "ReadOnlyDatabaseError",
+    "SQLiteAsyncSnapshotStore",
     "SQLiteMeteringStore",
     "SQLiteSnapshotStore",
     "StateSnapshot",
@@ -43,5 +48,6 @@ __all__ = [
     "UsageAggregate",
     "UsageEvent",
     "UsageMetrics",
+    "create_async_snapshot_store",
     "create_snapshot_store",
 ]

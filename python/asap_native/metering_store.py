@@ -1,7 +1,9 @@
 """Metering stores: SQLite (persistent) and in-memory, with asap-protocol's API.
 
-``record``/``query``/``aggregate`` are coroutines, as in asap-protocol; ``record_sync``,
-``query_sync`` and ``aggregate_sync`` do the same work synchronously. Time windows compare
+``record``/``query``/``aggregate`` are coroutines, as in asap-protocol; on the SQLite store
+their work runs on the store's C++ threads (records are group-committed) and the loop never
+waits on SQLite. ``record_sync``, ``query_sync`` and ``aggregate_sync`` do the same work
+synchronously on the calling thread, with the GIL released. Time windows compare
 instants: an event stamped 10:30+02:00 lies inside 08:00Z..09:00Z. A naive datetime is read
 as UTC.
 """
@@ -9,23 +11,20 @@ as UTC.
 from __future__ import annotations
 
 import os
+import weakref
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asap_native import _core
+from asap_native.loop_bridge import bridge_for_running_loop
 from asap_native.models import usage_aggregate_factory, usage_event_factory
-from asap_native.snapshot_store import DEFAULT_DB_PATH, Durability, _check_options
-
-if TYPE_CHECKING:
-    from types import TracebackType
-
-    from typing_extensions import Self
+from asap_native.snapshot_store import DEFAULT_DB_PATH, Durability, _check_options, _Closable
 
 __all__ = ["InMemoryMeteringStore", "SQLiteMeteringStore"]
 
 
-class _MeteringStoreBase:
+class _MeteringStoreBase(_Closable):
     """Metering API shared by the SQLite and in-memory stores."""
 
     _native: Any
@@ -73,26 +72,6 @@ class _MeteringStoreBase:
         """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
         return self.aggregate_sync(agent_id, period)
 
-    def close(self) -> None:
-        """Close the store once calls in progress finish; later calls raise StoreClosedError."""
-        self._native.close()
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return bool(self._native.closed)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class SQLiteMeteringStore(_MeteringStoreBase):
     """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
@@ -111,6 +90,37 @@ class SQLiteMeteringStore(_MeteringStoreBase):
         durability_text, seconds = _check_options(durability, timeout)
         self._db_path = Path(db_path)
         self._native = _core.open_sqlite_metering_store(db_path, durability_text, seconds)
+        # Queued records are committed before the threads stop, at collection or exit.
+        self._finalizer = weakref.finalize(self, self._native.close)
+
+    async def record(self, event: Any) -> None:
+        """Record a usage event; returns once it is committed."""
+        bridge = bridge_for_running_loop()
+        await bridge.expect(self._native.record_queued(event, bridge.queue))
+
+    async def query(
+        self,
+        agent_id: str,
+        start: datetime,
+        end: datetime,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Any]:
+        """Query events in range (see :meth:`query_sync`)."""
+        bridge = bridge_for_running_loop()
+        result: list[Any] = await bridge.expect(
+            self._native.query_queued(agent_id, start, end, limit, offset, bridge.queue)
+        )
+        return result
+
+    async def aggregate(self, agent_id: str, period: str) -> Any:
+        """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
+        bridge = bridge_for_running_loop()
+        return await bridge.expect(self._native.aggregate_queued(agent_id, period, bridge.queue))
+
+    def stats(self) -> dict[str, int]:
+        """Group-commit figures of the awaitable API: writes, reads, batches, largest_batch."""
+        return dict(self._native.executor_stats())
 
     @property
     def db_path(self) -> Path:

@@ -1,17 +1,24 @@
-"""Snapshot stores: SQLite (persistent) and in-memory, with asap-protocol's API.
+"""Snapshot stores: SQLite (persistent) and in-memory, sync and awaitable, with asap-protocol's API.
 
-``SQLiteSnapshotStore`` reads and writes the same ``snapshots`` table as asap-protocol's
-store, so either can open the other's database file. Every call runs in C++ with the GIL
-released; there is no thread, event loop or connection created per call.
+``SQLiteSnapshotStore`` and ``SQLiteAsyncSnapshotStore`` read and write the same ``snapshots``
+table as asap-protocol's stores, so either side can open the other's database file. Sync calls
+run in C++ on the calling thread with the GIL released; awaited calls run on the store's C++
+threads (see :mod:`asap_native.loop_bridge`). No thread, event loop or connection is created
+per call.
+
+Cancelling an awaited write does not withdraw it: once submitted, the write is committed (or
+fails) as if it had been awaited; only its result is dropped.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from asap_native import _core
+from asap_native.loop_bridge import bridge_for_running_loop
 from asap_native.models import snapshot_factory
 
 if TYPE_CHECKING:
@@ -23,9 +30,12 @@ __all__ = [
     "ASAP_STORAGE_BACKEND_ENV",
     "ASAP_STORAGE_PATH_ENV",
     "DEFAULT_DB_PATH",
+    "AsyncInMemorySnapshotStore",
     "Durability",
     "InMemorySnapshotStore",
+    "SQLiteAsyncSnapshotStore",
     "SQLiteSnapshotStore",
+    "create_async_snapshot_store",
     "create_snapshot_store",
 ]
 
@@ -44,8 +54,71 @@ def _check_options(durability: object, timeout: object) -> tuple[str, float]:
     return durability, float(timeout)
 
 
-class _SnapshotStoreBase:
-    """Sync snapshot API shared by the SQLite and in-memory stores."""
+class _Closable:
+    """close(), ``with`` and ``async with`` for every store."""
+
+    _native: Any
+
+    def close(self) -> None:
+        """Wait for queued work, then close; later calls raise StoreClosedError."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return bool(self._native.closed)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _SQLiteOpener(_Closable):
+    """Opens the native SQLite store; closes it at interpreter exit or collection."""
+
+    def _open(self, db_path: str | os.PathLike[str], durability: object, timeout: object) -> None:
+        durability_text, seconds = _check_options(durability, timeout)
+        self._db_path = Path(db_path)
+        self._native = _core.open_sqlite_snapshot_store(
+            db_path, durability_text, seconds, snapshot_factory()
+        )
+        # Runs at garbage collection or, at the latest, at interpreter exit: queued writes
+        # are committed before the threads stop.
+        self._finalizer = weakref.finalize(self, self._native.close)
+
+    @property
+    def db_path(self) -> Path:
+        """The database file this store uses."""
+        return self._db_path
+
+    def stats(self) -> dict[str, int]:
+        """Group-commit figures of the awaitable API: writes, reads, batches, largest_batch."""
+        return dict(self._native.executor_stats())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(db_path={str(self._db_path)!r})"
+
+
+class _SyncSnapshotAPI:
+    """The synchronous SnapshotStore methods."""
 
     _native: Any
 
@@ -71,29 +144,12 @@ class _SnapshotStoreBase:
         """Delete one version, or every version when ``version`` is None; True if any went."""
         return self._native.delete(task_id, version)  # type: ignore[no-any-return]
 
-    def close(self) -> None:
-        """Close the store once calls in progress finish; later calls raise StoreClosedError."""
-        self._native.close()
 
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return bool(self._native.closed)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class SQLiteSnapshotStore(_SnapshotStoreBase):
+class SQLiteSnapshotStore(_SyncSnapshotAPI, _SQLiteOpener):
     """Persistent :class:`~asap.state.snapshot.SnapshotStore` on a SQLite file.
+
+    The sync methods run on the calling thread with the GIL released; ``save_async`` and its
+    siblings are the awaitable versions (group-committed on the store's own threads).
 
     Args:
         db_path: Database file (created, readable by its owner only, if missing) or
@@ -115,22 +171,81 @@ class SQLiteSnapshotStore(_SnapshotStoreBase):
         durability: Durability = "normal",
         timeout: float = 15.0,
     ) -> None:
-        durability_text, seconds = _check_options(durability, timeout)
-        self._db_path = Path(db_path) if not isinstance(db_path, Path) else db_path
-        self._native = _core.open_sqlite_snapshot_store(
-            db_path, durability_text, seconds, snapshot_factory()
+        self._open(db_path, durability, timeout)
+
+    async def save_async(self, snapshot: Any) -> None:
+        """Awaitable :meth:`save`; returns once the write is committed."""
+        bridge = bridge_for_running_loop()
+        await bridge.expect(self._native.save_queued(snapshot, bridge.queue))
+
+    async def get_async(self, task_id: str, version: int | None = None) -> Any:
+        """Awaitable :meth:`get`."""
+        bridge = bridge_for_running_loop()
+        return await bridge.expect(self._native.get_queued(task_id, version, bridge.queue))
+
+    async def list_versions_async(self, task_id: str) -> list[int]:
+        """Awaitable :meth:`list_versions`."""
+        bridge = bridge_for_running_loop()
+        result: list[int] = await bridge.expect(
+            self._native.list_versions_queued(task_id, bridge.queue)
         )
+        return result
 
-    @property
-    def db_path(self) -> Path:
-        """The database file this store uses."""
-        return self._db_path
+    async def delete_async(self, task_id: str, version: int | None = None) -> bool:
+        """Awaitable :meth:`delete`; returns once the delete is committed."""
+        bridge = bridge_for_running_loop()
+        result: bool = await bridge.expect(
+            self._native.delete_queued(task_id, version, bridge.queue)
+        )
+        return result
 
-    def __repr__(self) -> str:
-        return f"SQLiteSnapshotStore(db_path={str(self._db_path)!r})"
+
+class SQLiteAsyncSnapshotStore(_SQLiteOpener):
+    """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
+
+    Every method is a coroutine; its SQLite work runs on the store's C++ threads and
+    concurrent writes are committed together (group commit). An awaited ``save`` returns
+    only once its write is committed, so any reader, in any thread or process, sees it.
+    Arguments as for :class:`SQLiteSnapshotStore`.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "normal",
+        timeout: float = 15.0,
+    ) -> None:
+        self._open(db_path, durability, timeout)
+
+    async def save(self, snapshot: Any) -> None:
+        """Persist a snapshot; returns once it is committed."""
+        bridge = bridge_for_running_loop()
+        await bridge.expect(self._native.save_queued(snapshot, bridge.queue))
+
+    async def get(self, task_id: str, version: int | None = None) -> Any:
+        """Retrieve a snapshot; ``version`` None means latest."""
+        bridge = bridge_for_running_loop()
+        return await bridge.expect(self._native.get_queued(task_id, version, bridge.queue))
+
+    async def list_versions(self, task_id: str) -> list[int]:
+        """List version numbers for ``task_id`` in ascending order."""
+        bridge = bridge_for_running_loop()
+        result: list[int] = await bridge.expect(
+            self._native.list_versions_queued(task_id, bridge.queue)
+        )
+        return result
+
+    async def delete(self, task_id: str, version: int | None = None) -> bool:
+        """Delete one version or all snapshots for ``task_id``; True if any went."""
+        bridge = bridge_for_running_loop()
+        result: bool = await bridge.expect(
+            self._native.delete_queued(task_id, version, bridge.queue)
+        )
+        return result
 
 
-class InMemorySnapshotStore(_SnapshotStoreBase):
+class InMemorySnapshotStore(_SyncSnapshotAPI, _Closable):
     """:class:`~asap.state.snapshot.SnapshotStore` held in process memory (for tests).
 
     Data is stored as JSON text, exactly as the SQLite store keeps it, so ``get`` returns a
@@ -142,6 +257,35 @@ class InMemorySnapshotStore(_SnapshotStoreBase):
 
     def __repr__(self) -> str:
         return "InMemorySnapshotStore()"
+
+
+class AsyncInMemorySnapshotStore(_Closable):
+    """:class:`~asap.state.snapshot.AsyncSnapshotStore` held in process memory (for tests).
+
+    Operations take microseconds and never wait on I/O, so they run inline.
+    """
+
+    def __init__(self) -> None:
+        self._native = _core.open_memory_snapshot_store(snapshot_factory())
+
+    async def save(self, snapshot: Any) -> None:
+        """Save a snapshot to the in-memory store."""
+        self._native.save(snapshot)
+
+    async def get(self, task_id: str, version: int | None = None) -> Any:
+        """Retrieve a snapshot; ``version`` None means latest."""
+        return self._native.get(task_id, version)
+
+    async def list_versions(self, task_id: str) -> list[int]:
+        """List version numbers in ascending order."""
+        return self._native.list_versions(task_id)  # type: ignore[no-any-return]
+
+    async def delete(self, task_id: str, version: int | None = None) -> bool:
+        """Delete one version or all snapshots for ``task_id``."""
+        return self._native.delete(task_id, version)  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return "AsyncInMemorySnapshotStore()"
 
 
 def create_snapshot_store() -> SQLiteSnapshotStore | InMemorySnapshotStore:
@@ -160,3 +304,31 @@ def create_snapshot_store() -> SQLiteSnapshotStore | InMemorySnapshotStore:
     if backend == "sqlite":
         return SQLiteSnapshotStore(db_path=Path(path))
     raise ValueError(f"Unknown {ASAP_STORAGE_BACKEND_ENV}={backend!r}. Use 'memory' or 'sqlite'.")
+
+
+def create_async_snapshot_store(
+    backend: str = "sqlite",
+    *,
+    db_path: str | os.PathLike[str] | None = None,
+) -> SQLiteAsyncSnapshotStore | AsyncInMemorySnapshotStore:
+    """Build an awaitable snapshot store (default ``sqlite``; ``memory`` for tests).
+
+    ``db_path`` applies to sqlite only; if omitted, uses ``ASAP_STORAGE_PATH`` or
+    ``asap_state.db``, as asap-protocol does.
+
+    Raises:
+        ValueError: ``backend`` is neither ``"memory"`` nor ``"sqlite"``.
+    """
+    key = backend.strip().lower()
+    if key == "memory":
+        return AsyncInMemorySnapshotStore()
+    if key == "sqlite":
+        path = (
+            Path(db_path)
+            if db_path is not None
+            else Path(os.environ.get(ASAP_STORAGE_PATH_ENV, DEFAULT_DB_PATH).strip())
+        )
+        return SQLiteAsyncSnapshotStore(db_path=path)
+    raise ValueError(
+        f"Unknown async snapshot backend {backend!r}. Use 'memory' or 'sqlite'.",
+    )

@@ -20,17 +20,47 @@ const char* class_name_for(StoreErrorKind kind) {
     return "StoreError";
 }
 
-void raise_store_error(const StoreError& error) {
+py::object store_error_object(const StoreError& error) {
     // asap_native.errors is pure Python, so these classes can also subclass sqlite3's.
     py::object errors = py::module_::import("asap_native.errors");
     py::object type = errors.attr(class_name_for(error.kind()));
     py::object instance = type(error.what());
     instance.attr("sqlite_errorcode") = error.sqlite_code();
     instance.attr("sqlite_errorname") = error.sqlite_error_name();
-    PyErr_SetObject(type.ptr(), instance.ptr());
+    return instance;
+}
+
+py::object os_error_object(const PathError& error) {
+    // OSError(errno, ...) picks the matching subclass (FileNotFoundError, IsADirectoryError...).
+    py::object os_error = py::reinterpret_borrow<py::object>(PyExc_OSError);
+    return os_error(error.error_number(), error.what(), error.path());
+}
+
+void raise_object(const py::object& instance) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(instance.ptr())), instance.ptr());
 }
 
 }  // namespace
+
+py::object python_exception(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const PathError& e) {
+        return os_error_object(e);
+    } catch (const InvalidArgument& e) {
+        return py::reinterpret_borrow<py::object>(PyExc_ValueError)(e.what());
+    } catch (const StoreError& e) {
+        return store_error_object(e);
+    } catch (const py::error_already_set& e) {
+        return e.value();
+    } catch (const std::bad_alloc&) {
+        return py::reinterpret_borrow<py::object>(PyExc_MemoryError)();
+    } catch (const std::exception& e) {
+        return py::reinterpret_borrow<py::object>(PyExc_RuntimeError)(e.what());
+    } catch (...) {
+        return py::reinterpret_borrow<py::object>(PyExc_RuntimeError)("unknown C++ exception");
+    }
+}
 
 void register_errors(py::module_&) {
     py::register_exception_translator([](std::exception_ptr pointer) {
@@ -38,13 +68,11 @@ void register_errors(py::module_&) {
         try {
             std::rethrow_exception(pointer);
         } catch (const PathError& error) {
-            py::object os_error = py::reinterpret_borrow<py::object>(PyExc_OSError);
-            py::object instance = os_error(error.error_number(), error.what(), error.path());
-            PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(instance.ptr())), instance.ptr());
+            raise_object(os_error_object(error));
         } catch (const InvalidArgument& error) {
             PyErr_SetString(PyExc_ValueError, error.what());
         } catch (const StoreError& error) {
-            raise_store_error(error);
+            raise_object(store_error_object(error));
         }
     });
 }

@@ -1,6 +1,7 @@
 // The asap_native._core extension module: glue between Python and the C++ core.
 #include <pybind11/pybind11.h>
 
+#include "completions.hpp"
 #include "errors.hpp"
 #include "json_convert.hpp"
 #include "stores.hpp"
@@ -9,5 +10,6 @@ PYBIND11_MODULE(_core, module) {
     module.doc() = "C++ core of asap_native (use the asap_native package, not this module).";
     asap_native::bindings::register_errors(module);
     asap_native::bindings::register_json(module);
+    asap_native::bindings::register_completions(module);
     asap_native::bindings::register_stores(module);
 }

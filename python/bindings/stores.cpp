@@ -6,10 +6,12 @@
 #include <memory>
 
 #include "asap_native/errors.hpp"
+#include "asap_native/executor.hpp"
 #include "asap_native/memory_metering_store.hpp"
 #include "asap_native/memory_snapshot_store.hpp"
 #include "asap_native/sqlite_metering_store.hpp"
 #include "asap_native/sqlite_snapshot_store.hpp"
+#include "completions.hpp"
 #include "json_convert.hpp"
 #include "python_values.hpp"
 
@@ -96,36 +98,82 @@ public:
 
     bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
 
-private:
-    py::object to_python(const Snapshot& snapshot) const {
-        py::dict fields;
-        fields["id"] = py::str(snapshot.id);
-        fields["task_id"] = py::str(snapshot.task_id);
-        fields["version"] = py::int_(snapshot.version);
-        fields["data"] = json_to_python(snapshot.data_json);
-        fields["checkpoint"] = py::bool_(snapshot.checkpoint);
-        fields["created_at"] = datetime_from_text(snapshot.created_at);
-        PyObject* result = PyObject_Call(factory_.ptr(), empty_args().ptr(), fields.ptr());
-        if (result == nullptr) throw py::error_already_set();
-        return py::reinterpret_steal<py::object>(result);
+    // Queued (awaitable) API: returns the request id whose result `queue` will deliver.
+    std::uint64_t save_queued(py::handle snapshot, PyCompletionQueue& queue) {
+        SqliteSnapshotStore& store = sqlite_store();
+        Snapshot native = snapshot_from_python(snapshot);
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.save_queued(std::move(native), [target, id](std::exception_ptr error) {
+            target->push(Completion{id, error, std::monostate{}});
+        });
+        return id;
     }
 
-    static const py::tuple& empty_args() {
-        static const py::tuple* empty = new py::tuple();  // leaked: outlives finalization
-        return *empty;
+    std::uint64_t get_queued(py::handle task_id, py::handle version, PyCompletionQueue& queue) {
+        SqliteSnapshotStore& store = sqlite_store();
+        std::string task = require_text(task_id, "task_id");
+        const auto wanted = optional_version(version, "version");
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.get_queued(std::move(task), wanted,
+                         [target, id](std::optional<Snapshot> found, std::exception_ptr error) {
+                             target->push(Completion{id, error, std::move(found)});
+                         });
+        return id;
+    }
+
+    std::uint64_t list_versions_queued(py::handle task_id, PyCompletionQueue& queue) {
+        SqliteSnapshotStore& store = sqlite_store();
+        std::string task = require_text(task_id, "task_id");
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.list_versions_queued(
+            std::move(task),
+            [target, id](std::vector<std::int64_t> versions, std::exception_ptr error) {
+                target->push(Completion{id, error, std::move(versions)});
+            });
+        return id;
+    }
+
+    std::uint64_t delete_queued(py::handle task_id, py::handle version, PyCompletionQueue& queue) {
+        SqliteSnapshotStore& store = sqlite_store();
+        std::string task = require_text(task_id, "task_id");
+        const auto wanted = optional_version(version, "version");
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.remove_queued(std::move(task), wanted,
+                            [target, id](bool removed, std::exception_ptr error) {
+                                target->push(Completion{id, error, removed});
+                            });
+        return id;
+    }
+
+    py::dict executor_stats() const {
+        py::dict out;
+        if (sqlite_ == nullptr) return out;
+        const ExecutorStats figures = sqlite_->executor_stats();
+        out["writes"] = figures.writes;
+        out["reads"] = figures.reads;
+        out["batches"] = figures.batches;
+        out["largest_batch"] = figures.largest_batch;
+        return out;
+    }
+
+private:
+    py::object to_python(const Snapshot& snapshot) const {
+        return snapshot_to_python(snapshot, factory_);
+    }
+
+    SqliteSnapshotStore& sqlite_store() const {
+        if (sqlite_ == nullptr) throw py::type_error("the in-memory store has no queued API");
+        return *sqlite_;
     }
 
     std::shared_ptr<SnapshotStore> store_;
     py::object factory_;
     SqliteSnapshotStore* sqlite_;
 };
-
-py::tuple event_to_tuple(const UsageEvent& event) {
-    const UsageMetrics& m = event.metrics;
-    return py::make_tuple(event.task_id, event.agent_id, event.consumer_id,
-                          py::make_tuple(m.tokens_in, m.tokens_out, m.duration_ms, m.api_calls),
-                          datetime_from_text(event.timestamp));
-}
 
 class NativeMeteringStore {
 public:
@@ -143,11 +191,7 @@ public:
         const std::string agent = require_text(agent_id, "agent_id");
         const InstantMicros from = instant_of(start, "start");
         const InstantMicros to = instant_of(end, "end");
-        QueryPage page;
-        if (!limit.is_none()) page.limit = integer(limit, "limit");
-        page.offset = integer(offset, "offset");
-        if (page.offset < 0) throw py::value_error("offset must be non-negative");
-        if (page.limit && *page.limit < 0) throw py::value_error("limit must be non-negative");
+        const QueryPage page = query_page(limit, offset);
         std::vector<UsageEvent> events;
         {
             py::gil_scoped_release release;
@@ -169,8 +213,61 @@ public:
             py::gil_scoped_release release;
             total = store_->aggregate(agent, period_text);
         }
-        return py::make_tuple(total.agent_id, total.period, total.total_tokens,
-                              total.total_duration, total.total_tasks, total.total_api_calls);
+        return aggregate_to_tuple(total);
+    }
+
+    std::uint64_t record_queued(py::handle event, PyCompletionQueue& queue) {
+        SqliteMeteringStore& store = sqlite_store();
+        UsageEvent native = usage_event_from_python(event);
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.record_queued(std::move(native), [target, id](std::exception_ptr error) {
+            target->push(Completion{id, error, std::monostate{}});
+        });
+        return id;
+    }
+
+    std::uint64_t query_queued(py::handle agent_id, py::handle start, py::handle end,
+                               py::handle limit, py::handle offset, PyCompletionQueue& queue) {
+        SqliteMeteringStore& store = sqlite_store();
+        std::string agent = require_text(agent_id, "agent_id");
+        const InstantMicros from = instant_of(start, "start");
+        const InstantMicros to = instant_of(end, "end");
+        const QueryPage page = query_page(limit, offset);
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.query_queued(std::move(agent), from, to, page,
+                           [target, id](std::vector<UsageEvent> events, std::exception_ptr error) {
+                               target->push(Completion{id, error, std::move(events)});
+                           });
+        return id;
+    }
+
+    std::uint64_t aggregate_queued(py::handle agent_id, py::handle period,
+                                   PyCompletionQueue& queue) {
+        SqliteMeteringStore& store = sqlite_store();
+        std::string agent = require_text(agent_id, "agent_id");
+        if (!PyUnicode_Check(period.ptr()))
+            throw py::type_error(std::string("period must be a str, not ") +
+                                 Py_TYPE(period.ptr())->tp_name);
+        auto target = queue.native();
+        const std::uint64_t id = target->next_id();
+        store.aggregate_queued(std::move(agent), py::cast<std::string>(period),
+                               [target, id](UsageAggregate total, std::exception_ptr error) {
+                                   target->push(Completion{id, error, std::move(total)});
+                               });
+        return id;
+    }
+
+    py::dict executor_stats() const {
+        py::dict out;
+        if (sqlite_ == nullptr) return out;
+        const ExecutorStats figures = sqlite_->executor_stats();
+        out["writes"] = figures.writes;
+        out["reads"] = figures.reads;
+        out["batches"] = figures.batches;
+        out["largest_batch"] = figures.largest_batch;
+        return out;
     }
 
     void close() {
@@ -182,6 +279,20 @@ public:
     bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
 
 private:
+    SqliteMeteringStore& sqlite_store() const {
+        if (sqlite_ == nullptr) throw py::type_error("the in-memory store has no queued API");
+        return *sqlite_;
+    }
+
+    static QueryPage query_page(py::handle limit, py::handle offset) {
+        QueryPage page;
+        if (!limit.is_none()) page.limit = integer(limit, "limit");
+        page.offset = integer(offset, "offset");
+        if (page.offset < 0) throw py::value_error("offset must be non-negative");
+        if (page.limit && *page.limit < 0) throw py::value_error("limit must be non-negative");
+        return page;
+    }
+
     static std::int64_t integer(py::handle value, const char* what) {
         if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
             throw py::type_error(std::string(what) + " must be an int, not " +
@@ -206,6 +317,15 @@ void register_stores(py::module_& m) {
         .def("list_versions", &NativeSnapshotStore::list_versions, py::arg("task_id"))
         .def("delete", &NativeSnapshotStore::remove, py::arg("task_id"),
              py::arg("version") = py::none())
+        .def("save_queued", &NativeSnapshotStore::save_queued, py::arg("snapshot"),
+             py::arg("queue"))
+        .def("get_queued", &NativeSnapshotStore::get_queued, py::arg("task_id"),
+             py::arg("version"), py::arg("queue"))
+        .def("list_versions_queued", &NativeSnapshotStore::list_versions_queued,
+             py::arg("task_id"), py::arg("queue"))
+        .def("delete_queued", &NativeSnapshotStore::delete_queued, py::arg("task_id"),
+             py::arg("version"), py::arg("queue"))
+        .def("executor_stats", &NativeSnapshotStore::executor_stats)
         .def("close", &NativeSnapshotStore::close)
         .def_property_readonly("closed", &NativeSnapshotStore::closed);
 
@@ -215,6 +335,14 @@ void register_stores(py::module_& m) {
         .def("query", &NativeMeteringStore::query, py::arg("agent_id"), py::arg("start"),
              py::arg("end"), py::arg("limit") = py::none(), py::arg("offset") = 0)
         .def("aggregate", &NativeMeteringStore::aggregate, py::arg("agent_id"), py::arg("period"))
+        .def("record_queued", &NativeMeteringStore::record_queued, py::arg("event"),
+             py::arg("queue"))
+        .def("query_queued", &NativeMeteringStore::query_queued, py::arg("agent_id"),
+             py::arg("start"), py::arg("end"), py::arg("limit"), py::arg("offset"),
+             py::arg("queue"))
+        .def("aggregate_queued", &NativeMeteringStore::aggregate_queued, py::arg("agent_id"),
+             py::arg("period"), py::arg("queue"))
+        .def("executor_stats", &NativeMeteringStore::executor_stats)
         .def("close", &NativeMeteringStore::close)
         .def_property_readonly("closed", &NativeMeteringStore::closed);
 
