@@ -1,0 +1,673 @@
+"""Snapshot store benchmark (issue 2): sync save, get (latest), list_versions and delete.
+
+Four implementations run side by side in one process run, on the same data, each on its own
+temporary database file:
+
+- ``asap_native``: this package's ``SQLiteSnapshotStore``;
+- ``C++ raw``: the core's ``SqliteSnapshotStore`` driven from C++ (bench/bench_store_cpp.cpp)
+  with the data already JSON text, i.e. the floor the binding can reach;
+- ``stdlib``: bench/stdlib_store.py, what a user would write with ``sqlite3`` and ``json``;
+- ``asap-protocol``: ``asap.state.stores.sqlite.SQLiteSnapshotStore``.
+
+Method: every implementation gets the same setup (task "reader" with versions 1..10 and
+background tasks with two versions each, all holding the data), then rounds. A round on a
+fresh task times each call on its own: ``save`` of versions 1..n, ``get`` (latest) of
+"reader" n times, ``list_versions("reader")`` n times, and ``delete`` of the n versions the
+save phase wrote (so deletes always remove a row, set up outside the timed calls). Rounds
+alternate between implementations in a shuffled order, so machine noise falls on all alike.
+The garbage collector is paused during a round, as ``timeit`` does, and results are freed
+after the round, not inside the next timed call. Figures are medians of
+all per-call samples; asap-protocol's store is ~1000x slower, so it gets fewer calls.
+
+Run through ``bench/run.py`` (``make bench``) or directly: ``python bench/bench_stores.py``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stdlib_store import StdlibSnapshotStore  # noqa: E402
+
+import asap_native  # noqa: E402
+from asap_native import _core  # noqa: E402
+
+TITLE = "Snapshot stores (sync API)"
+OPS = ("save", "get", "list_versions", "delete")
+SIZES = (("1 KB", 1024), ("100 KB", 100 * 1024))
+READER_TASK = "reader"
+READER_VERSIONS = 10
+BACKGROUND_TASKS = 20
+CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+NATIVE, CPP, STDLIB, ASAP = "asap_native", "C++ raw", "stdlib", "asap-protocol"
+IMPLEMENTATIONS = (NATIVE, CPP, STDLIB, ASAP)
+
+# (rounds, calls per round for the fast stores, calls per round for asap-protocol) per size.
+# Sized for stable medians with the whole module well under two minutes on a 2-core VM.
+PLANS = {
+    "full": {"1 KB": (120, 100, 3), "100 KB": (80, 30, 2)},
+    "quick": {"1 KB": (3, 5, 1), "100 KB": (3, 3, 1)},
+}
+
+Progress = Callable[..., Any]
+
+
+# ---------------------------------------------------------------- data
+
+
+_WORDS = (
+    "agent search result source token plan step tool call summary answer question context "
+    "retrieve rank score cache budget latency draft review cite verify merge update status "
+    "café naïve 東京 данные"
+).split()
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(words))
+
+
+def make_state(target_bytes: int, seed: int = 2) -> dict[str, Any]:
+    """A nested agent task state whose compact JSON is about ``target_bytes`` long."""
+    rng = random.Random(seed)
+    state: dict[str, Any] = {
+        "task": {"id": "task_01HX5K4N8Q", "skill": "research", "status": "working", "attempt": 2},
+        "context": {
+            "user": {"id": "usr_8812", "locale": "en-GB", "tier": "pro"},
+            "flags": {"stream": True, "cache": False, "trace": None},
+        },
+        "plan": [],
+        "messages": [],
+        "sources": [],
+        "metrics": {"tokens_in": 18231, "tokens_out": 2210, "cost_usd": 0.0421, "latency_ms": []},
+    }
+
+    def size() -> int:
+        return len(json.dumps(state, ensure_ascii=False, separators=(",", ":")).encode())
+
+    step = 0
+    total = size()
+    while True:
+        step += 1
+        kind = step % 4
+        if kind == 0:
+            item: Any = {
+                "step": step,
+                "action": rng.choice(["search", "read", "summarize", "ask"]),
+                "done": rng.random() < 0.5,
+            }
+            target = state["plan"]
+        elif kind == 1:
+            item = {
+                "role": rng.choice(["user", "assistant", "tool"]),
+                "content": _text(rng, rng.randint(8, 40)),
+                "tool_calls": [
+                    {"name": "web_search", "args": {"q": _text(rng, 3), "k": rng.randint(1, 9)}}
+                ]
+                if rng.random() < 0.3
+                else [],
+            }
+            target = state["messages"]
+        elif kind == 2:
+            item = {
+                "url": f"https://example.org/doc/{rng.randint(1000, 99999)}",
+                "title": _text(rng, 5),
+                "score": round(rng.random(), 4),
+                "tags": [rng.choice(_WORDS) for _ in range(3)],
+                "cited": rng.random() < 0.4,
+            }
+            target = state["sources"]
+        else:
+            item = rng.randint(5, 900)
+            target = state["metrics"]["latency_ms"]
+        # Appending grows the text by the item plus a comma; exact size is rechecked below.
+        grown = total + len(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode())
+        if grown + 1 > target_bytes - 16:
+            break
+        target.append(item)
+        total = size()  if len(target) == 1 else grown + 1
+    state["notes"] = ""
+    state["notes"] = "x" * max(0, target_bytes - size())
+    return state
+
+
+# ---------------------------------------------------------------- implementations
+
+
+def _snapshot_model() -> Callable[..., Any]:
+    try:
+        from asap.models.entities import StateSnapshot
+    except Exception:
+        return asap_native.StateSnapshot
+    return StateSnapshot
+
+
+def _make_snapshots(model: Callable[..., Any], task: str, count: int, data: dict) -> list[Any]:
+    return [
+        model(
+            id=f"snap-{task}-{v}",
+            task_id=task,
+            version=v,
+            data=data,
+            checkpoint=False,
+            created_at=CREATED_AT,
+        )
+        for v in range(1, count + 1)
+    ]
+
+
+def _asap_store_class() -> Any:
+    try:
+        from asap.state.stores.sqlite import SQLiteSnapshotStore
+    except Exception:
+        return None
+    return SQLiteSnapshotStore
+
+
+@dataclass
+class _Runner:
+    """One implementation under test, with its samples (ns) per op."""
+
+    name: str
+    per_round: int
+    samples: dict[str, list[int]] = field(default_factory=lambda: {op: [] for op in OPS})
+
+    def round(self, task: str, snapshots: list[Any], record: bool) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _PythonRunner(_Runner):
+    def __init__(self, name: str, per_round: int, store: Any, data: dict, model: Any) -> None:
+        super().__init__(name, per_round)
+        self.store = store
+        self.data = data
+        for snapshot in _make_snapshots(model, READER_TASK, READER_VERSIONS, data):
+            store.save(snapshot)
+        for t in range(BACKGROUND_TASKS):
+            for snapshot in _make_snapshots(model, f"background-{t}", 2, data):
+                store.save(snapshot)
+
+    def round(self, task: str, snapshots: list[Any], record: bool) -> None:
+        n = self.per_round
+        clock = time.perf_counter_ns
+        store = self.store
+        save, get, list_versions, delete = (
+            store.save,
+            store.get,
+            store.list_versions,
+            store.delete,
+        )
+        saves: list[int] = []
+        gets: list[int] = []
+        lists: list[int] = []
+        deletes: list[int] = []
+        # Results are kept until the round ends, so freeing one result (a 100 KB dict tree
+        # takes a few hundred µs) never lands inside the next call's timing.
+        got: list[Any] = [None] * n
+        listed: list[Any] = [None] * n
+        gone: list[Any] = [None] * n
+        gc.collect()
+        gc.disable()
+        try:
+            for snapshot in snapshots[:n]:
+                start = clock()
+                save(snapshot)
+                saves.append(clock() - start)
+            for i in range(n):
+                start = clock()
+                got[i] = get(READER_TASK)
+                gets.append(clock() - start)
+            for i in range(n):
+                start = clock()
+                listed[i] = list_versions(READER_TASK)
+                lists.append(clock() - start)
+            for i in range(n):
+                start = clock()
+                gone[i] = delete(task, i + 1)
+                deletes.append(clock() - start)
+        finally:
+            gc.enable()
+        latest, versions, deleted = got[-1], listed[-1], sum(map(bool, gone))
+        del got, listed, gone
+        # Checked after the timed calls: every implementation must do the same work.
+        if latest is None or latest.version != READER_VERSIONS or latest.data != self.data:
+            raise AssertionError(f"{self.name}: get returned a wrong snapshot")
+        if versions != list(range(1, READER_VERSIONS + 1)):
+            raise AssertionError(f"{self.name}: list_versions returned {versions}")
+        if deleted != n:
+            raise AssertionError(f"{self.name}: deleted {deleted} of {n} rows")
+        if record:
+            for op, values in zip(OPS, (saves, gets, lists, deletes)):
+                self.samples[op].extend(values)
+
+    def close(self) -> None:
+        close = getattr(self.store, "close", None)
+        if close is not None:
+            close()
+
+
+class _CppRunner(_Runner):
+    """Drives bench_store_cpp in --serve mode: one stdin line per round."""
+
+    def __init__(self, per_round: int, binary: str, data_file: Path, db: Path) -> None:
+        super().__init__(CPP, per_round)
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--serve",
+                "--data",
+                str(data_file),
+                "--db",
+                str(db),
+                "--reader-versions",
+                str(READER_VERSIONS),
+                "--background-tasks",
+                str(BACKGROUND_TASKS),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        if self._reply().get("ready") is not True:
+            raise RuntimeError("bench_store_cpp did not start")
+
+    def _reply(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench_store_cpp exited with code {self.process.wait()}")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"bench_store_cpp: {reply['error']}")
+        return reply
+
+    def round(self, task: str, snapshots: list[Any], record: bool) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"round {task} {self.per_round}\n")
+        self.process.stdin.flush()
+        reply = self._reply()
+        if record:
+            for op in OPS:
+                self.samples[op].extend(int(ns) for ns in reply["samples_ns"][op])
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+        self.process.wait(timeout=30)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def _median_ns(values: list[int]) -> float:
+    return float(statistics.median(values)) if values else float("nan")
+
+
+def _quartiles(values: list[int]) -> tuple[float, float]:
+    if len(values) < 4:
+        return (float(min(values)), float(max(values))) if values else (float("nan"),) * 2
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
+
+
+def _measure_size(
+    label: str,
+    target: int,
+    plan: tuple[int, int, int],
+    cpp_bench: str | None,
+    workdir: Path,
+    progress: Progress,
+    step: tuple[int, int],
+) -> dict[str, Any]:
+    rounds, per_round, asap_per_round = plan
+    data = make_state(target)
+    data_text = _core._dumps(data)
+    data_file = workdir / f"data-{target}.json"
+    data_file.write_bytes(data_text)
+    model = _snapshot_model()
+
+    runners: list[_Runner] = []
+    skipped: dict[str, str] = {}
+    slug = label.replace(" ", "").lower()
+    try:
+        runners.append(
+            _PythonRunner(
+                NATIVE,
+                per_round,
+                asap_native.SQLiteSnapshotStore(workdir / f"native-{slug}.db"),
+                data,
+                model,
+            )
+        )
+        runners.append(
+            _PythonRunner(
+                STDLIB,
+                per_round,
+                StdlibSnapshotStore(workdir / f"stdlib-{slug}.db", model),
+                data,
+                model,
+            )
+        )
+        asap_cls = _asap_store_class()
+        if asap_cls is None:
+            skipped[ASAP] = "asap-protocol is not importable"
+        else:
+            runners.append(
+                _PythonRunner(
+                    ASAP, asap_per_round, asap_cls(db_path=workdir / f"asap-{slug}.db"), data, model
+                )
+            )
+        if cpp_bench:
+            runners.append(_CppRunner(per_round, cpp_bench, data_file, workdir / f"cpp-{slug}.db"))
+        else:
+            skipped[CPP] = "no --cpp-bench binary given"
+
+        shuffle = random.Random(target)
+        done, total = step
+        for r in range(rounds + 1):  # round 0 warms caches and is not recorded
+            task = f"round-{r}"
+            snapshots = _make_snapshots(model, task, per_round, data)
+            order = list(runners)
+            shuffle.shuffle(order)
+            for runner in order:
+                runner.round(task, snapshots, record=r > 0)
+            progress((done + (r + 1) / (rounds + 1)) / total, f"stores {label}: round {r}/{rounds}")
+    finally:
+        for runner in runners:
+            runner.close()
+
+    results: dict[str, Any] = {
+        "data_bytes": len(data_text),
+        "stdlib_data_bytes": len(json.dumps(data)),
+        "skipped": skipped,
+        "median_ns": {},
+        "quartiles_ns": {},
+        "samples": {},
+    }
+    for runner in runners:
+        results["median_ns"][runner.name] = {op: _median_ns(runner.samples[op]) for op in OPS}
+        results["quartiles_ns"][runner.name] = {op: _quartiles(runner.samples[op]) for op in OPS}
+        results["samples"][runner.name] = {op: len(runner.samples[op]) for op in OPS}
+    results["conversion"] = _measure_conversion(data, data_text, model, max(50, rounds * 10))
+    return results
+
+
+def _per_call_median(call: Callable[[], Any], repeats: int) -> float:
+    clock = time.perf_counter_ns
+    times = []
+    kept: list[Any] = [None] * repeats  # freed after timing, as in the store rounds
+    for i in range(repeats):
+        start = clock()
+        kept[i] = call()
+        times.append(clock() - start)
+    return float(statistics.median(times))
+
+
+def _measure_conversion(data: dict, data_text: bytes, model: Any, repeats: int) -> dict[str, float]:
+    """Where a call's time goes: JSON and model building alone, interleaved, median ns."""
+    text = data_text.decode()
+    fields = dict(
+        id="snap-x", task_id="task-x", version=1, checkpoint=False, created_at=CREATED_AT
+    )
+    construct = getattr(model, "model_construct", None)
+    calls: dict[str, Callable[[], Any]] = {
+        "json.dumps": lambda: json.dumps(data),
+        "_core._dumps": lambda: _core._dumps(data),
+        "json.loads": lambda: json.loads(text),
+        "_core._loads": lambda: _core._loads(data_text),
+        "StateSnapshot(...)": lambda: model(data=data, **fields),
+    }
+    if construct is not None:
+        calls["StateSnapshot.model_construct(...)"] = lambda: construct(data=data, **fields)
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(5):
+            for name, call in calls.items():
+                samples[name].append(_per_call_median(call, max(1, repeats // 5)))
+    finally:
+        gc.enable()
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+# ---------------------------------------------------------------- targets and report
+
+
+@dataclass
+class Check:
+    name: str
+    value: float | None  # the measured ratio; None when it could not be measured
+    target: str
+    passed: bool | None  # None: not measured (an implementation was skipped)
+    # The same ratio with the raw C++ store in asap_native's place: what a binding with no
+    # cost at all would reach, which shows whether the target is reachable on this machine.
+    ceiling: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "value": self.value,
+            "target": self.target,
+            "passed": self.passed,
+            "ceiling": self.ceiling,
+        }
+
+
+def _ratio(medians: dict[str, dict[str, float]], top: str, bottom: str, op: str) -> float | None:
+    if top not in medians or bottom not in medians:
+        return None
+    return medians[top][op] / medians[bottom][op]
+
+
+def _checks(sizes: dict[str, dict[str, Any]]) -> list[Check]:
+    checks: list[Check] = []
+
+    def add(
+        name: str,
+        value: float | None,
+        target: str,
+        ok: Callable[[float], bool],
+        ceiling: float | None = None,
+    ) -> None:
+        checks.append(Check(name, value, target, None if value is None else ok(value), ceiling))
+
+    for label, result in sizes.items():
+        m = result["median_ns"]
+        add(
+            f"save {label}: asap_native / C++ raw",
+            _ratio(m, NATIVE, CPP, "save"),
+            "<= 1.20",
+            lambda v: v <= 1.2,
+        )
+        need = {
+            ("save", "1 KB"): (1.0, "> 1.00"),
+            ("save", "100 KB"): (1.5, ">= 1.50"),
+            ("get", "1 KB"): (1.2, ">= 1.20"),
+            ("get", "100 KB"): (1.0, ">= 1.00"),
+        }
+        for op in OPS:
+            floor, text = need.get((op, label), (1.2, ">= 1.20"))
+            strict = text.startswith(">") and not text.startswith(">=")
+            add(
+                f"{op} {label}: stdlib / asap_native",
+                _ratio(m, STDLIB, NATIVE, op),
+                text,
+                (lambda v, f=floor: v > f) if strict else (lambda v, f=floor: v >= f),
+                _ratio(m, STDLIB, CPP, op),
+            )
+        for op in OPS:
+            add(
+                f"{op} {label}: asap-protocol / asap_native",
+                _ratio(m, ASAP, NATIVE, op),
+                ">= 50",
+                lambda v: v >= 50,
+                _ratio(m, ASAP, CPP, op),
+            )
+    return checks
+
+
+def _us(ns: float) -> str:
+    us = ns / 1000
+    if us >= 1000:
+        return f"{us / 1000:.2f} ms"
+    return f"{us:.1f} µs" if us < 100 else f"{us:.0f} µs"
+
+
+def _markdown(sizes: dict[str, dict[str, Any]], checks: list[Check], quick: bool) -> str:
+    lines: list[str] = []
+    if quick:
+        lines += ["**Quick run (smoke test): too few samples for the figures to mean much.**", ""]
+    lines += [
+        "Median time per call (interquartile range in brackets) and ratios; lower time is "
+        "better, a ratio above 1 means asap_native is faster. `C++ raw` is the core store "
+        "called from C++ with the data already JSON text: it does no JSON work on save and "
+        "returns the text unparsed on get, so it is the floor of what the binding can reach.",
+        "",
+    ]
+    for label, result in sizes.items():
+        m, q, n = result["median_ns"], result["quartiles_ns"], result["samples"]
+        present = [impl for impl in IMPLEMENTATIONS if impl in m]
+        lines.append(
+            f"### {label} data ({result['data_bytes']:,} bytes as stored by asap_native, "
+            f"{result['stdlib_data_bytes']:,} by json.dumps)"
+        )
+        lines.append("")
+        header = "| op | " + " | ".join(present) + " | native vs C++ | stdlib / native |"
+        header += " asap-protocol / native |"
+        lines += [header, "|" + "---|" * (len(present) + 4)]
+        for op in OPS:
+            cells = [f"{_us(m[i][op])} ({_us(q[i][op][0])}–{_us(q[i][op][1])})" for i in present]
+            ratios = []
+            for top, bottom in ((NATIVE, CPP), (STDLIB, NATIVE), (ASAP, NATIVE)):
+                value = _ratio(m, top, bottom, op)
+                ratios.append("n/a" if value is None else f"{value:.2f}x")
+            lines.append(f"| {op} | " + " | ".join(cells + ratios) + " |")
+        counts = ", ".join(f"{impl} {n[impl]['save']}" for impl in present)
+        lines += ["", f"Calls timed per op: {counts}."]
+        for impl, why in result["skipped"].items():
+            lines.append(f"Not measured: {impl} ({why}).")
+        lines.append("")
+
+    lines += [
+        "### Targets",
+        "",
+        "`C++ raw in its place` is the same ratio with the raw C++ store standing in for "
+        "asap_native (no Python, no JSON work): no binding can beat it, so a target above it "
+        "is out of reach on this machine whatever the binding does.",
+        "",
+        "| check | measured | target | result | C++ raw in its place |",
+        "|---|---|---|---|---|",
+    ]
+    for check in checks:
+        value = "n/a" if check.value is None else f"{check.value:.2f}x"
+        ceiling = "" if check.ceiling is None else f"{check.ceiling:.2f}x"
+        verdict = {True: "PASS", False: "**FAIL**", None: "not measured"}[check.passed]
+        lines.append(f"| {check.name} | {value} | {check.target} | {verdict} | {ceiling} |")
+    lines.append("")
+
+    lines += [
+        "### Where the time goes: conversion alone",
+        "",
+        "Median per call, same data, nothing else timed. `_core._dumps`/`_core._loads` are "
+        "asap_native's converters; the stdlib store uses `json.dumps`/`json.loads` and builds "
+        "the model with validation (`StateSnapshot(...)`) as asap-protocol does, while "
+        "asap_native builds it with `model_construct` (its rows come from its own schema).",
+        "",
+    ]
+    names = list(next(iter(sizes.values()))["conversion"])
+    lines += ["| call | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for name in names:
+        cells = [_us(result["conversion"][name]) for result in sizes.values()]
+        lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _no_progress(*_args: Any, **_kwargs: Any) -> None:
+    pass
+
+
+def run(
+    progress: Progress | None = None,
+    quick: bool = False,
+    cpp_bench: str | os.PathLike[str] | None = None,
+    plan: dict[str, tuple[int, int, int]] | None = None,
+    sizes: Iterable[tuple[str, int]] = SIZES,
+) -> dict[str, Any]:
+    """Run the benchmark; returns figures, target checks and a markdown section.
+
+    ``progress(fraction, message)`` is called as rounds complete. ``quick`` runs a few calls
+    only (a smoke test). ``cpp_bench`` is the bench_store_cpp binary; without it the C++ column
+    and the checks against it are reported as not measured. ``plan`` overrides the
+    (rounds, calls per round, asap-protocol calls per round) of each size.
+    """
+    report = progress or _no_progress
+    chosen = dict(PLANS["quick" if quick else "full"])
+    if plan:
+        chosen.update(plan)
+    if cpp_bench is not None and not Path(cpp_bench).is_file():
+        raise FileNotFoundError(f"C++ benchmark binary not found: {cpp_bench} (run make bench)")
+    size_list = list(sizes)
+    results: dict[str, dict[str, Any]] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="asap-bench-", dir=_temp_parent()) as tmp:
+        for index, (label, target) in enumerate(size_list):
+            results[label] = _measure_size(
+                label,
+                target,
+                chosen[label],
+                None if cpp_bench is None else str(cpp_bench),
+                Path(tmp),
+                report,
+                (index, len(size_list)),
+            )
+    checks = _checks(results)
+    return {
+        "name": "stores",
+        "title": TITLE,
+        "markdown": _markdown(results, checks, quick),
+        "checks": [check.as_dict() for check in checks],
+        "figures": results,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _temp_parent() -> str | None:
+    # Databases belong on a disk-backed filesystem like a real deployment's, not tmpfs.
+    return os.environ.get("ASAP_BENCH_TMPDIR") or None
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpp-bench", help="path to the bench_store_cpp binary")
+    parser.add_argument("--quick", action="store_true", help="a few calls only")
+    args = parser.parse_args()
+    out = run(
+        progress=lambda f, msg: print(f"\r{msg} {f:4.0%}", end="", file=sys.stderr),
+        quick=args.quick,
+        cpp_bench=args.cpp_bench,
+    )
+    print(file=sys.stderr)
+    print(out["markdown"])
