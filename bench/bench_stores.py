@@ -15,8 +15,8 @@ fresh task times each call on its own: ``save`` of versions 1..n, ``get`` (lates
 "reader" n times, ``list_versions("reader")`` n times, and ``delete`` of the n versions the
 save phase wrote (so deletes always remove a row, set up outside the timed calls). Rounds
 alternate between implementations in a shuffled order, so machine noise falls on all alike.
-The garbage collector is paused during a round, as ``timeit`` does, and results are freed
-after the round, not inside the next timed call. Figures are medians of
+The garbage collector is paused during a round, as ``timeit`` does, and each result is freed
+just before the next call, outside its timing. Figures are medians of
 all per-call samples; asap-protocol's store is ~1000x slower, so it gets fewer calls.
 
 Run through ``bench/run.py`` (``make bench``) or directly: ``python bench/bench_stores.py``.
@@ -217,11 +217,12 @@ class _PythonRunner(_Runner):
         gets: list[int] = []
         lists: list[int] = []
         deletes: list[int] = []
-        # Results are kept until the round ends, so freeing one result (a 100 KB dict tree
-        # takes a few hundred µs) never lands inside the next call's timing.
-        got: list[Any] = [None] * n
-        listed: list[Any] = [None] * n
-        gone: list[Any] = [None] * n
+        # Each result is freed just before the next call, outside its timing: freeing a 100 KB
+        # dict tree takes a few hundred µs, and keeping all results alive instead would make
+        # every call fault in fresh memory, which a server reusing its memory does not pay.
+        latest: Any = None
+        versions: Any = None
+        deleted = 0
         gc.collect()
         gc.disable()
         try:
@@ -229,22 +230,23 @@ class _PythonRunner(_Runner):
                 start = clock()
                 save(snapshot)
                 saves.append(clock() - start)
-            for i in range(n):
+            for _ in range(n):
+                latest = None
                 start = clock()
-                got[i] = get(READER_TASK)
+                latest = get(READER_TASK)
                 gets.append(clock() - start)
-            for i in range(n):
+            for _ in range(n):
+                versions = None
                 start = clock()
-                listed[i] = list_versions(READER_TASK)
+                versions = list_versions(READER_TASK)
                 lists.append(clock() - start)
-            for i in range(n):
+            for v in range(1, n + 1):
                 start = clock()
-                gone[i] = delete(task, i + 1)
+                gone = delete(task, v)
                 deletes.append(clock() - start)
+                deleted += gone is True
         finally:
             gc.enable()
-        latest, versions, deleted = got[-1], listed[-1], sum(map(bool, gone))
-        del got, listed, gone
         # Checked after the timed calls: every implementation must do the same work.
         if latest is None or latest.version != READER_VERSIONS or latest.data != self.data:
             raise AssertionError(f"{self.name}: get returned a wrong snapshot")
@@ -414,10 +416,11 @@ def _measure_size(
 def _per_call_median(call: Callable[[], Any], repeats: int) -> float:
     clock = time.perf_counter_ns
     times = []
-    kept: list[Any] = [None] * repeats  # freed after timing, as in the store rounds
-    for i in range(repeats):
+    result: Any = None
+    for _ in range(repeats):
+        result = None  # freed outside the timing, as in the store rounds
         start = clock()
-        kept[i] = call()
+        result = call()
         times.append(clock() - start)
     return float(statistics.median(times))
 
