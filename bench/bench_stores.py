@@ -588,6 +588,12 @@ def _markdown(sizes: dict[str, dict[str, Any]], checks: list[Check], quick: bool
         lines.append(f"| {check.name} | {value} | {check.target} | {verdict} | {ceiling} |")
     lines.append("")
 
+    misses = [c for c in checks if c.passed is False]
+    if misses:
+        lines += ["### Misses", ""]
+        lines += [f"- {_miss_text(check)}" for check in misses]
+        lines.append("")
+
     lines += [
         "### Where the time goes: conversion alone",
         "",
@@ -603,7 +609,81 @@ def _markdown(sizes: dict[str, dict[str, Any]], checks: list[Check], quick: bool
         cells = [_us(result["conversion"][name]) for result in sizes.values()]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     lines.append("")
+    if all(CPP in result["median_ns"] for result in sizes.values()):
+        lines += _breakdown(sizes)
     return "\n".join(lines)
+
+
+def _miss_text(check: Check) -> str:
+    assert check.value is not None
+    floor = float(check.target.lstrip("<>= "))
+    if check.target.startswith("<"):
+        over = check.value / floor - 1
+        return (
+            f"{check.name}: {check.value:.2f}x, {over:.0%} over the {check.target} target "
+            f"(asap_native would need to take {over / (1 + over):.0%} less time)."
+        )
+    short = 1 - check.value / floor
+    text = (
+        f"{check.name}: {check.value:.2f}x against {check.target}, {short:.0%} short "
+        f"(asap_native would need to be {check.value and floor / check.value:.2f}x as fast)."
+    )
+    if check.ceiling is not None:
+        if check.ceiling < floor:
+            text += (
+                f" Out of reach for any binding here: the raw C++ store in its place reaches "
+                f"only {check.ceiling:.2f}x."
+            )
+        else:
+            text += f" The raw C++ store in its place reaches {check.ceiling:.2f}x."
+    return text
+
+
+def _breakdown(sizes: dict[str, dict[str, Any]]) -> list[str]:
+    """save and get of asap_native split into measured parts; the rest is by difference."""
+    rows: list[tuple[str, list[float]]] = []
+
+    def part(name: str, pick: Callable[[dict[str, Any]], float]) -> list[float]:
+        values = [pick(result) for result in sizes.values()]
+        rows.append((name, values))
+        return values
+
+    native_save = part("save: asap_native", lambda r: r["median_ns"][NATIVE]["save"])
+    cpp_save = part("save: raw C++ store (same JSON text)", lambda r: r["median_ns"][CPP]["save"])
+    dumps = part("save: `_core._dumps` alone", lambda r: r["conversion"]["_core._dumps"])
+    rows.append(
+        (
+            "save: rest (reading the snapshot, created_at, GIL, call), by difference",
+            [n - c - d for n, c, d in zip(native_save, cpp_save, dumps)],
+        )
+    )
+    native_get = part("get: asap_native", lambda r: r["median_ns"][NATIVE]["get"])
+    cpp_get = part("get: raw C++ store (row read, text copied)", lambda r: r["median_ns"][CPP]["get"])
+    loads = part("get: `_core._loads` alone", lambda r: r["conversion"]["_core._loads"])
+    build = part(
+        "get: `StateSnapshot.model_construct` alone",
+        lambda r: r["conversion"].get("StateSnapshot.model_construct(...)", 0.0),
+    )
+    rows.append(
+        (
+            "get: rest (created_at, field dict, GIL, call), by difference",
+            [n - c - d - b for n, c, d, b in zip(native_get, cpp_get, loads, build)],
+        )
+    )
+    lines = [
+        "### Where the time goes: asap_native's save and get in parts",
+        "",
+        "Each part is a median measured on its own (the store rounds above and the conversion "
+        "table), so the parts need not add up exactly; the last row of each op is what is left.",
+        "",
+        "| part | " + " | ".join(sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+    for name, values in rows:
+        cells = [("−" + _us(-v)) if v < 0 else _us(v) for v in values]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
 
 
 def _no_progress(*_args: Any, **_kwargs: Any) -> None:
