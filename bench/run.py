@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = result
         progress.finish("done")
 
+    try:
+        info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        pass
     _, failed = print_summary(results, errors)
     if args.output:
         write_report(args.output, order, results, errors, info, command, date, args.quick)
