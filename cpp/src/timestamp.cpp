@@ -67,7 +67,8 @@ std::optional<InstantMicros> parse_iso8601(std::string_view text) noexcept {
         !in.digits(2, day))
         return std::nullopt;
     static constexpr int kDaysIn[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (month < 1 || month > 12 || day < 1) return std::nullopt;
+    // Year 0 is valid ISO-8601 but not a Python datetime (MINYEAR is 1): it could not be read back.
+    if (year < 1 || month < 1 || month > 12 || day < 1) return std::nullopt;
     if (day > kDaysIn[month - 1] + (month == 2 && is_leap(year) ? 1 : 0)) return std::nullopt;
 
     int hour = 0, minute = 0, second = 0, micros = 0;

@@ -1,5 +1,8 @@
 #include "python_values.hpp"
 
+#include <algorithm>
+#include <iterator>
+
 #include "json_convert.hpp"
 
 namespace py = pybind11;
@@ -38,7 +41,7 @@ std::int64_t require_count(py::handle value, const char* what) {
 
 }  // namespace
 
-std::string require_text(py::handle value, const char* what) {
+std::string any_text(py::handle value, const char* what) {
     if (!PyUnicode_Check(value.ptr()))
         throw py::type_error(std::string(what) + " must be a str, not " +
                              Py_TYPE(value.ptr())->tp_name);
@@ -48,8 +51,13 @@ std::string require_text(py::handle value, const char* what) {
         PyErr_Clear();
         throw py::value_error(std::string(what) + " is not valid Unicode");
     }
-    if (size == 0) throw py::value_error(std::string(what) + " must be a non-empty string");
     return std::string(text, static_cast<std::size_t>(size));
+}
+
+std::string require_text(py::handle value, const char* what) {
+    std::string text = any_text(value, what);
+    if (text.empty()) throw py::value_error(std::string(what) + " must be a non-empty string");
+    return text;
 }
 
 std::optional<std::int64_t> optional_version(py::handle value, const char* what) {
@@ -155,6 +163,12 @@ UsageEvent usage_event_from_python(py::handle obj) {
     event.consumer_id =
         require_text(get_attribute(obj, consumer_id, kExpected), "event.consumer_id");
     py::object metrics_value = get_attribute(obj, metrics, kExpected);
+    if (!PyDict_Check(metrics_value.ptr()) &&
+        std::none_of(std::begin(counters), std::end(counters), [&](PyObject* counter) {
+            return PyObject_HasAttr(metrics_value.ptr(), counter) == 1;
+        }))  // None, a number, a str...: not silently recorded as all-zero counters
+        throw py::type_error(std::string("event.metrics must be a UsageMetrics or a dict, not ") +
+                             Py_TYPE(metrics_value.ptr())->tp_name);
     std::int64_t values[4] = {0, 0, 0, 0};
     for (int i = 0; i < 4; ++i) {
         PyObject* counter = PyDict_Check(metrics_value.ptr())

@@ -13,6 +13,8 @@
 
 namespace asap_native::bindings {
 
+/// A str argument, possibly empty, as UTF-8; raises TypeError / ValueError naming `what`.
+std::string any_text(pybind11::handle value, const char* what);
 /// A non-empty str argument; raises TypeError / ValueError naming `what`.
 std::string require_text(pybind11::handle value, const char* what);
 /// None or an int >= 1 (bool rejected); raises TypeError / ValueError naming `what`.

@@ -204,10 +204,7 @@ public:
 
     py::tuple aggregate(py::handle agent_id, py::handle period) {
         const std::string agent = require_text(agent_id, "agent_id");
-        if (!PyUnicode_Check(period.ptr()))
-            throw py::type_error(std::string("period must be a str, not ") +
-                                 Py_TYPE(period.ptr())->tp_name);
-        const std::string period_text = py::cast<std::string>(period);
+        const std::string period_text = any_text(period, "period");
         UsageAggregate total;
         {
             py::gil_scoped_release release;
@@ -247,12 +244,10 @@ public:
                                    PyCompletionQueue& queue) {
         SqliteMeteringStore& store = sqlite_store();
         std::string agent = require_text(agent_id, "agent_id");
-        if (!PyUnicode_Check(period.ptr()))
-            throw py::type_error(std::string("period must be a str, not ") +
-                                 Py_TYPE(period.ptr())->tp_name);
+        std::string period_text = any_text(period, "period");
         auto target = queue.native();
         const std::uint64_t id = target->next_id();
-        store.aggregate_queued(std::move(agent), py::cast<std::string>(period),
+        store.aggregate_queued(std::move(agent), std::move(period_text),
                                [target, id](UsageAggregate total, std::exception_ptr error) {
                                    target->push(Completion{id, error, std::move(total)});
                                });
