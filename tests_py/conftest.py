@@ -1,0 +1,193 @@
+"""Shared fixtures and builders for the asap_native test suite.
+
+asap-protocol is installed in the test environment, so stores return its models; the
+builders below create asap's own ``StateSnapshot`` / ``UsageEvent`` so tests exercise the
+drop-in path. ``test_without_asap.py`` covers the package without asap in a subprocess.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asap.models.entities import StateSnapshot
+from asap.state.metering import UsageEvent, UsageMetrics
+
+import asap_native
+
+UTC = timezone.utc
+BASE_TIME = datetime(2024, 5, 17, 8, 0, 0, tzinfo=UTC)
+
+_ids = itertools.count(1)
+
+
+def make_snapshot(
+    task_id: str = "task_1",
+    version: int = 1,
+    data: dict[str, Any] | None = None,
+    *,
+    checkpoint: bool = False,
+    created_at: datetime | None = None,
+    snapshot_id: str | None = None,
+) -> StateSnapshot:
+    """A validated asap StateSnapshot with sensible defaults."""
+    return StateSnapshot(
+        id=snapshot_id or f"snap_{next(_ids):06d}",
+        task_id=task_id,
+        version=version,
+        data={"step": version} if data is None else data,
+        checkpoint=checkpoint,
+        created_at=created_at or BASE_TIME + timedelta(seconds=version),
+    )
+
+
+def make_raw_snapshot(data: Any, *, task_id: str = "task_1", version: int = 1) -> StateSnapshot:
+    """An asap StateSnapshot built without validation, so ``data`` may hold anything."""
+    return StateSnapshot.model_construct(
+        id=f"snap_{next(_ids):06d}",
+        task_id=task_id,
+        version=version,
+        data=data,
+        checkpoint=False,
+        created_at=BASE_TIME,
+    )
+
+
+def make_event(
+    agent_id: str = "agent_1",
+    timestamp: datetime | None = None,
+    *,
+    task_id: str = "task_1",
+    consumer_id: str = "consumer_1",
+    tokens_in: int = 10,
+    tokens_out: int = 20,
+    duration_ms: int = 30,
+    api_calls: int = 1,
+) -> UsageEvent:
+    """A validated asap UsageEvent."""
+    return UsageEvent(
+        task_id=task_id,
+        agent_id=agent_id,
+        consumer_id=consumer_id,
+        metrics=UsageMetrics(
+            tokens_in=tokens_in,
+            tokens_out=tokens_out,
+            duration_ms=duration_ms,
+            api_calls=api_calls,
+        ),
+        timestamp=timestamp or BASE_TIME,
+    )
+
+
+def assert_same_snapshot(got: Any, expected: Any) -> None:
+    """Every field equal, and data keys in the same order."""
+    assert got is not None
+    assert got.id == expected.id
+    assert got.task_id == expected.task_id
+    assert got.version == expected.version
+    assert got.checkpoint == expected.checkpoint
+    assert got.created_at == expected.created_at
+    assert got.created_at.utcoffset() == expected.created_at.utcoffset()
+    assert got.data == expected.data
+    assert list(got.data) == list(expected.data)
+
+
+def assert_same_event(got: Any, expected: Any) -> None:
+    assert got.task_id == expected.task_id
+    assert got.agent_id == expected.agent_id
+    assert got.consumer_id == expected.consumer_id
+    assert got.timestamp == expected.timestamp
+    for name in ("tokens_in", "tokens_out", "duration_ms", "api_calls"):
+        assert getattr(got.metrics, name) == getattr(expected.metrics, name), name
+
+
+def assert_usable(store: Any) -> None:
+    """The store still saves and reads back after an error."""
+    probe = make_snapshot("usable_probe", 1, {"ok": True})
+    store.save(probe)
+    assert_same_snapshot(store.get("usable_probe"), probe)
+    assert store.delete("usable_probe") is True
+
+
+def assert_satisfies_protocol(obj: Any, protocol: type) -> None:
+    """``isinstance(obj, protocol)``, plus the same method signatures.
+
+    asap-protocol marks ``SnapshotStore`` with ``warnings.deprecated``. Python >= 3.12 records a
+    protocol's members when the class is created, before that decorator adds
+    ``__deprecated__``/``__init_subclass__``; on older Pythons (this venv backports the
+    decorator from typing_extensions) those two count as members too, so isinstance is False
+    even for asap's own stores. There the members are checked as 3.12 would see them.
+    """
+    members = {
+        name
+        for name, value in vars(protocol).items()
+        if not name.startswith("_") and inspect.isfunction(value)
+    }
+    assert members, protocol
+    if sys.version_info >= (3, 12) or "__deprecated__" not in vars(protocol):
+        assert isinstance(obj, protocol)
+    for name in members:
+        method = getattr(obj, name, None)
+        assert callable(method), name
+        expected = inspect.signature(getattr(protocol, name))
+        got = inspect.signature(method)
+        assert list(got.parameters) == [p for p in expected.parameters if p != "self"], name
+        for param in got.parameters.values():
+            wanted = expected.parameters[param.name]
+            assert param.default == wanted.default, (name, param.name)
+        assert inspect.iscoroutinefunction(method) == inspect.iscoroutinefunction(
+            getattr(protocol, name)
+        ), name
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory"]
+
+
+def open_snapshot_store(kind: str, path: Path) -> Any:
+    if kind == "sqlite-file":
+        return asap_native.SQLiteSnapshotStore(path)
+    if kind == "sqlite-memory":
+        return asap_native.SQLiteSnapshotStore(":memory:")
+    return asap_native.InMemorySnapshotStore()
+
+
+def open_metering_store(kind: str, path: Path) -> Any:
+    if kind == "sqlite-file":
+        return asap_native.SQLiteMeteringStore(path)
+    if kind == "sqlite-memory":
+        return asap_native.SQLiteMeteringStore(":memory:")
+    return asap_native.InMemoryMeteringStore()
+
+
+@pytest.fixture(params=SNAPSHOT_KINDS)
+def snapshot_store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Any]:
+    """Every snapshot store implementation."""
+    store = open_snapshot_store(request.param, db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite-file", "sqlite-memory"])
+def sqlite_snapshot_store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Any]:
+    store = open_snapshot_store(request.param, db_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=SNAPSHOT_KINDS)
+def metering_store(request: pytest.FixtureRequest, db_path: Path) -> Iterator[Any]:
+    """Every metering store implementation."""
+    store = open_metering_store(request.param, db_path)
+    yield store
+    store.close()

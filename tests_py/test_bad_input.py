@@ -1,0 +1,534 @@
+"""Bad input to every method and constructor: a clear Python exception, and the store lives on."""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import BASE_TIME, assert_usable, make_event, make_snapshot, open_metering_store
+
+import asap_native
+from asap_native import (
+    InMemoryMeteringStore,
+    InMemorySnapshotStore,
+    NotADatabaseError,
+    SQLiteMeteringStore,
+    SQLiteSnapshotStore,
+    StoreError,
+)
+
+T0 = datetime(2024, 5, 17, 8, 0, tzinfo=timezone.utc)
+T1 = datetime(2024, 5, 17, 9, 0, tzinfo=timezone.utc)
+
+
+class FakeSnapshot:
+    """Any object with StateSnapshot's attributes; tests override one at a time."""
+
+    def __init__(self, **overrides: Any) -> None:
+        self.id = "snap_fake"
+        self.task_id = "task_fake"
+        self.version = 1
+        self.data: Any = {"k": "v"}
+        self.checkpoint: Any = False
+        self.created_at: Any = BASE_TIME
+        for name, value in overrides.items():
+            setattr(self, name, value)
+
+
+class FakeMetrics:
+    def __init__(self, **overrides: Any) -> None:
+        self.tokens_in: Any = 1
+        self.tokens_out: Any = 2
+        self.duration_ms: Any = 3
+        self.api_calls: Any = 4
+        for name, value in overrides.items():
+            setattr(self, name, value)
+
+
+class FakeEvent:
+    def __init__(self, **overrides: Any) -> None:
+        self.task_id: Any = "task_fake"
+        self.agent_id: Any = "agent_fake"
+        self.consumer_id: Any = "consumer_fake"
+        self.metrics: Any = FakeMetrics()
+        self.timestamp: Any = T0
+        for name, value in overrides.items():
+            setattr(self, name, value)
+
+
+def assert_metering_usable(store: Any) -> None:
+    event = make_event("usable_agent", T0)
+    store.record_sync(event)
+    got = store.query_sync("usable_agent", T0, T0)
+    assert got and got[-1].task_id == event.task_id
+
+
+# --- snapshot save ---------------------------------------------------------------------------
+
+BAD_SNAPSHOT_FIELDS = [
+    ("task_id", 1, TypeError),
+    ("task_id", None, TypeError),
+    ("task_id", b"task", TypeError),
+    ("task_id", ["t"], TypeError),
+    ("task_id", "", ValueError),
+    ("task_id", "bad\udc80", ValueError),
+    ("id", 1, TypeError),
+    ("id", None, TypeError),
+    ("id", "", ValueError),
+    ("id", "\ud800", ValueError),
+    ("version", 0, ValueError),
+    ("version", -1, ValueError),
+    ("version", -(2**63), ValueError),
+    ("version", True, TypeError),
+    ("version", False, TypeError),
+    ("version", 1.0, TypeError),
+    ("version", "1", TypeError),
+    ("version", None, TypeError),
+    ("version", 2**63, ValueError),
+    ("version", 2**100, ValueError),
+    ("data", None, TypeError),
+    ("data", [1, 2], TypeError),
+    ("data", "{}", TypeError),
+    ("created_at", None, TypeError),
+    ("created_at", 1700000000, TypeError),
+    ("created_at", "yesterday", ValueError),
+    ("created_at", "2024-13-01T00:00:00", ValueError),
+    ("created_at", "2023-02-29T00:00:00", ValueError),
+    ("created_at", "2024-01-01T25:00:00", ValueError),
+    ("created_at", "2024-01-01T00:00:00+25:00", ValueError),
+    ("created_at", "0000-01-01T00:00:00", ValueError),  # datetime cannot hold year 0
+    ("created_at", "", ValueError),
+    ("created_at", "\ud800", ValueError),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    BAD_SNAPSHOT_FIELDS,
+    ids=[f"{f}={v!r}" for f, v, _ in BAD_SNAPSHOT_FIELDS],
+)
+def test_save_rejects_bad_fields(
+    snapshot_store: Any, field: str, value: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as info:
+        snapshot_store.save(FakeSnapshot(**{field: value}))
+    assert field in str(info.value)
+    assert snapshot_store.list_versions("task_fake") == []
+    assert_usable(snapshot_store)
+
+
+@pytest.mark.parametrize("missing", ["id", "task_id", "version", "data", "created_at"])
+def test_save_rejects_missing_attribute(snapshot_store: Any, missing: str) -> None:
+    fake = FakeSnapshot()
+    delattr(fake, missing)
+    with pytest.raises(TypeError, match=missing):
+        snapshot_store.save(fake)
+    assert_usable(snapshot_store)
+
+
+@pytest.mark.parametrize("not_a_snapshot", [None, 1, "snapshot", {"task_id": "t"}, object()])
+def test_save_rejects_non_snapshots(snapshot_store: Any, not_a_snapshot: Any) -> None:
+    with pytest.raises(TypeError, match="StateSnapshot"):
+        snapshot_store.save(not_a_snapshot)
+    assert_usable(snapshot_store)
+
+
+def test_checkpoint_is_optional_and_truthiness_is_used(snapshot_store: Any) -> None:
+    fake = FakeSnapshot(task_id="no_checkpoint")
+    del fake.checkpoint
+    snapshot_store.save(fake)
+    assert snapshot_store.get("no_checkpoint").checkpoint is False
+    snapshot_store.save(FakeSnapshot(task_id="truthy", checkpoint=2))
+    assert snapshot_store.get("truthy").checkpoint is True
+
+
+def test_errors_raised_by_attributes_propagate(snapshot_store: Any) -> None:
+    class Exploding(FakeSnapshot):
+        @property
+        def data(self) -> Any:  # type: ignore[override]
+            raise RuntimeError("data exploded")
+
+        @data.setter
+        def data(self, value: Any) -> None:
+            pass
+
+    class BadBool:
+        def __bool__(self) -> bool:
+            raise RuntimeError("no truth")
+
+    with pytest.raises(RuntimeError, match="data exploded"):
+        snapshot_store.save(Exploding())
+    with pytest.raises(RuntimeError, match="no truth"):
+        snapshot_store.save(FakeSnapshot(checkpoint=BadBool()))
+    assert snapshot_store.list_versions("task_fake") == []
+    assert_usable(snapshot_store)
+
+
+def test_created_at_may_be_an_iso_string(snapshot_store: Any) -> None:
+    snapshot_store.save(FakeSnapshot(task_id="iso", created_at="2024-01-02T03:04:05Z"))
+    got = snapshot_store.get("iso").created_at
+    assert got == datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+# --- snapshot get / list_versions / delete ---------------------------------------------------
+
+BAD_TASK_IDS = [
+    (1, TypeError),
+    (None, TypeError),
+    (b"t", TypeError),
+    ("", ValueError),
+    ("\ud800", ValueError),
+]
+BAD_VERSIONS = [
+    (0, ValueError),
+    (-5, ValueError),
+    (True, TypeError),
+    (False, TypeError),
+    (1.5, TypeError),
+    ("1", TypeError),
+    (2**64, ValueError),
+]
+
+
+@pytest.mark.parametrize(("task_id", "error"), BAD_TASK_IDS, ids=[repr(t) for t, _ in BAD_TASK_IDS])
+def test_task_id_arguments_are_checked(snapshot_store: Any, task_id: Any, error: type) -> None:
+    snapshot_store.save(make_snapshot("task_a", 1))
+    for call in (
+        lambda: snapshot_store.get(task_id),
+        lambda: snapshot_store.get(task_id, 1),
+        lambda: snapshot_store.list_versions(task_id),
+        lambda: snapshot_store.delete(task_id),
+        lambda: snapshot_store.delete(task_id, 1),
+    ):
+        with pytest.raises(error, match="task_id"):
+            call()
+    assert snapshot_store.list_versions("task_a") == [1]
+    assert_usable(snapshot_store)
+
+
+@pytest.mark.parametrize(("version", "error"), BAD_VERSIONS, ids=[repr(v) for v, _ in BAD_VERSIONS])
+def test_version_arguments_are_checked(snapshot_store: Any, version: Any, error: type) -> None:
+    snapshot_store.save(make_snapshot("task_a", 1))
+    with pytest.raises(error, match="version"):
+        snapshot_store.get("task_a", version)
+    with pytest.raises(error, match="version"):
+        snapshot_store.delete("task_a", version)
+    assert snapshot_store.list_versions("task_a") == [1]  # nothing deleted
+    assert_usable(snapshot_store)
+
+
+def test_wrong_argument_counts(snapshot_store: Any) -> None:
+    with pytest.raises(TypeError):
+        snapshot_store.get()
+    with pytest.raises(TypeError):
+        snapshot_store.get("t", 1, 2)
+    with pytest.raises(TypeError):
+        snapshot_store.save()
+    with pytest.raises(TypeError):
+        snapshot_store.list_versions("t", 1)
+    assert snapshot_store.get(task_id="nothing", version=None) is None
+    assert_usable(snapshot_store)
+
+
+# --- constructors ------------------------------------------------------------------------------
+
+STORE_CLASSES = [SQLiteSnapshotStore, SQLiteMeteringStore]
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+@pytest.mark.parametrize("db_path", [1, None, 3.5, ["a.db"], b"state.db"], ids=repr)
+def test_db_path_of_wrong_type(cls: type, db_path: Any) -> None:
+    with pytest.raises(TypeError):
+        cls(db_path)
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+def test_db_path_empty_or_with_nul(cls: type) -> None:
+    with pytest.raises(ValueError, match="empty"):
+        cls("")
+    with pytest.raises(ValueError, match="NUL"):
+        cls("state\0.db")
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+def test_db_path_is_a_directory(cls: type, tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError) as info:
+        cls(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+def test_db_path_in_missing_folder(cls: type, tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "deeper" / "state.db"
+    with pytest.raises(FileNotFoundError) as info:
+        cls(target)
+    assert "missing" in str(info.value)
+    assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+def test_db_path_through_a_file(cls: type, tmp_path: Path) -> None:
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(OSError):
+        cls(tmp_path / "plain" / "state.db")
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+@pytest.mark.parametrize(
+    "content",
+    [b"this is not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 200, os.urandom(8192)],
+    ids=["text", "bad-header", "random"],
+)
+def test_db_path_not_a_database(cls: type, tmp_path: Path, content: bytes) -> None:
+    target = tmp_path / "junk.db"
+    target.write_bytes(content)
+    with pytest.raises(NotADatabaseError) as info:
+        cls(target)
+    assert isinstance(info.value, sqlite3.DatabaseError)
+    assert info.value.sqlite_errorname in ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+    assert target.read_bytes() == content  # left untouched
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+def test_empty_existing_file_becomes_a_database(cls: type, tmp_path: Path) -> None:
+    target = tmp_path / "empty.db"
+    target.touch()
+    store = cls(target)
+    store.close()
+    with sqlite3.connect(target) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+@pytest.mark.parametrize(
+    ("durability", "error"),
+    [
+        ("fast", ValueError),
+        ("NORMAL", ValueError),
+        ("", ValueError),
+        (None, TypeError),
+        (1, TypeError),
+    ],
+)
+def test_bad_durability(cls: type, durability: Any, error: type) -> None:
+    with pytest.raises(error, match="durability"):
+        cls(":memory:", durability=durability)
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [
+        ("1", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (-1, ValueError),
+        (math.nan, ValueError),
+        (math.inf, ValueError),
+    ],
+)
+def test_bad_timeout(cls: type, timeout: Any, error: type) -> None:
+    with pytest.raises(error, match="timeout"):
+        cls(":memory:", timeout=timeout)
+
+
+@pytest.mark.parametrize("cls", STORE_CLASSES)
+def test_options_are_keyword_only(cls: type) -> None:
+    with pytest.raises(TypeError):
+        cls(":memory:", "full")
+
+
+@pytest.mark.parametrize("cls", [InMemorySnapshotStore, InMemoryMeteringStore])
+def test_in_memory_stores_take_no_arguments(cls: type) -> None:
+    with pytest.raises(TypeError):
+        cls("path.db")
+
+
+def test_failed_open_does_not_affect_other_stores(tmp_path: Path) -> None:
+    good = SQLiteSnapshotStore(tmp_path / "good.db")
+    try:
+        (tmp_path / "bad.db").write_bytes(b"garbage" * 1000)
+        for _ in range(20):
+            with pytest.raises(StoreError):
+                SQLiteSnapshotStore(tmp_path / "bad.db")
+        assert_usable(good)
+    finally:
+        good.close()
+
+
+# --- metering ----------------------------------------------------------------------------------
+
+BAD_EVENT_FIELDS = [
+    ("task_id", 1, TypeError),
+    ("task_id", None, TypeError),
+    ("task_id", "", ValueError),
+    ("agent_id", b"a", TypeError),
+    ("agent_id", "", ValueError),
+    ("agent_id", "\ud800", ValueError),
+    ("consumer_id", None, TypeError),
+    ("consumer_id", "", ValueError),
+    ("timestamp", None, TypeError),
+    ("timestamp", 1700000000, TypeError),
+    ("timestamp", "now", ValueError),
+    ("timestamp", "0000-01-01T00:00:00", ValueError),
+    ("metrics", None, TypeError),
+    ("metrics", 5, TypeError),
+    ("metrics", "many", TypeError),
+    ("metrics", FakeMetrics(tokens_in=-1), ValueError),
+    ("metrics", FakeMetrics(tokens_out=1.5), TypeError),
+    ("metrics", FakeMetrics(api_calls=True), TypeError),
+    ("metrics", FakeMetrics(duration_ms=2**64), ValueError),
+    ("metrics", FakeMetrics(duration_ms="3"), TypeError),
+    ("metrics", {"tokens_in": -3}, ValueError),
+    ("metrics", {"api_calls": None}, TypeError),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    BAD_EVENT_FIELDS,
+    ids=[
+        f"{f}={v!r}" if not isinstance(v, FakeMetrics) else f"{f}={vars(v)}"
+        for f, v, _ in BAD_EVENT_FIELDS
+    ],
+)
+async def test_record_rejects_bad_fields(
+    metering_store: Any, field: str, value: Any, error: type
+) -> None:
+    with pytest.raises(error) as info:
+        await metering_store.record(FakeEvent(**{field: value}))
+    assert field in str(info.value)
+    with pytest.raises(error):
+        metering_store.record_sync(FakeEvent(**{field: value}))
+    assert (await metering_store.aggregate("agent_fake", "day")).total_tasks == 0
+    assert_metering_usable(metering_store)
+
+
+@pytest.mark.parametrize("not_an_event", [None, 1, "event", object()])
+async def test_record_rejects_non_events(metering_store: Any, not_an_event: Any) -> None:
+    with pytest.raises(TypeError, match="UsageEvent"):
+        await metering_store.record(not_an_event)
+    assert_metering_usable(metering_store)
+
+
+@pytest.mark.parametrize("missing", ["task_id", "agent_id", "consumer_id", "metrics", "timestamp"])
+def test_record_rejects_missing_attribute(metering_store: Any, missing: str) -> None:
+    event = FakeEvent()
+    delattr(event, missing)
+    with pytest.raises(TypeError, match=missing):
+        metering_store.record_sync(event)
+    assert_metering_usable(metering_store)
+
+
+def test_missing_counters_default_to_zero(metering_store: Any) -> None:
+    metrics = FakeMetrics()
+    del metrics.api_calls
+    metering_store.record_sync(FakeEvent(agent_id="partial", metrics=metrics))
+    metering_store.record_sync(FakeEvent(agent_id="partial", metrics={"tokens_in": 7}))
+    total = metering_store.aggregate_sync("partial", "day")
+    assert (total.total_tokens, total.total_duration, total.total_api_calls) == (10, 3, 0)
+
+
+BAD_QUERY_ARGS = [
+    ({"agent_id": 1}, TypeError, "agent_id"),
+    ({"agent_id": None}, TypeError, "agent_id"),
+    ({"agent_id": ""}, ValueError, "agent_id"),
+    ({"start": None}, TypeError, "start"),
+    ({"start": 5}, TypeError, "start"),
+    ({"start": "soon"}, ValueError, "start"),
+    ({"end": None}, TypeError, "end"),
+    ({"end": "2024-02-30T00:00:00"}, ValueError, "end"),
+    ({"limit": 1.5}, TypeError, "limit"),
+    ({"limit": True}, TypeError, "limit"),
+    ({"limit": "3"}, TypeError, "limit"),
+    ({"limit": -1}, ValueError, "limit"),
+    ({"limit": 2**64}, ValueError, "limit"),
+    ({"offset": None}, TypeError, "offset"),
+    ({"offset": 1.0}, TypeError, "offset"),
+    ({"offset": False}, TypeError, "offset"),
+    ({"offset": -1}, ValueError, "offset"),
+    ({"offset": -(2**63)}, ValueError, "offset"),
+    ({"offset": 2**64}, ValueError, "offset"),
+]
+
+
+@pytest.mark.parametrize(
+    ("override", "error", "name"), BAD_QUERY_ARGS, ids=[repr(o) for o, _, _ in BAD_QUERY_ARGS]
+)
+async def test_query_arguments_are_checked(
+    metering_store: Any, override: dict[str, Any], error: type, name: str
+) -> None:
+    arguments: dict[str, Any] = {
+        "agent_id": "a",
+        "start": T0,
+        "end": T1,
+        "limit": None,
+        "offset": 0,
+    }
+    arguments.update(override)
+    with pytest.raises(error, match=name):
+        await metering_store.query(**arguments)
+    with pytest.raises(error, match=name):
+        metering_store.query_sync(**arguments)
+    assert_metering_usable(metering_store)
+
+
+async def test_query_accepts_iso_strings_and_dates(metering_store: Any) -> None:
+    await metering_store.record(make_event("a", T0))
+    assert len(await metering_store.query("a", "2024-05-17T08:00:00Z", "2024-05-17T09:00:00Z")) == 1
+    assert len(await metering_store.query("a", date(2024, 5, 17), "2024-05-17T10:00:00+02:00")) == 1
+
+
+BAD_AGGREGATE_ARGS = [
+    ("a", None, TypeError, "period"),
+    ("a", 1, TypeError, "period"),
+    ("a", b"day", TypeError, "period"),
+    ("a", "da\ud800y", ValueError, "period"),
+    (1, "day", TypeError, "agent_id"),
+    ("", "day", ValueError, "agent_id"),
+    ("\ud800", "day", ValueError, "agent_id"),
+]
+
+
+@pytest.mark.parametrize(("agent_id", "period", "error", "name"), BAD_AGGREGATE_ARGS)
+async def test_aggregate_arguments_are_checked(
+    metering_store: Any, agent_id: Any, period: Any, error: type, name: str
+) -> None:
+    with pytest.raises(error, match=name):
+        await metering_store.aggregate(agent_id, period)
+    with pytest.raises(error, match=name):
+        metering_store.aggregate_sync(agent_id, period)
+    assert_metering_usable(metering_store)
+
+
+@pytest.mark.parametrize("kind", ["sqlite-file", "sqlite-memory", "memory"])
+def test_many_failures_in_a_row_leave_the_stores_usable(kind: str, tmp_path: Path) -> None:
+    from conftest import open_snapshot_store
+
+    snaps = open_snapshot_store(kind, tmp_path / "s.db")
+    meter = open_metering_store(kind, tmp_path / "m.db")
+    try:
+        for i in range(200):
+            with pytest.raises((TypeError, ValueError)):
+                snaps.save(FakeSnapshot(version=-i))
+            with pytest.raises((TypeError, ValueError)):
+                snaps.get("", None)
+            with pytest.raises((TypeError, ValueError)):
+                meter.record_sync(FakeEvent(timestamp=f"bad-{i}"))
+            with pytest.raises((TypeError, ValueError)):
+                meter.query_sync("a", T0, T1, offset=-1 - i)
+        assert_usable(snaps)
+        assert_metering_usable(meter)
+    finally:
+        snaps.close()
+        meter.close()
+
+
+def test_public_names_exist() -> None:
+    for name in asap_native.__all__:
+        assert hasattr(asap_native, name), name
