@@ -154,7 +154,7 @@ def command_line(argv: list[str] | None = None) -> str:
         words = list(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
     text = shlex.join(words)
     if os.environ.get("MAKELEVEL"):
-        return f"make bench  # which ran: {text}"
+        return f"{text}  # run by make"
     return text
 
 
