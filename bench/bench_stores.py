@@ -658,7 +658,9 @@ def _breakdown(sizes: dict[str, dict[str, Any]]) -> list[str]:
         )
     )
     native_get = part("get: asap_native", lambda r: r["median_ns"][NATIVE]["get"])
-    cpp_get = part("get: raw C++ store (row read, text copied)", lambda r: r["median_ns"][CPP]["get"])
+    cpp_get = part(
+        "get: raw C++ store (row read, text copied)", lambda r: r["median_ns"][CPP]["get"]
+    )
     loads = part("get: `_core._loads` alone", lambda r: r["conversion"]["_core._loads"])
     build = part(
         "get: `StateSnapshot.model_construct` alone",

@@ -216,9 +216,12 @@ def print_summary(results: dict[str, dict[str, Any]], errors: dict[str, str]) ->
             passed += mark == "PASS"
             failed += mark == "FAIL"
             ceiling = check.get("ceiling")
-            bound = f"  (C++ raw in its place: {ceiling:.2f}x)" if isinstance(ceiling, float) else ""
+            bound = ""
+            if isinstance(ceiling, float):
+                bound = f"  (C++ raw in its place: {ceiling:.2f}x)"
             target = str(check.get("target", ""))
-            print(f"  {str(check['name']):<{width}}  {shown:>9}  target {target:<8} {mark:<4}{bound}")
+            label = str(check["name"])
+            print(f"  {label:<{width}}  {shown:>9}  target {target:<8} {mark:<4}{bound}")
     for name, error in errors.items():
         print(f"\n== {name}: CRASHED\n{error}")
     print(f"\n{passed} PASS, {failed} FAIL, {len(errors)} module(s) crashed")
