@@ -3,6 +3,7 @@
 #   make demo    - the main job: a short demo of the package doing its work
 #   make bench   - benchmarks; writes docs/benchmarks.md
 #   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz    - libFuzzer on the streaming decompressor for FUZZ_SECONDS (default 60)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +14,7 @@ APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libb
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn
 
-.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo bench clean format
+.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo bench fuzz clean format
 
 all: install
 
@@ -33,6 +34,9 @@ $(VENV)/.ready: Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
 	$(PIP) install -q --ignore-requires-python asap-protocol
+	# That flag also lets pip pick Deprecated 3.x (Python >= 3.12 syntax), which breaks
+	# importing asap.transport on 3.11; the 1.x line has the same API.
+	$(PIP) install -q "deprecated<3"
 	$(PY) -c "import sys, sysconfig, pathlib; \
 	  sys.version_info < (3, 13) and pathlib.Path(sysconfig.get_paths()['purelib'], '_asap_py313_backport.pth').write_text( \
 	  'import warnings, typing_extensions; warnings.deprecated = getattr(warnings, \"deprecated\", typing_extensions.deprecated)\n')"
@@ -73,3 +77,13 @@ format:
 
 clean:
 	rm -rf build $(VENV)
+
+# libFuzzer on the streaming decompressor, for FUZZ_SECONDS (needs clang; installed if missing).
+FUZZ_SECONDS ?= 60
+fuzz: system-deps
+	@command -v clang++ >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang; }
+	cmake -S . -B build/fuzz -DASAP_NATIVE_BUILD_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build/fuzz -j $(JOBS) --target decompressor_fuzzer
+	mkdir -p fuzz-corpus/decompressor
+	build/fuzz/decompressor_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  -timeout=10 -print_final_stats=1 fuzz-corpus/decompressor fuzz/seeds/decompressor

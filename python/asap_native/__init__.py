@@ -15,7 +15,9 @@ from asap_native.errors import (
     StoreClosedError,
     StoreError,
 )
+from asap_native import compression
 from asap_native.metering_store import InMemoryMeteringStore, SQLiteMeteringStore
+from asap_native.middleware import DecompressionMiddleware
 from asap_native.models import StateSnapshot, UsageAggregate, UsageEvent, UsageMetrics
 from asap_native.snapshot_store import (
     DEFAULT_DB_PATH,
@@ -35,6 +37,7 @@ __all__ = [
     "CannotOpenDatabaseError",
     "DatabaseIOError",
     "DatabaseLockedError",
+    "DecompressionMiddleware",
     "InMemoryMeteringStore",
     "InMemorySnapshotStore",
     "NotADatabaseError",
@@ -48,6 +51,7 @@ __all__ = [
     "UsageAggregate",
     "UsageEvent",
     "UsageMetrics",
+    "compression",
     "create_async_snapshot_store",
     "create_snapshot_store",
 ]

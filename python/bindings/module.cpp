@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "completions.hpp"
+#include "compression.hpp"
 #include "errors.hpp"
 #include "json_convert.hpp"
 #include "stores.hpp"
@@ -12,4 +13,5 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_json(module);
     asap_native::bindings::register_completions(module);
     asap_native::bindings::register_stores(module);
+    asap_native::bindings::register_compression(module);
 }
