@@ -9,15 +9,14 @@ namespace py = pybind11;
 namespace asap_native::bindings {
 
 py::object snapshot_to_python(const Snapshot& snapshot, const py::object& factory) {
-    static PyObject* const empty_args = PyTuple_New(0);  // leaked: outlives finalization
-    py::dict fields;
+    py::dict fields;  // in the model's field order
     fields["id"] = py::str(snapshot.id);
     fields["task_id"] = py::str(snapshot.task_id);
     fields["version"] = py::int_(snapshot.version);
     fields["data"] = json_to_python(snapshot.data_json);
     fields["checkpoint"] = py::bool_(snapshot.checkpoint);
     fields["created_at"] = datetime_from_text(snapshot.created_at);
-    PyObject* result = PyObject_Call(factory.ptr(), empty_args, fields.ptr());
+    PyObject* result = PyObject_CallOneArg(factory.ptr(), fields.ptr());
     if (result == nullptr) throw py::error_already_set();
     return py::reinterpret_steal<py::object>(result);
 }

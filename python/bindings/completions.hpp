@@ -52,7 +52,7 @@ private:
     pybind11::object aggregate_factory_;
 };
 
-/// Builds the model object of a snapshot with `factory(**fields)`.
+/// Builds the model object of a snapshot with `factory(fields)`, `fields` a fresh dict.
 pybind11::object snapshot_to_python(const Snapshot& snapshot, const pybind11::object& factory);
 /// The (task_id, agent_id, consumer_id, (counters), timestamp) row of an event.
 pybind11::tuple event_to_tuple(const UsageEvent& event);

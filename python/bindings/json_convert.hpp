@@ -14,8 +14,8 @@ namespace asap_native::bindings {
 /// Anything else raises TypeError or ValueError naming the path, e.g. "data['a'][3]".
 std::string python_to_json(pybind11::handle data, const char* root_name = "data");
 
-/// Parses JSON text into Python objects (dict, list, str, int, float, bool, None).
-/// Raises ValueError when the text is not JSON.
+/// Parses JSON text into Python objects (dict, list, str, int, float, bool, None), with the
+/// results json.loads would give. Raises ValueError when the text is not JSON.
 pybind11::object json_to_python(std::string_view text);
 
 /// Registers the conversion helpers on the module (used by tests and benchmarks).

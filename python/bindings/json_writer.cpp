@@ -1,9 +1,9 @@
 #include "json_convert.hpp"
 
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace py = pybind11;
@@ -14,10 +14,6 @@ namespace {
 // Deep enough for any real state, shallow enough that C++ recursion cannot exhaust the
 // stack (and a reference cycle ends here with a clear error instead of a crash).
 constexpr int kMaxDepth = 500;
-
-// Documents at least this long go to CPython's json.loads, which beats a SAX build there;
-// shorter ones are faster through nlohmann's SAX parser. Measured by bench/bench_json.py.
-constexpr std::size_t kLargeDocument = 32 * 1024;
 
 struct EncodeError {
     PyObject* exception_type;  // PyExc_TypeError or PyExc_ValueError
@@ -105,6 +101,11 @@ private:
     }
 
     void write_string(PyObject* obj) {
+        if (PyUnicode_IS_COMPACT_ASCII(obj)) {  // the common case: no UTF-8 conversion at all
+            append_quoted(static_cast<const char*>(PyUnicode_DATA(obj)),
+                          static_cast<std::size_t>(PyUnicode_GET_LENGTH(obj)));
+            return;
+        }
         Py_ssize_t size = 0;
         const char* text = PyUnicode_AsUTF8AndSize(obj, &size);
         if (text == nullptr) {
@@ -115,12 +116,29 @@ private:
         append_quoted(text, static_cast<std::size_t>(size));
     }
 
+    // True when any of the 8 bytes is a control character, '"' or '\\' (SWAR test).
+    static bool word_needs_escape(std::uint64_t word) {
+        constexpr std::uint64_t ones = 0x0101010101010101ULL;
+        constexpr std::uint64_t highs = 0x8080808080808080ULL;
+        auto has_zero = [&](std::uint64_t v) { return (v - ones) & ~v & highs; };
+        const std::uint64_t below_space = (word - ones * 0x20) & ~word & highs;
+        return (below_space | has_zero(word ^ (ones * '"')) | has_zero(word ^ (ones * '\\'))) != 0;
+    }
+
     void append_quoted(const char* text, std::size_t size) {
         static constexpr char kHex[] = "0123456789abcdef";
         out_.reserve(out_.size() + size + 2);
         out_.push_back('"');
+        std::size_t i = 0;
+        // Skip 8 clean bytes at a time; most strings have nothing to escape.
+        while (i + 8 <= size) {
+            std::uint64_t word;
+            std::memcpy(&word, text + i, 8);
+            if (word_needs_escape(word)) break;
+            i += 8;
+        }
         std::size_t run_start = 0;
-        for (std::size_t i = 0; i < size; ++i) {
+        for (; i < size; ++i) {
             const auto c = static_cast<unsigned char>(text[i]);
             if (c >= 0x20 && c != '"' && c != '\\') continue;
             out_.append(text + run_start, i - run_start);
@@ -298,123 +316,6 @@ private:
     std::string& out_;
 };
 
-// Builds Python objects while nlohmann's parser walks the text; no intermediate DOM.
-class PythonBuilder : public nlohmann::json_sax<nlohmann::json> {
-public:
-    ~PythonBuilder() override {
-        Py_XDECREF(root_);
-        Py_XDECREF(pending_key_);
-    }
-
-    PyObject* release_root() {
-        PyObject* root = root_;
-        root_ = nullptr;
-        return root;
-    }
-    const std::string& error() const { return error_; }
-
-    bool null() override { return add(Py_NewRef(Py_None)); }
-    bool boolean(bool value) override { return add(Py_NewRef(value ? Py_True : Py_False)); }
-    bool number_integer(number_integer_t value) override {
-        return add(PyLong_FromLongLong(value));
-    }
-    bool number_unsigned(number_unsigned_t value) override {
-        return add(PyLong_FromUnsignedLongLong(value));
-    }
-    bool number_float(number_float_t value, const string_t& text) override {
-        // nlohmann reads integers beyond 64 bits as doubles; Python's json keeps them exact.
-        if (text.find_first_of(".eE") == std::string::npos)
-            return add(PyLong_FromString(text.c_str(), nullptr, 10));
-        return add(PyFloat_FromDouble(value));
-    }
-    bool string(string_t& value) override { return add(decode(value)); }
-    bool binary(binary_t&) override { return fail("binary values are not JSON"); }
-    bool start_object(std::size_t) override { return open(PyDict_New(), true); }
-    bool key(string_t& value) override {
-        Py_XDECREF(pending_key_);
-        pending_key_ = decode(value);
-        return pending_key_ != nullptr;
-    }
-    bool end_object() override { return close(); }
-    bool start_array(std::size_t) override { return open(PyList_New(0), false); }
-    bool end_array() override { return close(); }
-    bool parse_error(std::size_t position, const std::string&,
-                     const nlohmann::detail::exception& error) override {
-        error_ = error.what();
-        (void)position;
-        return false;
-    }
-
-private:
-    struct Frame {
-        PyObject* container;  // borrowed: owned by its parent or by root_
-        bool is_dict;
-    };
-
-    static PyObject* decode(const std::string& text) {
-        return PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "strict");
-    }
-
-    bool fail(const char* message) {
-        error_ = message;
-        return false;
-    }
-
-    bool add(PyObject* value) {
-        if (value == nullptr) return false;
-        if (stack_.empty()) {
-            Py_XDECREF(root_);
-            root_ = value;
-            return true;
-        }
-        const Frame& top = stack_.back();
-        int rc;
-        if (top.is_dict) {
-            rc = PyDict_SetItem(top.container, pending_key_, value);
-            Py_CLEAR(pending_key_);
-        } else {
-            rc = PyList_Append(top.container, value);
-        }
-        Py_DECREF(value);
-        return rc == 0;
-    }
-
-    bool open(PyObject* container, bool is_dict) {
-        if (container == nullptr) return false;
-        Py_INCREF(container);  // one ref for add() to hand over, one kept while on the stack
-        if (!add(container)) {
-            Py_DECREF(container);
-            return false;
-        }
-        stack_.push_back(Frame{container, is_dict});
-        Py_DECREF(container);
-        return true;
-    }
-
-    bool close() {
-        stack_.pop_back();
-        return true;
-    }
-
-    PyObject* root_ = nullptr;
-    PyObject* pending_key_ = nullptr;
-    std::vector<Frame> stack_;
-    std::string error_;
-};
-
-py::object parse_with_json_module(std::string_view text) {
-    static PyObject* loads = py::object(py::module_::import("json").attr("loads")).release().ptr();
-    py::object source = py::reinterpret_steal<py::object>(
-        PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "strict"));
-    if (!source) throw py::error_already_set();
-    PyObject* result = PyObject_CallOneArg(loads, source.ptr());
-    if (result == nullptr) {
-        py::error_already_set error;
-        throw py::value_error(std::string("stored snapshot data is not valid JSON: ") + error.what());
-    }
-    return py::reinterpret_steal<py::object>(result);
-}
-
 }  // namespace
 
 std::string python_to_json(py::handle data, const char* root_name) {
@@ -429,18 +330,6 @@ std::string python_to_json(py::handle data, const char* root_name) {
         throw py::error_already_set();
     }
     return out;
-}
-
-py::object json_to_python(std::string_view text) {
-    if (text.size() >= kLargeDocument) return parse_with_json_module(text);
-    PythonBuilder builder;
-    const bool ok = nlohmann::json::sax_parse(text.begin(), text.end(), &builder,
-                                              nlohmann::json::input_format_t::json,
-                                              /*strict=*/true);
-    if (ok) return py::reinterpret_steal<py::object>(builder.release_root());
-    if (PyErr_Occurred()) throw py::error_already_set();
-    // Text written by other tools may hold NaN/Infinity, which Python's json accepts.
-    return parse_with_json_module(text);
 }
 
 void register_json(py::module_& module) {
