@@ -74,7 +74,6 @@ class DecompressionMiddleware:
                 send,
                 415,
                 f"Unsupported Content-Encoding: {', '.join(codings)}. Supported: br, gzip",
-                close=False,
             )
             return
 
@@ -101,12 +100,11 @@ class DecompressionMiddleware:
                     send,
                     413,
                     f"Decompressed request size exceeds maximum ({self.max_size} bytes)",
-                    close=more_body,
                 )
                 return
             except DecompressionError as error:
                 chunks.clear()
-                await _respond(send, 400, f"Invalid compressed data: {error}", close=more_body)
+                await _respond(send, 400, f"Invalid compressed data: {error}")
                 return
             if not more_body:
                 break
@@ -153,14 +151,14 @@ def _replay(chunks: list[bytes], receive: Receive) -> Receive:
     return replay
 
 
-async def _respond(send: Send, status: int, detail: str, *, close: bool) -> None:
+async def _respond(send: Send, status: int, detail: str) -> None:
+    # No "connection: close": the server decides what to do with a body left unread (uvicorn
+    # discards the rest and keeps the connection), and a client still uploading then gets
+    # the answer instead of a reset connection.
     body = json.dumps({"detail": detail}).encode("utf-8")
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode("ascii")),
     ]
-    if close:
-        # The rest of the request body was never read; the connection cannot be reused.
-        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
