@@ -1,16 +1,15 @@
 #include "asap_native/executor.hpp"
 
-#include <unistd.h>
-
 #include <algorithm>
 
 #include "asap_native/errors.hpp"
+#include "asap_native/process_generation.hpp"
 #include "asap_native/sqlite/database.hpp"
 
 namespace asap_native {
 
 struct Executor::State {
-    pid_t owner_pid = ::getpid();
+    std::uint64_t generation = process_generation();
     mutable std::mutex mutex;
     std::condition_variable work_ready;
     std::deque<Queued> writer_queue;  // writes, and reads that must follow queued writes
@@ -42,12 +41,12 @@ Executor::Executor(sqlite::Database& database, int reader_threads, std::size_t m
 
 Executor::~Executor() {
     shutdown();
-    if (state_ && state_->owner_pid != ::getpid()) (void)state_.release();
+    if (state_ && state_->generation != process_generation()) (void)state_.release();
 }
 
 Executor::State& Executor::current_state() {
     std::lock_guard<std::mutex> lock(state_mutex_);
-    if (state_->owner_pid != ::getpid()) {
+    if (state_->generation != process_generation()) {
         // A forked child has none of the parent's threads and may have inherited locked
         // mutexes: leak the parent's state and start afresh.
         (void)state_.release();
@@ -169,7 +168,7 @@ void Executor::shutdown() {
     State* state;
     {
         std::lock_guard<std::mutex> lock(state_mutex_);
-        if (!state_ || state_->owner_pid != ::getpid()) return;
+        if (!state_ || state_->generation != process_generation()) return;
         state = state_.get();
     }
     {

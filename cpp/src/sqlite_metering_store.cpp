@@ -1,12 +1,12 @@
 #include "asap_native/sqlite_metering_store.hpp"
 
 #include <sqlite3.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <random>
 
 #include "asap_native/executor.hpp"
+#include "asap_native/process_generation.hpp"
 #include "asap_native/sqlite/database.hpp"
 #include "asap_native/sqlite/statement.hpp"
 
@@ -77,10 +77,10 @@ constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 std::string new_event_id() {
     // A ULID: 48 bits of milliseconds then 80 random bits, Crockford base32.
     thread_local std::mt19937_64 random{std::random_device{}()};
-    thread_local pid_t seeded_for = ::getpid();
-    if (seeded_for != ::getpid()) {  // a forked child must not repeat its parent's ids
+    thread_local std::uint64_t seeded_for = process_generation();
+    if (seeded_for != process_generation()) {  // a forked child must not repeat its parent's ids
         random.seed(std::random_device{}());
-        seeded_for = ::getpid();
+        seeded_for = process_generation();
     }
     const auto millis = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(

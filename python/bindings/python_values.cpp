@@ -1,5 +1,9 @@
 #include "python_values.hpp"
 
+#include <datetime.h>
+
+#include <cstdio>
+
 #include <algorithm>
 #include <iterator>
 
@@ -39,6 +43,31 @@ std::int64_t require_count(py::handle value, const char* what) {
     return number;
 }
 
+// Rewrites each fraction of a second (after the date) as '.' and exactly 6 digits, truncating
+// extra digits as Python does: "10:30:45,5" -> "10:30:45.500000".
+std::string six_digit_fractions(const std::string& text) {
+    std::string out;
+    out.reserve(text.size() + 8);
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const char c = text[i];
+        const bool fraction = i > 10 && (c == '.' || c == ',') && i + 1 < text.size() &&
+                              text[i + 1] >= '0' && text[i + 1] <= '9';
+        if (!fraction) {
+            out.push_back(c);
+            ++i;
+            continue;
+        }
+        std::size_t end = i + 1;
+        while (end < text.size() && text[end] >= '0' && text[end] <= '9') ++end;
+        std::string digits = text.substr(i + 1, std::min<std::size_t>(end - i - 1, 6));
+        digits.resize(6, '0');
+        out += '.' + digits;
+        i = end;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string any_text(py::handle value, const char* what) {
@@ -73,9 +102,36 @@ std::optional<std::int64_t> optional_version(py::handle value, const char* what)
     return number;
 }
 
+// isoformat() of a naive or UTC datetime, written directly (a Python call costs more than
+// the whole formatting). Returns false for anything else, which then calls isoformat().
+bool format_utc_or_naive(PyObject* value, std::string& text) {
+    static const bool imported = [] {
+        PyDateTime_IMPORT;
+        if (PyDateTimeAPI == nullptr) PyErr_Clear();
+        return PyDateTimeAPI != nullptr;
+    }();
+    if (!imported || !PyDateTime_CheckExact(value)) return false;
+    PyObject* zone = PyDateTime_DATE_GET_TZINFO(value);
+    const bool utc = zone == PyDateTime_TimeZone_UTC;
+    if (!utc && zone != Py_None) return false;
+    char buffer[48];
+    int size = std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d",
+                             PyDateTime_GET_YEAR(value), PyDateTime_GET_MONTH(value),
+                             PyDateTime_GET_DAY(value), PyDateTime_DATE_GET_HOUR(value),
+                             PyDateTime_DATE_GET_MINUTE(value), PyDateTime_DATE_GET_SECOND(value));
+    const int micros = PyDateTime_DATE_GET_MICROSECOND(value);
+    if (micros != 0)
+        size += std::snprintf(buffer + size, sizeof buffer - static_cast<std::size_t>(size),
+                              ".%06d", micros);
+    text.assign(buffer, static_cast<std::size_t>(size));
+    if (utc) text += "+00:00";
+    return true;
+}
+
 std::string timestamp_text(py::handle value, const char* what) {
     static PyObject* isoformat = name("isoformat");
     std::string text;
+    if (format_utc_or_naive(value.ptr(), text)) return text;
     if (PyUnicode_Check(value.ptr())) {
         text = require_text(value, what);
     } else {
@@ -109,7 +165,19 @@ py::object datetime_from_text(const std::string& text) {
         normalized.replace(normalized.size() - 1, 1, "+00:00");  // Python 3.10 rejects 'Z'
     py::str argument(normalized);
     PyObject* result = PyObject_CallOneArg(from_iso, argument.ptr());
-    if (result == nullptr) throw py::error_already_set();
+    if (result == nullptr) {
+        // Python 3.10 reads only '.' and exactly 3 or 6 fraction digits, while the parser that
+        // accepted this text on save takes any: retry with every fraction as '.' + 6 digits.
+        const std::string fractions = six_digit_fractions(normalized);
+        if (fractions == normalized) throw py::error_already_set();
+        py::error_already_set first_error;
+        py::str retry(fractions);
+        result = PyObject_CallOneArg(from_iso, retry.ptr());
+        if (result == nullptr) {
+            PyErr_Clear();  // report the error about the text as stored
+            throw first_error;
+        }
+    }
     return py::reinterpret_steal<py::object>(result);
 }
 

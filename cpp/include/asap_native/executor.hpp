@@ -1,8 +1,6 @@
 // Threads that run a store's SQLite work for the awaitable API, with group commit.
 #pragma once
 
-#include <sys/types.h>
-
 #include <condition_variable>
 #include <cstdint>
 #include <deque>

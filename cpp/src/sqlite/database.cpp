@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "asap_native/errors.hpp"
+#include "asap_native/process_generation.hpp"
 #include "asap_native/sqlite/statement.hpp"
 #include "asap_native/sqlite/transaction.hpp"
 
@@ -75,7 +76,7 @@ Database::Database(std::string path, ConnectionOptions options, const std::strin
       max_readers_(max_readers > 0 ? max_readers : default_reader_count()) {
     if (!in_memory_) prepare_database_file(path_);
     auto state = std::make_unique<State>();
-    state->owner_pid = ::getpid();
+    state->generation = process_generation();
     state->writer = open_connection();
     if (state->writer->is_read_only())
         throw StoreError(StoreErrorKind::ReadOnly, 8 /* SQLITE_READONLY */,
@@ -87,7 +88,7 @@ Database::Database(std::string path, ConnectionOptions options, const std::strin
 
 Database::~Database() {
     State* state = state_.load();
-    if (state != nullptr && state->owner_pid == ::getpid()) delete state;
+    if (state != nullptr && state->generation == process_generation()) delete state;
     // In a forked child the state (and its parent-owned connections) is leaked on purpose.
 }
 
@@ -99,16 +100,16 @@ std::unique_ptr<Connection> Database::open_connection() const {
 
 Database::State& Database::current_state() {
     State* state = state_.load(std::memory_order_acquire);
-    if (state->owner_pid == ::getpid() || in_memory_) return *state;
+    if (state->generation == process_generation() || in_memory_) return *state;
     // A forked child: the parent's locks may be held by threads that do not exist here, and
     // its connections must not be used or even closed (that would drop POSIX locks SQLite
     // thinks it holds). Start over with fresh state; the old one is leaked.
     static std::mutex fork_mutex;
     std::lock_guard<std::mutex> lock(fork_mutex);
     state = state_.load(std::memory_order_acquire);
-    if (state->owner_pid == ::getpid()) return *state;
+    if (state->generation == process_generation()) return *state;
     auto fresh = std::make_unique<State>();
-    fresh->owner_pid = ::getpid();
+    fresh->generation = process_generation();
     if (!closed_.load()) fresh->writer = open_connection();
     State* installed = fresh.release();
     state_.store(installed, std::memory_order_release);

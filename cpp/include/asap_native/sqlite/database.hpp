@@ -1,10 +1,9 @@
 // A database file shared by one writer connection and a pool of reader connections.
 #pragma once
 
-#include <sys/types.h>
-
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -71,7 +70,7 @@ public:
 private:
     // Everything a fork() child must not reuse: locks and connections.
     struct State {
-        pid_t owner_pid = 0;
+        std::uint64_t generation = 0;  // process_generation() when created
         std::mutex writer_mutex;
         std::unique_ptr<Connection> writer;
         std::mutex readers_mutex;
