@@ -1,4 +1,4 @@
-"""Smoke test for bench/bench_async.py: it runs in quick mode and returns numbers (no timing asserted)."""
+"""Smoke test for bench/bench_async.py: runs in quick mode, returns numbers (no timing asserted)."""
 
 from __future__ import annotations
 
