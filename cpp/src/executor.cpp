@@ -19,6 +19,8 @@ struct Executor::State {
     bool stopping = false;
     std::thread writer;
     std::vector<std::thread> readers;
+    std::vector<std::thread::id> thread_ids;  // set once by start_threads()
+    std::mutex join_mutex;  // held by the one shutdown() call that joins the threads
     ExecutorStats stats;
 };
 
@@ -61,6 +63,8 @@ void Executor::start_threads(State& state) {
     state.writer = std::thread([this, &state] { writer_loop(state); });
     for (int i = 0; i < reader_threads_; ++i)
         state.readers.emplace_back([this, &state] { reader_loop(state); });
+    state.thread_ids.push_back(state.writer.get_id());
+    for (auto& reader : state.readers) state.thread_ids.push_back(reader.get_id());
 }
 
 void Executor::submit_write(const std::string& key, Job job) {
@@ -171,12 +175,23 @@ void Executor::shutdown() {
         if (!state_ || state_->generation != process_generation()) return;
         state = state_.get();
     }
+    bool own_thread;
     {
         std::lock_guard<std::mutex> lock(state->mutex);
-        if (state->stopping && !state->writer.joinable()) return;
         state->stopping = true;
+        own_thread = std::find(state->thread_ids.begin(), state->thread_ids.end(),
+                               std::this_thread::get_id()) != state->thread_ids.end();
     }
     state->work_ready.notify_all();
+    // Concurrent callers (close() from two threads, or racing a finalizer) must not join the
+    // same thread twice: one joins, the others wait here until it is done. One of our own
+    // threads cannot wait for itself; it only joins if nobody else is already joining.
+    std::unique_lock<std::mutex> join_lock(state->join_mutex, std::defer_lock);
+    if (own_thread) {
+        if (!join_lock.try_lock()) return;
+    } else {
+        join_lock.lock();
+    }
     // Joining from one of our own threads would deadlock; the bindings never destroy a store
     // there, but detaching keeps a mistake from calling std::terminate.
     auto finish = [](std::thread& thread) {
