@@ -164,6 +164,7 @@ std::vector<std::exception_ptr> Database::run_batch(const std::vector<const Batc
                     (*steps[0])(connection);
                 } catch (...) {
                     errors[0] = std::current_exception();
+                    return;  // ~Transaction rolls back what the step wrote before it threw
                 }
             } else {
                 Statement& savepoint = connection.statement("SAVEPOINT group_commit_step");
