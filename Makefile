@@ -12,7 +12,7 @@ PIP := $(PY) -m pip
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
-PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn
+PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn uvloop
 
 .PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo bench fuzz clean format
 
