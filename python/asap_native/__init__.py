@@ -6,6 +6,9 @@ exception contracts, implemented in C++ (the GIL is released for every SQLite ca
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from asap_native.errors import (
     CannotOpenDatabaseError,
     DatabaseIOError,
@@ -15,9 +18,7 @@ from asap_native.errors import (
     StoreClosedError,
     StoreError,
 )
-from asap_native import compression
 from asap_native.metering_store import InMemoryMeteringStore, SQLiteMeteringStore
-from asap_native.middleware import DecompressionMiddleware
 from asap_native.models import StateSnapshot, UsageAggregate, UsageEvent, UsageMetrics
 from asap_native.snapshot_store import (
     DEFAULT_DB_PATH,
@@ -28,6 +29,10 @@ from asap_native.snapshot_store import (
     create_async_snapshot_store,
     create_snapshot_store,
 )
+
+if TYPE_CHECKING:
+    from asap_native import compression
+    from asap_native.middleware import DecompressionMiddleware
 
 __version__ = "0.1.0"
 
@@ -55,3 +60,13 @@ __all__ = [
     "create_async_snapshot_store",
     "create_snapshot_store",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: compression imports FastAPI (its size error is an HTTPException),
+    # which store-only users should not pay for at import time.
+    if name == "compression":
+        return importlib.import_module("asap_native.compression")
+    if name == "DecompressionMiddleware":
+        return importlib.import_module("asap_native.middleware").DecompressionMiddleware
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ import logging
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from asap_native._core import codec as _codec
+from asap_native import _core
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -54,6 +54,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# The native codecs (asap_native._core.codec); _core.pyi does not describe this submodule.
+_codec: Any = _core.codec
 
 # Only payloads at least this large are compressed (bytes), as in asap-protocol.
 COMPRESSION_THRESHOLD = 1024
