@@ -1,0 +1,420 @@
+"""asap_native.asap.install(): an unmodified asap-protocol picks up the native stores and the
+bounded decoder; uninstall() puts every original back.
+
+Every test runs with install() undone afterwards (autouse finalizer), so the rest of the suite
+sees asap-protocol as shipped. Originals are compared by identity across every ``asap.*``
+module, not only the names install() reports.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import brotli
+import pytest
+from _asap_server import brotli_bomb, gzip_bomb, make_manifest
+from asap.models.constants import MAX_REQUEST_SIZE
+from conftest import assert_same_snapshot, make_snapshot
+from fastapi import HTTPException
+
+import asap_native
+import asap_native.asap as native_asap
+from asap_native.compression import DecompressionError, DecompressionLimitExceededError
+
+# Everything install() may touch, imported up front so the identity snapshots below cover it.
+ASAP_MODULES = (
+    "asap.state",
+    "asap.state.snapshot",
+    "asap.state.metering",
+    "asap.state.stores",
+    "asap.state.stores.sqlite",
+    "asap.state.stores.memory",
+    "asap.transport",
+    "asap.transport.compression",
+    "asap.transport._request_handler",
+    "asap.transport.server",
+)
+for _name in ASAP_MODULES:
+    importlib.import_module(_name)
+
+# asap's own classes and functions, taken before any test installs anything.
+from asap.state.stores.sqlite import SQLiteAsyncSnapshotStore as AsapAsyncStore  # noqa: E402
+from asap.state.stores.sqlite import SQLiteSnapshotStore as AsapSQLiteSnapshotStore  # noqa: E402
+from asap.transport.compression import decompress_payload as asap_decompress_payload  # noqa: E402
+
+NATIVE_CLASSES = {
+    "SQLiteSnapshotStore": asap_native.SQLiteSnapshotStore,
+    "SQLiteAsyncSnapshotStore": asap_native.SQLiteAsyncSnapshotStore,
+    "SQLiteMeteringStore": asap_native.SQLiteMeteringStore,
+    "InMemorySnapshotStore": asap_native.InMemorySnapshotStore,
+    "AsyncInMemorySnapshotStore": asap_native.AsyncInMemorySnapshotStore,
+    "InMemoryMeteringStore": asap_native.InMemoryMeteringStore,
+}
+CLASS_BINDINGS = [
+    ("asap.state", "SQLiteSnapshotStore"),
+    ("asap.state", "SQLiteMeteringStore"),
+    ("asap.state", "InMemorySnapshotStore"),
+    ("asap.state", "InMemoryMeteringStore"),
+    *[("asap.state.stores", name) for name in NATIVE_CLASSES],
+    ("asap.state.stores.sqlite", "SQLiteSnapshotStore"),
+    ("asap.state.stores.sqlite", "SQLiteAsyncSnapshotStore"),
+    ("asap.state.stores.sqlite", "SQLiteMeteringStore"),
+    ("asap.state.stores.memory", "InMemorySnapshotStore"),
+    ("asap.state.stores.memory", "AsyncInMemorySnapshotStore"),
+    ("asap.state.stores.memory", "InMemoryMeteringStore"),
+]
+SYNC_FACTORY_MODULES = ("asap.state", "asap.state.stores", "asap.transport.server")
+ASYNC_FACTORY_MODULES = ("asap.state", "asap.state.snapshot", "asap.state.stores")
+# What the issue requires install() to replace, at least.
+REQUIRED_NAMES = {
+    *(f"{module}.{name}" for module, name in CLASS_BINDINGS),
+    *(f"{module}.create_snapshot_store" for module in SYNC_FACTORY_MODULES),
+    *(f"{module}.create_async_snapshot_store" for module in ASYNC_FACTORY_MODULES),
+    "asap.transport._request_handler.decompress_payload",
+}
+
+MIB = 1 << 20
+
+
+def module_bindings() -> dict[tuple[str, str], Any]:
+    """The globals of the modules install() touches, by (module, name)."""
+    return {
+        (module_name, name): value
+        for module_name in ASAP_MODULES
+        for name, value in vars(sys.modules[module_name]).items()
+    }
+
+
+# asap-protocol as shipped, before any test here ran.
+PRISTINE = module_bindings()
+
+
+@pytest.fixture(autouse=True)
+def _always_uninstall() -> Iterator[None]:
+    assert not native_asap.installed(), "a previous test left install() in place"
+    try:
+        yield
+    finally:
+        native_asap.uninstall()
+    # Each test ends with asap-protocol exactly as shipped, whatever it did in between.
+    assert changed(PRISTINE, module_bindings()) == set()
+
+
+@pytest.fixture
+def storage_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    path = tmp_path / "env_state.db"
+    monkeypatch.setenv("ASAP_STORAGE_BACKEND", "sqlite")
+    monkeypatch.setenv("ASAP_STORAGE_PATH", str(path))
+    return path
+
+
+def bindings() -> dict[tuple[str, str], Any]:
+    """Every global of every loaded ``asap`` module, by (module, name)."""
+    return {
+        (module_name, name): value
+        for module_name, module in list(sys.modules.items())
+        if module is not None and (module_name == "asap" or module_name.startswith("asap."))
+        for name, value in vars(module).items()
+    }
+
+
+def changed(before: dict[tuple[str, str], Any], after: dict[tuple[str, str], Any]) -> set[str]:
+    return {
+        f"{module}.{name}"
+        for (module, name), value in before.items()
+        if (module, name) not in after or after[(module, name)] is not value
+    }
+
+
+def attr(dotted: str) -> Any:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+# ---- what changes, and what comes back -------------------------------------------------------
+
+
+def test_replaced_names_lists_exactly_what_changed() -> None:
+    before = bindings()
+    names = native_asap.install()
+    after = bindings()
+
+    assert native_asap.installed()
+    assert len(names) == len(set(names))
+    assert set(names) == changed(before, after)
+    assert REQUIRED_NAMES <= set(names)
+    assert native_asap.replaced_names() == names
+    # Only existing names are rebound: nothing is added to asap's modules.
+    added = {key for key in after if key not in before and key[0] in {m for m, _ in before}}
+    assert not added
+
+
+def test_uninstall_restores_every_original() -> None:
+    before = bindings()
+    native_asap.install()
+    native_asap.uninstall()
+
+    assert not native_asap.installed()
+    assert native_asap.replaced_names() == []
+    assert changed(before, bindings()) == set()
+    assert attr("asap.transport._request_handler.decompress_payload") is asap_decompress_payload
+    assert attr("asap.state.stores.sqlite.SQLiteSnapshotStore") is AsapSQLiteSnapshotStore
+
+
+def test_install_is_idempotent_and_wraps_nothing_twice() -> None:
+    before = bindings()
+    first = native_asap.install()
+    once = bindings()
+    second = native_asap.install()
+
+    assert second == first
+    assert changed(once, bindings()) == set()  # the second call rebinds nothing
+    # One uninstall() undoes both calls: the originals kept are asap's, not the first wrappers.
+    native_asap.uninstall()
+    assert changed(before, bindings()) == set()
+    native_asap.uninstall()  # and a second one has nothing left to do
+    assert changed(before, bindings()) == set()
+
+
+def test_install_uninstall_cycles_return_to_the_start() -> None:
+    before = bindings()
+    names = native_asap.install()
+    for _ in range(3):
+        native_asap.uninstall()
+        assert changed(before, bindings()) == set()
+        assert native_asap.install() == names
+        assert attr("asap.state.stores.SQLiteSnapshotStore") is asap_native.SQLiteSnapshotStore
+    native_asap.uninstall()
+    assert changed(before, bindings()) == set()
+
+
+def test_concurrent_installs_keep_the_true_originals() -> None:
+    before = bindings()
+    barrier = threading.Barrier(8)
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(native_asap.install())
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors
+    assert len(results) == 8
+    assert all(result == results[0] for result in results)
+    native_asap.uninstall()
+    assert changed(before, bindings()) == set()
+
+
+def test_uninstall_without_install_changes_nothing() -> None:
+    before = bindings()
+    native_asap.uninstall()
+    assert changed(before, bindings()) == set()
+    assert not native_asap.installed()
+
+
+# ---- store classes and factories -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("module", "name"), CLASS_BINDINGS, ids=lambda v: str(v))
+def test_store_classes_resolve_to_native(module: str, name: str) -> None:
+    shipped = attr(f"{module}.{name}")
+    assert shipped is not NATIVE_CLASSES[name]
+    assert shipped.__module__.startswith("asap.")
+
+    native_asap.install()
+    assert attr(f"{module}.{name}") is NATIVE_CLASSES[name]
+    native_asap.uninstall()
+    assert attr(f"{module}.{name}") is shipped
+
+
+@pytest.mark.parametrize("module", SYNC_FACTORY_MODULES)
+def test_create_snapshot_store_hands_out_native_sqlite(module: str, storage_env: Path) -> None:
+    native_asap.install()
+    store = attr(f"{module}.create_snapshot_store")()
+    try:
+        assert type(store) is asap_native.SQLiteSnapshotStore
+        assert store.db_path == storage_env
+        snapshot = make_snapshot("env_task", 3, {"from": module})
+        store.save(snapshot)
+        # asap's own store reads what the native one wrote to the file the env names.
+        assert_same_snapshot(AsapSQLiteSnapshotStore(storage_env).get("env_task"), snapshot)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("module", SYNC_FACTORY_MODULES)
+def test_create_snapshot_store_backends(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    native_asap.install()
+    factory = attr(f"{module}.create_snapshot_store")
+    monkeypatch.delenv("ASAP_STORAGE_BACKEND", raising=False)
+    assert type(factory()) is asap_native.InMemorySnapshotStore
+    monkeypatch.setenv("ASAP_STORAGE_BACKEND", " Memory ")
+    assert type(factory()) is asap_native.InMemorySnapshotStore
+    monkeypatch.setenv("ASAP_STORAGE_BACKEND", "redis")
+    with pytest.raises(ValueError, match="ASAP_STORAGE_BACKEND"):
+        factory()
+
+
+@pytest.mark.parametrize("module", ASYNC_FACTORY_MODULES)
+async def test_create_async_snapshot_store_hands_out_native(
+    module: str, storage_env: Path, tmp_path: Path
+) -> None:
+    native_asap.install()
+    factory = attr(f"{module}.create_async_snapshot_store")
+
+    explicit = factory("sqlite", db_path=tmp_path / "explicit.db")
+    from_env = factory()
+    memory = factory("memory")
+    try:
+        assert type(explicit) is asap_native.SQLiteAsyncSnapshotStore
+        assert explicit.db_path == tmp_path / "explicit.db"
+        assert type(from_env) is asap_native.SQLiteAsyncSnapshotStore
+        assert from_env.db_path == storage_env
+        assert type(memory) is asap_native.AsyncInMemorySnapshotStore
+
+        snapshot = make_snapshot("async_task", 2, {"module": module}, checkpoint=True)
+        await from_env.save(snapshot)
+        assert_same_snapshot(await from_env.get("async_task"), snapshot)
+        assert_same_snapshot(await AsapAsyncStore(storage_env).get("async_task", 2), snapshot)
+        with pytest.raises(ValueError, match="backend"):
+            factory("postgres")
+    finally:
+        explicit.close()
+        from_env.close()
+        memory.close()
+
+
+# ---- the request handler's decoder -----------------------------------------------------------
+
+
+def handler_decoder() -> Any:
+    return attr("asap.transport._request_handler.decompress_payload")
+
+
+@pytest.mark.parametrize("bomb", [gzip_bomb, brotli_bomb], ids=["gzip", "br"])
+def test_bomb_is_413_as_soon_as_the_output_passes_the_limit(bomb: Any) -> None:
+    encoding = "gzip" if bomb is gzip_bomb else "br"
+    # The stream is damaged after 8 MiB of output: a decoder that inflated it whole would
+    # report the damage; one that stops at the 1 MiB limit never gets there.
+    data = bomb(8 * MIB, corrupt_tail=True)
+    with pytest.raises(Exception) as shipped:
+        asap_decompress_payload(data, encoding)
+    assert not isinstance(shipped.value, HTTPException)
+
+    native_asap.install(max_size=MIB)
+    with pytest.raises(DecompressionLimitExceededError) as raised:
+        handler_decoder()(data, encoding)
+    assert isinstance(raised.value, HTTPException)  # asap's handler answers it as is
+    assert raised.value.status_code == 413
+    assert not isinstance(raised.value, (OSError, ValueError))
+    assert raised.value.max_size == MIB
+
+
+@pytest.mark.parametrize("bomb", [gzip_bomb, brotli_bomb], ids=["gzip", "br"])
+def test_limit_comes_from_asap_max_request_size(
+    bomb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encoding = "gzip" if bomb is gzip_bomb else "br"
+    monkeypatch.setenv("ASAP_MAX_REQUEST_SIZE", str(2 * MIB))
+    native_asap.install()
+    decode = handler_decoder()
+    assert decode(bomb(2 * MIB), encoding) == bytes(2 * MIB)  # exactly at the limit
+    with pytest.raises(DecompressionLimitExceededError) as raised:
+        decode(bomb(3 * MIB), encoding)
+    assert raised.value.max_size == 2 * MIB
+    # An explicit max_size still wins over the installed default.
+    with pytest.raises(DecompressionLimitExceededError):
+        decode(bomb(MIB), encoding, max_size=MIB - 1)
+
+
+def test_default_limit_is_asap_max_request_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ASAP_MAX_REQUEST_SIZE", raising=False)
+    native_asap.install()
+    decode = handler_decoder()
+    assert len(decode(gzip_bomb(MAX_REQUEST_SIZE), "gzip")) == MAX_REQUEST_SIZE
+    with pytest.raises(DecompressionLimitExceededError) as raised:
+        decode(gzip_bomb(MAX_REQUEST_SIZE + MIB, corrupt_tail=True), "gzip")
+    assert raised.value.max_size == MAX_REQUEST_SIZE
+
+
+PAYLOAD = b'{"jsonrpc": "2.0", "text": "' + "données ".encode() * 500 + b'"}'
+GZ = gzip.compress(PAYLOAD)
+BR = brotli.compress(PAYLOAD)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("gzip", b"\x1f\x8b\x08\x00" + b"\x00" * 6 + b"\xff\xff\xff\xff"),
+        ("gzip", b"not gzip at all"),
+        ("gzip", GZ[: len(GZ) // 2]),
+        ("gzip", GZ[:-4] + b"\x00\x00\x00\x00"),
+        ("br", b"\xff\xff\xff\xff not brotli"),
+        ("br", BR[: len(BR) // 2]),
+    ],
+    ids=["gzip-bad-block", "gzip-bad-magic", "gzip-truncated", "gzip-bad-crc", "br-bad", "br-cut"],
+)
+def test_corrupt_data_is_an_oserror(encoding: str, data: bytes) -> None:
+    native_asap.install()
+    with pytest.raises(OSError) as raised:  # asap's handler answers OSError/EOFError with 400
+        handler_decoder()(data, encoding)
+    assert isinstance(raised.value, DecompressionError)
+    assert not isinstance(raised.value, HTTPException)
+
+
+def test_decoder_round_trips_and_keeps_the_encoding_contract() -> None:
+    native_asap.install()
+    decode = handler_decoder()
+    assert decode(GZ, "gzip") == PAYLOAD
+    assert decode(BR, " BR ") == PAYLOAD
+    assert decode(PAYLOAD, "identity") == PAYLOAD
+    assert decode(PAYLOAD, "") == PAYLOAD
+    with pytest.raises(ValueError, match="Unsupported Content-Encoding"):
+        decode(PAYLOAD, "zstd")
+    # The public asap.transport names get the native function itself.
+    assert attr("asap.transport.compression.decompress_payload") is (
+        asap_native.compression.decompress_payload
+    )
+    assert attr("asap.transport.decompress_payload") is asap_native.compression.decompress_payload
+
+
+# ---- the server ------------------------------------------------------------------------------
+
+
+def test_create_app_without_stores_uses_a_native_store(
+    storage_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create_app = attr("asap.transport.server.create_app")
+    native_asap.install()
+
+    app = create_app(make_manifest())
+    store = app.state.snapshot_store
+    try:
+        assert type(store) is asap_native.SQLiteSnapshotStore
+        assert store.db_path == storage_env
+    finally:
+        store.close()
+
+    monkeypatch.setenv("ASAP_STORAGE_BACKEND", "memory")
+    assert type(create_app(make_manifest()).state.snapshot_store) is (
+        asap_native.InMemorySnapshotStore
+    )
+
+    native_asap.uninstall()
+    shipped = create_app(make_manifest()).state.snapshot_store
+    assert not isinstance(shipped, (asap_native.InMemorySnapshotStore,))
+    assert type(shipped).__module__.startswith("asap.")
