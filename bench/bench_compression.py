@@ -184,7 +184,10 @@ def _measure_throughput(
                 elapsed = _time_two_threads(implementations[name], data, n)
                 double[name].append(2 * n * len(body) / elapsed)
         start, span = fraction
-        report(start + span * (round_index + 1) / rounds, f"{label} {encoding}: round {round_index + 1}")
+        report(
+            start + span * (round_index + 1) / rounds,
+            f"{label} {encoding}: round {round_index + 1}",
+        )
     median = {name: statistics.median(values) for name, values in single.items()}
     median_two = {name: statistics.median(values) for name, values in double.items()}
     return {
@@ -261,13 +264,23 @@ def _bomb_child(implementation: str, encoding: str, path: str, max_size: int) ->
     else:
         growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before
         method = "ru_maxrss"
-    print(json.dumps({"rejected": rejected, "seconds": elapsed, "peak_growth_kib": growth,
-                      "method": method}))
+    print(
+        json.dumps(
+            {"rejected": rejected, "seconds": elapsed, "peak_growth_kib": growth, "method": method}
+        )
+    )
 
 
 def _run_bomb(implementation: str, encoding: str, path: Path) -> dict[str, Any]:
-    command = [sys.executable, __file__, _CHILD_FLAG, implementation, encoding, str(path),
-               str(MAX_SIZE)]
+    command = [
+        sys.executable,
+        __file__,
+        _CHILD_FLAG,
+        implementation,
+        encoding,
+        str(path),
+        str(MAX_SIZE),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"bomb child failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -296,7 +309,10 @@ def _measure_bombs(quick: bool, report: Progress, fraction: tuple[float, float])
                     "memory_method": runs[0]["method"],
                     "runs": len(runs),
                 }
-                report(start + span * (index + 0.5) / len(ENCODINGS), f"bomb {encoding}: {implementation}")
+                report(
+                    start + span * (index + 0.5) / len(ENCODINGS),
+                    f"bomb {encoding}: {implementation}",
+                )
             results[encoding] = entry
     return results
 
@@ -310,30 +326,36 @@ def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> lis
         label, encoding = key.split("|")
         reference = "gzip" if encoding == "gzip" else "brotli"
         ratio = figures["ratio_vs_python"]
-        checks.append({
-            "name": f"decompress {encoding} {label}: vs Python {reference}, 1 thread",
-            "value": ratio,
-            "target": f">= {TARGET_RATIO:.2f}",
-            "passed": ratio >= TARGET_RATIO,
-        })
+        checks.append(
+            {
+                "name": f"decompress {encoding} {label}: vs Python {reference}, 1 thread",
+                "value": ratio,
+                "target": f">= {TARGET_RATIO:.2f}",
+                "passed": ratio >= TARGET_RATIO,
+            }
+        )
     for key, figures in throughput.items():
         label, encoding = key.split("|")
         scaling = figures["scaling"]["asap_native"]
-        checks.append({
-            "name": f"decompress {encoding} {label}: 2 threads vs 1",
-            "value": scaling,
-            "target": f">= {TARGET_SCALING:.2f}" if label in SCALING_CHECKED else "(info)",
-            "passed": scaling >= TARGET_SCALING if label in SCALING_CHECKED else None,
-        })
+        checks.append(
+            {
+                "name": f"decompress {encoding} {label}: 2 threads vs 1",
+                "value": scaling,
+                "target": f">= {TARGET_SCALING:.2f}" if label in SCALING_CHECKED else "(info)",
+                "passed": scaling >= TARGET_SCALING if label in SCALING_CHECKED else None,
+            }
+        )
     bound = MAX_SIZE / (1 << 20) + 24  # the limit, brotli's 16 MiB window, a little slack
     for encoding, entry in bombs.items():
         ours = entry["asap_native"]
-        checks.append({
-            "name": f"{entry['expands_to'] >> 20} MiB {encoding} bomb: memory growth",
-            "value": f"{ours['peak_growth_mib']:.1f} MiB",
-            "target": f"<= {bound:.0f} MiB",
-            "passed": ours["rejected"] and ours["peak_growth_mib"] <= bound,
-        })
+        checks.append(
+            {
+                "name": f"{entry['expands_to'] >> 20} MiB {encoding} bomb: memory growth",
+                "value": f"{ours['peak_growth_mib']:.1f} MiB",
+                "target": f"<= {bound:.0f} MiB",
+                "passed": ours["rejected"] and ours["peak_growth_mib"] <= bound,
+            }
+        )
     return checks
 
 
@@ -345,7 +367,7 @@ def _markdown(
         " (the brotli package) and asap-protocol's `decompress_payload`, on JSON bodies",
         "compressed as asap-protocol sends them (gzip level 6, brotli quality 4). Throughput is"
         " decompressed MB/s, the median of rotated rounds; each run loops calls for about"
-        " 0.1 s. \"2 threads\" is the throughput of two threads decompressing at once divided"
+        ' 0.1 s. "2 threads" is the throughput of two threads decompressing at once divided'
         f" by one thread's, on {cpus} CPU(s) shared with other work: about 2.0 means the"
         " GIL is released during the work.",
         "",
@@ -380,7 +402,8 @@ def _markdown(
         " minus the RSS before it (Linux: peak reset through `/proc/self/clear_refs`, read as"
         " `VmHWM`; elsewhere the growth of `getrusage` `ru_maxrss`).",
         "",
-        "| bomb | compressed | implementation | rejected | time to rejection | peak memory growth |",
+        "| bomb | compressed | implementation | rejected | time to rejection "
+        "| peak memory growth |",
         "|---|---:|---|---|---:|---:|",
     ]
     for encoding, entry in bombs.items():

@@ -404,8 +404,11 @@ def test_streaming_properties() -> None:
 
 
 def test_threads_decode_concurrently_and_correctly() -> None:
-    payloads = [(native.compress(json_body(200_000, seed), enc), enc) for seed in range(4)
-                for enc in ("gzip", "br")]
+    payloads = [
+        (native.compress(json_body(200_000, seed), enc), enc)
+        for seed in range(4)
+        for enc in ("gzip", "br")
+    ]
     expected = [native.decompress(p, enc) for p, enc in payloads]
     errors: list[BaseException] = []
 
@@ -415,8 +418,9 @@ def test_threads_decode_concurrently_and_correctly() -> None:
                 k = (offset + i) % len(payloads)
                 data, encoding = payloads[k]
                 assert native.decompress(data, encoding, 1 << 20) == expected[k]
-                assert native.decompress(native.compress(expected[k], encoding), encoding) == (
-                    expected[k]
+                assert (
+                    native.decompress(native.compress(expected[k], encoding), encoding)
+                    == (expected[k])
                 )
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
@@ -512,8 +516,10 @@ def test_select_best_encoding_matches_asap(header: str | None) -> None:
 def test_compress_payload_matches_asap(kwargs: dict[str, Any], name: str) -> None:
     body = BODIES[name]
     if "preferred_algorithm" in kwargs:
-        kwargs = {**kwargs, "preferred_algorithm": native.CompressionAlgorithm(
-            kwargs["preferred_algorithm"])}
+        kwargs = {
+            **kwargs,
+            "preferred_algorithm": native.CompressionAlgorithm(kwargs["preferred_algorithm"]),
+        }
     ours, our_algorithm = native.compress_payload(body, **kwargs)
     theirs, their_algorithm = asap_compression.compress_payload(body, **kwargs)
     assert our_algorithm == their_algorithm

@@ -140,7 +140,9 @@ async def test_decoded_body_and_corrected_headers(encoding: str, packed: bytes, 
         (b"content-length", str(len(packed)).encode()),
         (b"x-custom", b"kept"),
     ]
-    sent, _ = await drive(DecompressionMiddleware(app, max_size=len(BODY)), headers, split(packed, chunk))
+    sent, _ = await drive(
+        DecompressionMiddleware(app, max_size=len(BODY)), headers, split(packed, chunk)
+    )
     assert status_of(sent) == 200
     (call,) = app.calls
     assert call["body"] == BODY
@@ -191,7 +193,9 @@ async def test_unsupported_coding_is_415(value: bytes) -> None:
 async def test_two_content_encoding_headers_are_415() -> None:
     app = EchoApp()
     headers = [(b"content-encoding", b"gzip"), (b"content-encoding", b"gzip")]
-    sent, _ = await drive(DecompressionMiddleware(app), headers, [gzip.compress(gzip.compress(b"{}"))])
+    sent, _ = await drive(
+        DecompressionMiddleware(app), headers, [gzip.compress(gzip.compress(b"{}"))]
+    )
     assert status_of(sent) == 415
 
 
@@ -222,7 +226,9 @@ async def test_limit_exactly_at_and_above(encoding: bytes) -> None:
     packed = gzip.compress(BODY) if encoding == b"gzip" else brotli.compress(BODY)
     headers = [(b"content-encoding", encoding)]
     at = EchoApp()
-    sent, _ = await drive(DecompressionMiddleware(at, max_size=len(BODY)), headers, split(packed, 50))
+    sent, _ = await drive(
+        DecompressionMiddleware(at, max_size=len(BODY)), headers, split(packed, 50)
+    )
     assert status_of(sent) == 200 and at.calls[0]["body"] == BODY
     below = EchoApp()
     sent, _ = await drive(
@@ -332,7 +338,11 @@ def rpc_body(payload_input: dict[str, Any]) -> bytes:
                     "sender": "urn:asap:agent:client",
                     "recipient": "urn:asap:agent:codec-test",
                     "payload_type": "task.request",
-                    "payload": {"conversation_id": "c1", "skill_id": "echo", "input": payload_input},
+                    "payload": {
+                        "conversation_id": "c1",
+                        "skill_id": "echo",
+                        "input": payload_input,
+                    },
                 }
             },
         }
@@ -421,7 +431,9 @@ def test_server_identity_and_no_encoding(client: httpx.Client) -> None:
         ("br", b"\xff\xff\xff\xff", 400),
     ],
 )
-def test_server_error_statuses(client: httpx.Client, encoding: str, body: bytes, status: int) -> None:
+def test_server_error_statuses(
+    client: httpx.Client, encoding: str, body: bytes, status: int
+) -> None:
     response = post(client, body, encoding)
     assert response.status_code == status, response.text
     assert "detail" in response.json()
@@ -432,7 +444,9 @@ def test_server_limit_at_and_above(client: httpx.Client) -> None:
     base = rpc_body({"pad": ""})
     exact = rpc_body({"pad": "p" * (MAX_SIZE - len(base))})
     assert len(exact) == MAX_SIZE
-    assert echoed(post(client, gzip.compress(exact), "gzip")) == {"pad": "p" * (MAX_SIZE - len(base))}
+    assert echoed(post(client, gzip.compress(exact), "gzip")) == {
+        "pad": "p" * (MAX_SIZE - len(base))
+    }
     over = rpc_body({"pad": "p" * (MAX_SIZE - len(base) + 1)})
     assert post(client, gzip.compress(over), "gzip").status_code == 413
     assert post(client, brotli.compress(over), "br").status_code == 413

@@ -292,9 +292,7 @@ def compress_payload(
         else:
             compressed = compress_gzip(data)
     except Exception as error:  # as asap-protocol: a failed compression sends the original
-        logger.warning(
-            "asap.compression.failed algorithm=%s error=%s", algorithm.value, error
-        )
+        logger.warning("asap.compression.failed algorithm=%s error=%s", algorithm.value, error)
         return data, CompressionAlgorithm.IDENTITY
 
     if len(compressed) >= len(data):

@@ -165,8 +165,7 @@ py::bytes compress(py::handle data, const std::string& encoding_name, int level)
         GilRelease gil;
         if (input.size() >= kReleaseInputBytes) gil.release();
         size = codec::compress_into(input.data(), input.size(), encoding, level,
-                                    reinterpret_cast<std::uint8_t*>(PyBytes_AS_STRING(raw)),
-                                    bound);
+                                    reinterpret_cast<std::uint8_t*>(PyBytes_AS_STRING(raw)), bound);
     }
     PyObject* result = out.release().ptr();
     if (_PyBytes_Resize(&result, static_cast<Py_ssize_t>(size)) != 0) {
@@ -247,12 +246,10 @@ void register_compression(py::module_& module) {
              py::arg("max_output") = py::none())
         .def("feed", &PyDecompressor::feed, py::arg("data"),
              "Decodes a chunk and returns its output.")
-        .def("finish", &PyDecompressor::finish,
-             "Checks the input ended at the end of the stream.")
-        .def_property_readonly("encoding",
-                               [](const PyDecompressor& self) {
-                                   return codec::encoding_name(self.get().encoding());
-                               })
+        .def("finish", &PyDecompressor::finish, "Checks the input ended at the end of the stream.")
+        .def_property_readonly(
+            "encoding",
+            [](const PyDecompressor& self) { return codec::encoding_name(self.get().encoding()); })
         .def_property_readonly("max_output",
                                [](const PyDecompressor& self) -> py::object {
                                    std::size_t limit = self.get().max_output();

@@ -21,8 +21,8 @@ inline std::string json_body(std::size_t size, unsigned seed = 1) {
     std::string out = "{\"items\":[";
     for (int i = 0; out.size() < size; ++i) {
         out += "{\"id\":" + std::to_string(i) + ",\"name\":\"task-" +
-               std::to_string(random() % 1000) + "\",\"done\":" +
-               ((random() % 2) != 0U ? "true" : "false") + "},";
+               std::to_string(random() % 1000) +
+               "\",\"done\":" + ((random() % 2) != 0U ? "true" : "false") + "},";
     }
     out.resize(size);
     return out;
@@ -84,15 +84,14 @@ inline std::string gzip_member(std::string_view data, const GzipHeaderOptions& o
     if (!options.name.empty()) out += options.name + '\0';
     if (!options.comment.empty()) out += options.comment + '\0';
     if (options.header_crc) {
-        uLong crc = crc32(0L, reinterpret_cast<const Bytef*>(out.data()),
-                          static_cast<uInt>(out.size()));
+        uLong crc =
+            crc32(0L, reinterpret_cast<const Bytef*>(out.data()), static_cast<uInt>(out.size()));
         out += static_cast<char>(crc & 0xff);
         out += static_cast<char>((crc >> 8) & 0xff);
     }
     out += raw_deflate(data);
-    put_le32(out, static_cast<std::uint32_t>(
-                      crc32(0L, reinterpret_cast<const Bytef*>(data.data()),
-                            static_cast<uInt>(data.size()))));
+    put_le32(out, static_cast<std::uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(data.data()),
+                                                   static_cast<uInt>(data.size()))));
     put_le32(out, static_cast<std::uint32_t>(data.size() & 0xffffffffU));
     return out;
 }
@@ -155,7 +154,8 @@ inline std::string gzip_zero_bomb(std::uint64_t total, int level = 9) {
     std::uint64_t fed = 0;
     int rc = Z_OK;
     do {
-        std::size_t piece = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), total - fed));
+        std::size_t piece =
+            static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), total - fed));
         fed += piece;
         int flush = fed == total ? Z_FINISH : Z_NO_FLUSH;
         stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zeros.data()));
@@ -182,7 +182,8 @@ inline std::string brotli_zero_bomb(std::uint64_t total, int window = 22, int qu
     std::uint64_t fed = 0;
     bool ok = true;
     while (ok && !BrotliEncoderIsFinished(state)) {
-        std::size_t piece = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), total - fed));
+        std::size_t piece =
+            static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), total - fed));
         fed += piece;
         auto op = fed == total ? BROTLI_OPERATION_FINISH : BROTLI_OPERATION_PROCESS;
         std::size_t available_in = piece;
@@ -198,8 +199,8 @@ inline std::string brotli_zero_bomb(std::uint64_t total, int window = 22, int qu
         if (op == BROTLI_OPERATION_FINISH) {
             while (ok && !BrotliEncoderIsFinished(state)) {
                 std::size_t available_out = 0;
-                ok = BrotliEncoderCompressStream(state, op, &available_in, &next_in,
-                                                 &available_out, nullptr, nullptr);
+                ok = BrotliEncoderCompressStream(state, op, &available_in, &next_in, &available_out,
+                                                 nullptr, nullptr);
                 std::size_t taken = 0;
                 const std::uint8_t* produced = BrotliEncoderTakeOutput(state, &taken);
                 out.append(reinterpret_cast<const char*>(produced), taken);

@@ -240,8 +240,8 @@ TEST(DecompressorTest, StreamingBombsStopAtOnce) {
     const std::size_t chunk = 64 * 1024;
     for (Encoding encoding : {Encoding::Gzip, Encoding::Brotli}) {
         SCOPED_TRACE(encoding_name(encoding));
-        const std::string& bomb = encoding == Encoding::Gzip ? testing::gzip_gib_bomb()
-                                                             : testing::brotli_gib_bomb();
+        const std::string& bomb =
+            encoding == Encoding::Gzip ? testing::gzip_gib_bomb() : testing::brotli_gib_bomb();
         Decompressor decompressor(encoding, limit);
         std::size_t held = 0;
         bool stopped = false;

@@ -88,9 +88,8 @@ TEST(OneShotTest, RejectsLevelsOutOfRange) {
 
 TEST(OneShotTest, CompressIntoRefusesASmallBuffer) {
     std::string out(4, '\0');
-    EXPECT_THROW(compress_into(reinterpret_cast<const std::uint8_t*>("abcdef"), 6,
-                               Encoding::Gzip, 6, reinterpret_cast<std::uint8_t*>(out.data()),
-                               out.size()),
+    EXPECT_THROW(compress_into(reinterpret_cast<const std::uint8_t*>("abcdef"), 6, Encoding::Gzip,
+                               6, reinterpret_cast<std::uint8_t*>(out.data()), out.size()),
                  InvalidArgument);
 }
 
@@ -111,8 +110,7 @@ TEST(OneShotTest, ConcatenatedGzipMembersWithZeroPadding) {
     std::string zeros(7, '\0');
     EXPECT_EQ(decompress(ma + zeros + mb + zeros, Encoding::Gzip), a + b);
     EXPECT_EQ(decompress(gzip_member("") + gzip_member(""), Encoding::Gzip), "");
-    EXPECT_EQ(decompress(compress(a, Encoding::Gzip) + compress(b, Encoding::Gzip),
-                         Encoding::Gzip),
+    EXPECT_EQ(decompress(compress(a, Encoding::Gzip) + compress(b, Encoding::Gzip), Encoding::Gzip),
               a + b);
 }
 

@@ -25,9 +25,12 @@ public:
 
 std::unique_ptr<Decompressor::Backend> make_backend(Encoding encoding) {
     switch (encoding) {
-        case Encoding::Gzip: return std::make_unique<GzipBackend>();
-        case Encoding::Brotli: return std::make_unique<BrotliBackend>();
-        case Encoding::Identity: break;
+        case Encoding::Gzip:
+            return std::make_unique<GzipBackend>();
+        case Encoding::Brotli:
+            return std::make_unique<BrotliBackend>();
+        case Encoding::Identity:
+            break;
     }
     return std::make_unique<IdentityBackend>();
 }

@@ -23,8 +23,8 @@ Decompressor::Progress BrotliBackend::decode(const std::uint8_t* input, std::siz
     const std::uint8_t* next_in = input;
     std::size_t available_out = out_size;
     std::uint8_t* next_out = out;
-    BrotliDecoderResult result = BrotliDecoderDecompressStream(
-        state_, &available_in, &next_in, &available_out, &next_out, nullptr);
+    BrotliDecoderResult result = BrotliDecoderDecompressStream(state_, &available_in, &next_in,
+                                                               &available_out, &next_out, nullptr);
     Decompressor::Progress progress{input_size - available_in, out_size - available_out};
     switch (result) {
         case BROTLI_DECODER_RESULT_SUCCESS:

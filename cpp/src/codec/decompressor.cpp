@@ -61,9 +61,8 @@ void Decompressor::fail(std::exception_ptr error) {
     std::rethrow_exception(error);
 }
 
-Decompressor::Progress Decompressor::decode_some(const std::uint8_t* input,
-                                                 std::size_t input_size, std::uint8_t* out,
-                                                 std::size_t out_size) {
+Decompressor::Progress Decompressor::decode_some(const std::uint8_t* input, std::size_t input_size,
+                                                 std::uint8_t* out, std::size_t out_size) {
     check_usable();
     out_size = std::min(out_size, output_allowance());
     Progress progress;
@@ -75,10 +74,10 @@ Decompressor::Progress Decompressor::decode_some(const std::uint8_t* input,
     total_in_ += progress.consumed;
     total_out_ += progress.produced;
     if (total_out_ > max_output_) {
-        fail(std::make_exception_ptr(DecompressionLimitExceeded(
-            std::string("decompressed data exceeds the maximum of ") +
-                std::to_string(max_output_) + " bytes",
-            max_output_)));
+        fail(std::make_exception_ptr(
+            DecompressionLimitExceeded(std::string("decompressed data exceeds the maximum of ") +
+                                           std::to_string(max_output_) + " bytes",
+                                       max_output_)));
     }
     return progress;
 }
@@ -133,9 +132,9 @@ std::string Decompressor::feed(std::string_view input) {
 void Decompressor::finish() {
     check_usable();
     if (!backend_->at_boundary()) {
-        fail(std::make_exception_ptr(TruncatedData(
-            std::string(encoding_name(encoding_)) + ": compressed data ended before the end of "
-            "the stream")));
+        fail(std::make_exception_ptr(TruncatedData(std::string(encoding_name(encoding_)) +
+                                                   ": compressed data ended before the end of "
+                                                   "the stream")));
     }
     finished_ = true;
 }

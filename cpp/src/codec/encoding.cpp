@@ -35,9 +35,12 @@ Encoding parse_encoding(std::string_view name) {
 
 const char* encoding_name(Encoding encoding) noexcept {
     switch (encoding) {
-        case Encoding::Gzip: return "gzip";
-        case Encoding::Brotli: return "br";
-        case Encoding::Identity: break;
+        case Encoding::Gzip:
+            return "gzip";
+        case Encoding::Brotli:
+            return "br";
+        case Encoding::Identity:
+            break;
     }
     return "identity";
 }

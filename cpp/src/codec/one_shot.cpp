@@ -103,25 +103,28 @@ std::size_t decompressed_size_hint(const std::uint8_t* data, std::size_t size,
 
 std::size_t compress_bound(std::size_t size, Encoding encoding) {
     switch (encoding) {
-        case Encoding::Gzip: return compressBound(size) + kGzipWrapperSlack;
+        case Encoding::Gzip:
+            return compressBound(size) + kGzipWrapperSlack;
         case Encoding::Brotli: {
             std::size_t bound = BrotliEncoderMaxCompressedSize(size);
             if (bound == 0) throw InvalidArgument("input too large for brotli");
             return bound;
         }
-        case Encoding::Identity: break;
+        case Encoding::Identity:
+            break;
     }
     return size;
 }
 
-std::size_t compress_into(const std::uint8_t* data, std::size_t size, Encoding encoding,
-                          int level, std::uint8_t* out, std::size_t out_size) {
+std::size_t compress_into(const std::uint8_t* data, std::size_t size, Encoding encoding, int level,
+                          std::uint8_t* out, std::size_t out_size) {
     level = checked_level(encoding, level);
     if (out_size < compress_bound(size, encoding)) {
         throw InvalidArgument("compress_into: output buffer smaller than compress_bound");
     }
     switch (encoding) {
-        case Encoding::Gzip: return Deflater(level).run(data, size, out, out_size);
+        case Encoding::Gzip:
+            return Deflater(level).run(data, size, out, out_size);
         case Encoding::Brotli: {
             std::size_t encoded = out_size;
             if (!BrotliEncoderCompress(level, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, size,
@@ -130,7 +133,8 @@ std::size_t compress_into(const std::uint8_t* data, std::size_t size, Encoding e
             }
             return encoded;
         }
-        case Encoding::Identity: break;
+        case Encoding::Identity:
+            break;
     }
     if (size > 0) std::memcpy(out, data, size);
     return size;

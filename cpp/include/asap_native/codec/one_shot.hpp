@@ -32,7 +32,7 @@ std::string compress(std::string_view data, Encoding encoding, int level = kDefa
 std::size_t compress_bound(std::size_t size, Encoding encoding);
 
 /// Compresses into `out`, which holds at least compress_bound(size) bytes; returns the size.
-std::size_t compress_into(const std::uint8_t* data, std::size_t size, Encoding encoding,
-                          int level, std::uint8_t* out, std::size_t out_size);
+std::size_t compress_into(const std::uint8_t* data, std::size_t size, Encoding encoding, int level,
+                          std::uint8_t* out, std::size_t out_size);
 
 }  // namespace asap_native::codec
