@@ -291,7 +291,7 @@ def _run_bomb(implementation: str, encoding: str, path: Path) -> dict[str, Any]:
 
 def _measure_bombs(quick: bool, report: Progress, fraction: tuple[float, float]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    total = (64 << 20) if quick else BOMB_SIZE
+    total = (32 << 20) if quick else BOMB_SIZE
     repeats = {"asap_native": 1 if quick else 3, "asap-protocol": 1}
     start, span = fraction
     with tempfile.TemporaryDirectory(prefix="asap-bomb-") as tmp:

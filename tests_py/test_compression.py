@@ -624,3 +624,25 @@ async def test_asaps_handler_with_the_drop_in(monkeypatch: pytest.MonkeyPatch) -
         assert bomb.status_code == 413
         assert "exceeds" in bomb.json()["detail"]
         assert (await post(brotli_bomb(64 << 20), "br")).status_code == 413
+
+
+def test_benchmark_quick_run_returns_figures() -> None:
+    """bench/bench_compression.py runs and reports every case (numbers are not checked)."""
+    import sys
+    from pathlib import Path
+
+    bench_dir = str(Path(__file__).resolve().parent.parent / "bench")
+    if bench_dir not in sys.path:
+        sys.path.insert(0, bench_dir)
+    import bench_compression
+
+    result = bench_compression.run(quick=True)
+    throughput = result["figures"]["throughput"]
+    assert len(throughput) == len(bench_compression.SIZES) * len(bench_compression.ENCODINGS)
+    for figures in throughput.values():
+        assert figures["ratio_vs_python"] > 0
+        assert set(figures["scaling"]) == {"asap_native", "python"}
+    for entry in result["figures"]["bombs"].values():
+        assert entry["asap_native"]["rejected"] and entry["asap-protocol"]["rejected"]
+    assert "### Decompression bombs" in result["markdown"]
+    assert all({"name", "value", "target", "passed"} <= set(c) for c in result["checks"])

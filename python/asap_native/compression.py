@@ -314,7 +314,7 @@ def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) 
         DecompressionLimitExceededError: the output passed ``max_size`` (map to 413).
     """
     encoding_lower = encoding.lower().strip()
-    limit = _check_max(max_size)
+    limit = None if max_size is None else _check_max(max_size)
     if encoding_lower in ("identity", ""):
         if limit is not None and len(data) > limit:
             raise DecompressionLimitExceededError(
