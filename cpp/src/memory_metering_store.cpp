@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <mutex>
 
+#include "asap_native/errors.hpp"
+
 namespace asap_native {
 
 void MemoryMeteringStore::record(const UsageEvent& event) {
@@ -27,7 +29,8 @@ std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id,
                      [](const StoredEvent* a, const StoredEvent* b) { return a->instant < b->instant; });
     const auto size = static_cast<std::int64_t>(matches.size());
     const std::int64_t first = std::min(page.offset, size);
-    const std::int64_t last = page.limit ? std::min(size, first + *page.limit) : size;
+    // min before adding: first + a limit near INT64_MAX would overflow.
+    const std::int64_t last = page.limit ? first + std::min(size - first, *page.limit) : size;
     out.reserve(static_cast<std::size_t>(last - first));
     for (std::int64_t i = first; i < last; ++i) out.push_back(matches[static_cast<std::size_t>(i)]->event);
     return out;
@@ -40,11 +43,19 @@ UsageAggregate MemoryMeteringStore::aggregate(const std::string& agent_id,
     std::shared_lock lock(mutex_);
     auto agent = events_by_agent_.find(agent_id);
     if (agent == events_by_agent_.end()) return total;
+    // Checked sums: SQLite's SUM() fails with "integer overflow" here, so this store does too
+    // rather than wrapping (undefined behaviour for signed integers).
+    auto add = [&](std::int64_t& sum, std::int64_t value) {
+        if (__builtin_add_overflow(sum, value, &sum))
+            throw StoreError(StoreErrorKind::Other, 0,
+                             "usage totals of agent '" + agent_id + "' overflow 64-bit integers");
+    };
     for (const auto& stored : agent->second) {
         const UsageMetrics& m = stored.event.metrics;
-        total.total_tokens += m.tokens_in + m.tokens_out;
-        total.total_duration += m.duration_ms;
-        total.total_api_calls += m.api_calls;
+        add(total.total_tokens, m.tokens_in);
+        add(total.total_tokens, m.tokens_out);
+        add(total.total_duration, m.duration_ms);
+        add(total.total_api_calls, m.api_calls);
         total.total_tasks += 1;
     }
     return total;

@@ -1,5 +1,7 @@
 #include "asap_native/usage.hpp"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "asap_native/errors.hpp"
@@ -47,9 +49,13 @@ UsageMetrics usage_metrics_from_json(const std::string& text) {
     auto counter = [&](const char* key) -> std::int64_t {
         auto it = json.find(key);
         if (it == json.end() || it->is_null()) return 0;
-        if (!it->is_number_integer())
+        // nlohmann reads 2^63..2^64-1 as unsigned; get<int64_t> would wrap it to a negative.
+        constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+        if (!it->is_number_integer() ||
+            (it->is_number_unsigned() && it->get<std::uint64_t>() > kMax))
             throw StoreError(StoreErrorKind::Other, 0,
-                             std::string("stored usage metric '") + key + "' is not an integer");
+                             std::string("stored usage metric '") + key +
+                                 "' is not a 64-bit integer");
         return it->get<std::int64_t>();
     };
     return UsageMetrics{counter("tokens_in"), counter("tokens_out"), counter("duration_ms"),
