@@ -1,0 +1,207 @@
+// Helpers shared by the GoogleTest suite: temporary folders, a raw SQLite handle for setting
+// up situations the stores must cope with, model builders and a fork() runner.
+#pragma once
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "asap_native/snapshot.hpp"
+#include "asap_native/usage.hpp"
+
+namespace asap_native::testing {
+
+/// A fresh folder under $TMPDIR (or /tmp), removed with its contents on destruction.
+class TempDir {
+public:
+    TempDir() {
+        const char* base = std::getenv("TMPDIR");
+        std::string pattern =
+            std::string(base && *base ? base : "/tmp") + "/asap_native_test.XXXXXX";
+        if (::mkdtemp(pattern.data()) == nullptr)
+            throw std::runtime_error("mkdtemp failed for " + pattern);
+        path_ = pattern;
+    }
+    ~TempDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::string& path() const { return path_; }
+    /// `name` inside the folder.
+    std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+private:
+    std::string path_;
+};
+
+/// Writes `content` to `path`, replacing the file.
+inline void write_file(const std::string& path, const std::string& content) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out) throw std::runtime_error("cannot write " + path);
+}
+
+/// Reads the whole file.
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// Permission bits of `path`, or -1 when it does not exist.
+inline int file_mode(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) return -1;
+    return static_cast<int>(info.st_mode & 07777);
+}
+
+/// A plain sqlite3 connection (default flags, full mutex), as another program would hold one.
+class RawDb {
+public:
+    explicit RawDb(const std::string& path, int busy_timeout_ms = 5000) {
+        if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+            const std::string message = sqlite3_errmsg(db_);
+            sqlite3_close(db_);
+            throw std::runtime_error("raw open failed: " + message);
+        }
+        sqlite3_busy_timeout(db_, busy_timeout_ms);
+    }
+    ~RawDb() { sqlite3_close(db_); }
+    RawDb(const RawDb&) = delete;
+    RawDb& operator=(const RawDb&) = delete;
+
+    /// Runs SQL that returns no rows; throws std::runtime_error with SQLite's message.
+    void exec(const std::string& sql) {
+        char* error = nullptr;
+        const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+        const std::string message = error ? error : "";
+        sqlite3_free(error);
+        if (rc != SQLITE_OK) throw std::runtime_error("raw exec failed: " + message);
+    }
+    /// The first column of the first row as text ("" when there is no row or it is NULL).
+    std::string text(const std::string& sql) {
+        sqlite3_stmt* stmt = nullptr;
+        if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK)
+            throw std::runtime_error(std::string("raw prepare failed: ") + sqlite3_errmsg(db_));
+        std::string out;
+        const int rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr)
+            out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+        sqlite3_finalize(stmt);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            throw std::runtime_error(std::string("raw step failed: ") + sqlite3_errmsg(db_));
+        return out;
+    }
+    /// The first column of the first row as an integer.
+    std::int64_t integer(const std::string& sql) { return std::stoll(text(sql)); }
+    sqlite3* handle() const { return db_; }
+
+private:
+    sqlite3* db_ = nullptr;
+};
+
+/// A snapshot whose data names its task and version, so a reader can check what it got.
+inline Snapshot make_snapshot(const std::string& task_id, std::int64_t version,
+                              std::string data_json = "") {
+    Snapshot s;
+    s.task_id = task_id;
+    s.id = "snap_" + task_id + "_" + std::to_string(version);
+    s.version = version;
+    s.data_json = data_json.empty()
+                      ? "{\"task\":\"" + task_id + "\",\"version\":" + std::to_string(version) + "}"
+                      : std::move(data_json);
+    s.checkpoint = version % 2 == 0;
+    s.created_at = "2024-05-01T10:00:00+00:00";
+    return s;
+}
+
+/// A usage event with the given counters.
+inline UsageEvent make_event(const std::string& agent_id, const std::string& timestamp,
+                             std::int64_t tokens_in = 1, std::int64_t tokens_out = 2,
+                             std::int64_t duration_ms = 3, std::int64_t api_calls = 4,
+                             const std::string& task_id = "task_1") {
+    UsageEvent e;
+    e.task_id = task_id;
+    e.agent_id = agent_id;
+    e.consumer_id = "consumer_1";
+    e.metrics = UsageMetrics{tokens_in, tokens_out, duration_ms, api_calls};
+    e.timestamp = timestamp;
+    return e;
+}
+
+/// What a forked child reported: its exit code and what it wrote to `message`.
+struct ChildResult {
+    int exit_code = -1;  ///< -1 when the child did not exit normally.
+    std::string message;
+};
+
+/// Runs `body` in a forked child and waits for it. The child leaves with _exit(), so no
+/// destructors, atexit handlers or leak checks of the parent's objects run in it.
+inline ChildResult run_in_child(const std::function<int(std::string& message)>& body) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe failed");
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+        ::close(fds[0]);
+        std::string message;
+        int code = 99;
+        try {
+            code = body(message);
+        } catch (const std::exception& e) {
+            message = std::string("unexpected exception: ") + e.what();
+            code = 98;
+        } catch (...) {
+            message = "unexpected non-standard exception";
+            code = 97;
+        }
+        std::size_t written = 0;
+        while (written < message.size()) {
+            const ssize_t n = ::write(fds[1], message.data() + written, message.size() - written);
+            if (n <= 0) break;
+            written += static_cast<std::size_t>(n);
+        }
+        ::_exit(code);
+    }
+    ::close(fds[1]);
+    ChildResult result;
+    char buffer[512];
+    for (;;) {
+        const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        result.message.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return result;
+}
+
+/// Exit code a child uses when the test cannot run there (e.g. setuid is not permitted).
+constexpr int kChildSkipped = 77;
+
+/// In a forked child running as root: becomes the unprivileged user "nobody" (65534).
+/// Returns false when the system does not allow it.
+inline bool drop_to_nobody() {
+    return ::setgid(65534) == 0 && ::setuid(65534) == 0 && ::geteuid() == 65534;
+}
+
+}  // namespace asap_native::testing
