@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +173,42 @@ def test_created_at_may_be_an_iso_string(snapshot_store: Any) -> None:
     snapshot_store.save(FakeSnapshot(task_id="iso", created_at="2024-01-02T03:04:05Z"))
     got = snapshot_store.get("iso").created_at
     assert got == datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+ISO_TEXTS = [
+    ("2024-01-02T03:04:05.5", datetime(2024, 1, 2, 3, 4, 5, 500000)),
+    ("2024-01-02T03:04:05,25", datetime(2024, 1, 2, 3, 4, 5, 250000)),
+    ("2024-01-02T03:04:05.1234567", datetime(2024, 1, 2, 3, 4, 5, 123456)),
+    ("2024-01-02T03:04:05.12Z", datetime(2024, 1, 2, 3, 4, 5, 120000, tzinfo=timezone.utc)),
+    ("2024-01-02 03:04", datetime(2024, 1, 2, 3, 4)),
+    ("2024-01-02T03:04z", datetime(2024, 1, 2, 3, 4, tzinfo=timezone.utc)),
+    (
+        "2024-01-02T03:04:05.1+02:00",
+        datetime(2024, 1, 2, 3, 4, 5, 100000, tzinfo=timezone(timedelta(hours=2))),
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ISO_TEXTS, ids=[t for t, _ in ISO_TEXTS])
+def test_iso_strings_accepted_on_save_read_back(
+    snapshot_store: Any, text: str, expected: datetime
+) -> None:
+    # Whatever save accepts, get must read back on every supported Python (3.10's
+    # fromisoformat is stricter than the parser that validates on save).
+    snapshot_store.save(FakeSnapshot(task_id="iso_text", created_at=text))
+    got = snapshot_store.get("iso_text").created_at
+    assert got == expected
+    assert got.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(("text", "expected"), ISO_TEXTS, ids=[t for t, _ in ISO_TEXTS])
+def test_iso_strings_accepted_on_record_read_back(
+    metering_store: Any, text: str, expected: datetime
+) -> None:
+    metering_store.record_sync(FakeEvent(agent_id="iso_agent", timestamp=text))
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    (got,) = metering_store.query_sync("iso_agent", start, start + timedelta(days=2))
+    assert got.timestamp == expected
 
 
 # --- snapshot get / list_versions / delete ---------------------------------------------------
