@@ -1,6 +1,7 @@
 # asap-native: every entry point a developer or CI needs.
 #   make test    - every test (C++ GoogleTest + Python pytest), installing what it needs
-#   make demo    - the main job: a short demo of the package doing its work
+#   make demo    - the main job: failover demo (primary agent SIGKILLed mid-task, backup finishes)
+#   make demo-tour - a short tour of the stores' API (examples/demo.py)
 #   make bench   - benchmarks; writes docs/benchmarks.md
 #   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz    - libFuzzer on the streaming decompressor for FUZZ_SECONDS (default 60)
@@ -14,7 +15,7 @@ APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libb
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn uvloop
 
-.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo bench fuzz clean format
+.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo demo-tour bench fuzz clean format
 
 all: install
 
@@ -65,6 +66,9 @@ sanitize: system-deps
 	cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
 
 demo: install
+	$(PY) examples/failover_demo.py
+
+demo-tour: install
 	$(PY) examples/demo.py
 
 bench: install

@@ -1,6 +1,6 @@
 """A short tour of asap_native: persist task snapshots and usage, read them back.
 
-Run with `make demo` (it installs what it needs first).
+Run with `make demo-tour` (it installs what it needs first).
 """
 
 from __future__ import annotations
