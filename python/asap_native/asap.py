@@ -11,10 +11,12 @@ time (as asap's server does) gets the native pieces:
   ``SQLiteMeteringStore``, ``InMemorySnapshotStore``, ``AsyncInMemorySnapshotStore``,
   ``InMemoryMeteringStore`` (where each module has the name);
 - request decompression: ``decompress_payload`` in ``asap.transport._request_handler`` becomes
-  the native decoder, bounded by ``max_size`` (default: ``ASAP_MAX_REQUEST_SIZE`` or asap's
-  ``MAX_REQUEST_SIZE``, the limit asap's server applies), so a compression bomb is refused
-  (413) as soon as its output passes the limit instead of being inflated whole; and
-  ``decompress_payload`` in ``asap.transport.compression`` and ``asap.transport``.
+  the native decoder, bounded by the request size limit of the server calling it (its
+  ``max_request_size``, as set by ``create_app(max_request_size=...)``, else
+  ``ASAP_MAX_REQUEST_SIZE`` or asap's ``MAX_REQUEST_SIZE``; ``install(max_size=...)`` caps it
+  further), so a compression bomb is refused (413) as soon as its output passes the limit
+  instead of being inflated whole; and ``decompress_payload`` in ``asap.transport.compression``
+  and ``asap.transport``.
 
 Objects created before ``install()`` keep their class, and modules that copied a name before
 ``install()`` (``from asap.state import SQLiteSnapshotStore`` in your own code) keep the copy:
@@ -26,7 +28,9 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
+from types import FrameType
 from typing import Any
 
 from asap_native import compression, metering_store, snapshot_store
@@ -66,16 +70,33 @@ def _default_max_size() -> int:
     return int(os.environ.get("ASAP_MAX_REQUEST_SIZE", str(MAX_REQUEST_SIZE)))
 
 
-def _bounded_decompress_payload(default_limit: int) -> Any:
+def _caller_limit(frame: FrameType, handler_class: type, default_limit: int) -> int:
+    # asap's ASAPRequestHandler.parse_json_body calls decompress_payload(data, encoding) and only
+    # afterwards compares the size with its own max_request_size, which each app may set
+    # (create_app(max_request_size=...)): bound the decoder by that same limit, so asap answers
+    # as before, only without inflating a bomb whole.
+    owner = frame.f_locals.get("self")
+    limit = getattr(owner, "max_request_size", None) if isinstance(owner, handler_class) else None
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+        return limit
+    return default_limit
+
+
+def _bounded_decompress_payload(default_limit: int, cap: int | None) -> Any:
+    from asap.transport._request_handler import ASAPRequestHandler
+
     def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) -> bytes:
-        """asap_native's decompress_payload, bounded by the server's request size limit."""
-        limit = default_limit if max_size is None else max_size
-        return compression.decompress_payload(data, encoding, max_size=limit)
+        """asap_native's decompress_payload, bounded by the calling server's request size limit."""
+        if max_size is None:
+            max_size = _caller_limit(sys._getframe(1), ASAPRequestHandler, default_limit)
+            if cap is not None:
+                max_size = min(max_size, cap)
+        return compression.decompress_payload(data, encoding, max_size=max_size)
 
     return decompress_payload
 
 
-def _replacements(max_size: int) -> list[tuple[str, str, Any]]:
+def _replacements(max_size: int, cap: int | None) -> list[tuple[str, str, Any]]:
     plan: list[tuple[str, str, Any]] = []
     for module_name in _CLASS_MODULES:
         module = importlib.import_module(module_name)
@@ -85,7 +106,7 @@ def _replacements(max_size: int) -> list[tuple[str, str, Any]]:
     for name, modules in _FACTORY_NAMES.items():
         for module_name in modules:
             plan.append((module_name, name, _FACTORIES[name]))
-    bounded = _bounded_decompress_payload(max_size)
+    bounded = _bounded_decompress_payload(max_size, cap)
     plan.append(("asap.transport._request_handler", "decompress_payload", bounded))
     plan.append(("asap.transport.compression", "decompress_payload", compression.decompress_payload))
     plan.append(("asap.transport", "decompress_payload", compression.decompress_payload))
@@ -96,8 +117,10 @@ def install(*, max_size: int | None = None) -> list[str]:
     """Point asap-protocol at the native stores and decoder; returns the names replaced.
 
     Args:
-        max_size: Largest decompressed request body accepted by asap's request handler
-            (default: ``ASAP_MAX_REQUEST_SIZE`` or asap's ``MAX_REQUEST_SIZE``, 10 MiB).
+        max_size: Largest decompressed request body the decoder produces, on top of the
+            calling server's own ``max_request_size``. Without it the decoder follows that
+            limit, or ``ASAP_MAX_REQUEST_SIZE`` / asap's ``MAX_REQUEST_SIZE`` (10 MiB) when
+            called outside asap's request handler.
 
     Raises:
         ImportError: asap-protocol is not installed.
@@ -105,8 +128,8 @@ def install(*, max_size: int | None = None) -> list[str]:
     with _lock:
         if _originals:
             return replaced_names()
-        limit = _default_max_size() if max_size is None else int(max_size)
-        plan = _replacements(limit)
+        cap = None if max_size is None else int(max_size)
+        plan = _replacements(_default_max_size() if cap is None else cap, cap)
         for module_name, name, native in plan:
             module = importlib.import_module(module_name)
             _originals[(module_name, name)] = getattr(module, name)
