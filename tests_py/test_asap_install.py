@@ -9,6 +9,7 @@ module, not only the names install() reports.
 from __future__ import annotations
 
 import gzip
+import json
 import importlib
 import sys
 import threading
@@ -151,7 +152,8 @@ def test_replaced_names_lists_exactly_what_changed() -> None:
     assert REQUIRED_NAMES <= set(names)
     assert native_asap.replaced_names() == names
     # Only existing names are rebound: nothing is added to asap's modules.
-    added = {key for key in after if key not in before and key[0] in {m for m, _ in before}}
+    modules_before = {module for module, _ in before}
+    added = {key for key in after if key not in before and key[0] in modules_before}
     assert not added
 
 
@@ -418,3 +420,72 @@ def test_create_app_without_stores_uses_a_native_store(
     shipped = create_app(make_manifest()).state.snapshot_store
     assert not isinstance(shipped, (asap_native.InMemorySnapshotStore,))
     assert type(shipped).__module__.startswith("asap.")
+
+
+async def post_to(app: Any, body: bytes, encoding: str) -> Any:
+    """One POST /asap to the app in process (no socket)."""
+    import httpx
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://asap.test") as client:
+        return await client.post(
+            "/asap",
+            content=body,
+            headers={"content-type": "application/json", "content-encoding": encoding},
+            timeout=60,
+        )
+
+
+def json_request(size: int) -> bytes:
+    """A valid task.request JSON-RPC body of exactly ``size`` bytes."""
+    from _asap_server import rpc_body, task_envelope
+
+    usage = {"tokens_in": 0, "tokens_out": 0, "api_calls": 0}
+    request = json.loads(rpc_body(task_envelope("limit_task", 1, {"blob": ""}, usage), "r1"))
+    data = request["params"]["envelope"]["payload"]["input"]["data"]
+    data["blob"] = "x" * (size - len(json.dumps(request).encode()))
+    body = json.dumps(request).encode()
+    assert len(body) == size
+    return body
+
+
+def echo_app(max_request_size: int) -> Any:
+    from _asap_server import RATE_LIMIT
+    from asap.transport.handlers import create_default_registry
+
+    create_app = attr("asap.transport.server.create_app")
+    return create_app(
+        make_manifest(),
+        create_default_registry(),
+        max_request_size=max_request_size,
+        rate_limit=RATE_LIMIT,
+        snapshot_store=asap_native.InMemorySnapshotStore(),
+    )
+
+
+async def test_decoder_follows_each_apps_max_request_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An app configured above the env default still accepts what asap accepts."""
+    monkeypatch.setenv("ASAP_MAX_REQUEST_SIZE", str(MIB))
+    native_asap.install()
+    roomy, tight = echo_app(4 * MIB), echo_app(MIB // 2)
+
+    body = json_request(2 * MIB)
+    assert (await post_to(roomy, gzip.compress(body), "gzip")).status_code == 200
+    assert (await post_to(roomy, brotli.compress(body), "br")).status_code == 200
+    # Below the env default, the app's own limit stops the decoder (the native 413).
+    refused = await post_to(tight, gzip_bomb(2 * MIB, corrupt_tail=True), "gzip")
+    assert refused.status_code == 413
+    assert refused.json()["detail"] == f"decompressed data exceeds the maximum of {MIB // 2} bytes"
+    # Called outside asap's handler, the env default applies.
+    with pytest.raises(DecompressionLimitExceededError) as raised:
+        handler_decoder()(gzip_bomb(2 * MIB), "gzip")
+    assert raised.value.max_size == MIB
+
+
+async def test_install_max_size_caps_every_app() -> None:
+    native_asap.install(max_size=MIB)
+    roomy = echo_app(4 * MIB)
+    assert (await post_to(roomy, gzip.compress(json_request(MIB)), "gzip")).status_code == 200
+    refused = await post_to(roomy, gzip.compress(json_request(MIB + 1)), "gzip")
+    assert refused.status_code == 413
+    assert refused.json()["detail"] == f"decompressed data exceeds the maximum of {MIB} bytes"
