@@ -12,6 +12,7 @@
 #include "asap_native/sqlite_metering_store.hpp"
 #include "asap_native/sqlite_snapshot_store.hpp"
 #include "completions.hpp"
+#include "gil.hpp"
 #include "json_convert.hpp"
 #include "python_values.hpp"
 
@@ -61,39 +62,32 @@ public:
 
     void save(py::handle snapshot) {
         const Snapshot native = snapshot_from_python(snapshot);
-        py::gil_scoped_release release;
-        store_->save(native);
+        without_gil([&] { store_->save(native); });
     }
 
     py::object get(py::handle task_id, py::handle version) {
         const std::string task = require_text(task_id, "task_id");
         const auto wanted = optional_version(version, "version");
-        std::optional<Snapshot> found;
-        {
-            py::gil_scoped_release release;
-            found = store_->get(task, wanted);
-        }
+        const std::optional<Snapshot> found =
+            without_gil([&] { return store_->get(task, wanted); });
         if (!found) return py::none();
         return to_python(*found);
     }
 
     std::vector<std::int64_t> list_versions(py::handle task_id) {
         const std::string task = require_text(task_id, "task_id");
-        py::gil_scoped_release release;
-        return store_->list_versions(task);
+        return without_gil([&] { return store_->list_versions(task); });
     }
 
     bool remove(py::handle task_id, py::handle version) {
         const std::string task = require_text(task_id, "task_id");
         const auto wanted = optional_version(version, "version");
-        py::gil_scoped_release release;
-        return store_->remove(task, wanted);
+        return without_gil([&] { return store_->remove(task, wanted); });
     }
 
     void close() {
         if (sqlite_ == nullptr) return;
-        py::gil_scoped_release release;
-        sqlite_->close();
+        without_gil([&] { sqlite_->close(); });
     }
 
     bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
@@ -182,8 +176,7 @@ public:
 
     void record(py::handle event) {
         const UsageEvent native = usage_event_from_python(event);
-        py::gil_scoped_release release;
-        store_->record(native);
+        without_gil([&] { store_->record(native); });
     }
 
     py::list query(py::handle agent_id, py::handle start, py::handle end, py::handle limit,
@@ -192,11 +185,8 @@ public:
         const InstantMicros from = instant_of(start, "start");
         const InstantMicros to = instant_of(end, "end");
         const QueryPage page = query_page(limit, offset);
-        std::vector<UsageEvent> events;
-        {
-            py::gil_scoped_release release;
-            events = store_->query(agent, from, to, page);
-        }
+        const std::vector<UsageEvent> events =
+            without_gil([&] { return store_->query(agent, from, to, page); });
         py::list out(events.size());
         for (std::size_t i = 0; i < events.size(); ++i) out[i] = event_to_tuple(events[i]);
         return out;
@@ -205,11 +195,8 @@ public:
     py::tuple aggregate(py::handle agent_id, py::handle period) {
         const std::string agent = require_text(agent_id, "agent_id");
         const std::string period_text = any_text(period, "period");
-        UsageAggregate total;
-        {
-            py::gil_scoped_release release;
-            total = store_->aggregate(agent, period_text);
-        }
+        const UsageAggregate total =
+            without_gil([&] { return store_->aggregate(agent, period_text); });
         return aggregate_to_tuple(total);
     }
 
@@ -267,8 +254,7 @@ public:
 
     void close() {
         if (sqlite_ == nullptr) return;
-        py::gil_scoped_release release;
-        sqlite_->close();
+        without_gil([&] { sqlite_->close(); });
     }
 
     bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
@@ -346,11 +332,8 @@ void register_stores(py::module_& m) {
         [](py::handle path, const std::string& durability, double timeout, py::object factory) {
             const std::string text = path_text(path);
             const auto options = connection_options(durability, timeout);
-            std::shared_ptr<SqliteSnapshotStore> store;
-            {
-                py::gil_scoped_release release;
-                store = std::make_shared<SqliteSnapshotStore>(text, options);
-            }
+            std::shared_ptr<SqliteSnapshotStore> store =
+                without_gil([&] { return std::make_shared<SqliteSnapshotStore>(text, options); });
             SqliteSnapshotStore* raw = store.get();
             return NativeSnapshotStore(std::move(store), std::move(factory), raw);
         },
@@ -367,11 +350,8 @@ void register_stores(py::module_& m) {
         [](py::handle path, const std::string& durability, double timeout) {
             const std::string text = path_text(path);
             const auto options = connection_options(durability, timeout);
-            std::shared_ptr<SqliteMeteringStore> store;
-            {
-                py::gil_scoped_release release;
-                store = std::make_shared<SqliteMeteringStore>(text, options);
-            }
+            std::shared_ptr<SqliteMeteringStore> store =
+                without_gil([&] { return std::make_shared<SqliteMeteringStore>(text, options); });
             SqliteMeteringStore* raw = store.get();
             return NativeMeteringStore(std::move(store), raw);
         },
