@@ -5,6 +5,7 @@
 #include "asap_native/errors.hpp"
 #include "asap_native/process_generation.hpp"
 #include "asap_native/sqlite/database.hpp"
+#include "asap_native/store_stats.hpp"
 
 namespace asap_native {
 
@@ -35,10 +36,12 @@ StoreError closed_error() { return StoreError(StoreErrorKind::Closed, 0, "the st
 
 }  // namespace
 
-Executor::Executor(sqlite::Database& database, int reader_threads, std::size_t max_batch)
+Executor::Executor(sqlite::Database& database, int reader_threads, std::size_t max_batch,
+                   StoreStats* stats)
     : database_(database),
       reader_threads_(reader_threads > 0 ? reader_threads : default_reader_threads()),
       max_batch_(std::max<std::size_t>(1, max_batch)),
+      stats_(stats),
       state_(std::make_unique<State>()) {}
 
 Executor::~Executor() {
@@ -107,6 +110,7 @@ void Executor::finish_writes(State& state, std::vector<Queued>& writes) {
     steps.reserve(writes.size());
     for (auto& write : writes) steps.push_back(&write.job.run);
     const std::vector<std::exception_ptr> errors = database_.run_batch(steps);
+    if (stats_ != nullptr) stats_->record_batch(writes.size());
     for (std::size_t i = 0; i < writes.size(); ++i) writes[i].job.complete(errors[i]);
     std::lock_guard<std::mutex> lock(state.mutex);
     for (auto& write : writes) {

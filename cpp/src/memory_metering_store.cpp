@@ -8,15 +8,32 @@
 namespace asap_native {
 
 void MemoryMeteringStore::record(const UsageEvent& event) {
+    stats_.measure(StoreOperation::Record, [&] { record_unmeasured(event); });
+}
+
+std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id,
+                                                   InstantMicros start, InstantMicros end,
+                                                   QueryPage page) {
+    return stats_.measure(StoreOperation::Query,
+                          [&] { return query_unmeasured(agent_id, start, end, page); });
+}
+
+UsageAggregate MemoryMeteringStore::aggregate(const std::string& agent_id,
+                                              const std::string& period) {
+    return stats_.measure(StoreOperation::Aggregate,
+                          [&] { return aggregate_unmeasured(agent_id, period); });
+}
+
+void MemoryMeteringStore::record_unmeasured(const UsageEvent& event) {
     validate_usage_event(event);
     const InstantMicros instant = parse_iso8601_or_throw(event.timestamp, "usage event timestamp");
     std::unique_lock lock(mutex_);
     events_by_agent_[event.agent_id].push_back(StoredEvent{event, instant});
 }
 
-std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id,
-                                                   InstantMicros start, InstantMicros end,
-                                                   QueryPage page) {
+std::vector<UsageEvent> MemoryMeteringStore::query_unmeasured(const std::string& agent_id,
+                                                              InstantMicros start,
+                                                              InstantMicros end, QueryPage page) {
     validate_query(agent_id, page);
     std::vector<const StoredEvent*> matches;
     std::vector<UsageEvent> out;
@@ -36,8 +53,8 @@ std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id,
     return out;
 }
 
-UsageAggregate MemoryMeteringStore::aggregate(const std::string& agent_id,
-                                              const std::string& period) {
+UsageAggregate MemoryMeteringStore::aggregate_unmeasured(const std::string& agent_id,
+                                                         const std::string& period) {
     validate_query(agent_id, QueryPage{});
     UsageAggregate total{agent_id, period};
     std::shared_lock lock(mutex_);

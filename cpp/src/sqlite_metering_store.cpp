@@ -164,76 +164,99 @@ UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& a
 
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path,
                                          sqlite::ConnectionOptions options)
-    : database_(std::make_unique<sqlite::Database>(path, options, kSchema, register_functions)),
-      executor_(std::make_unique<Executor>(*database_)) {}
+    : database_([&] {
+          options.busy_wait_counter = stats_.busy_wait_counter();
+          return std::make_unique<sqlite::Database>(path, options, kSchema, register_functions);
+      }()),
+      executor_(std::make_unique<Executor>(*database_, 0, 1024, &stats_)) {}
 
 SqliteMeteringStore::~SqliteMeteringStore() { executor_->shutdown(); }
 
 void SqliteMeteringStore::record(const UsageEvent& event) {
-    validate_usage_event(event);
-    const std::string id = new_event_id();
-    const std::string metrics = usage_metrics_to_json(event.metrics);
-    database_->with_writer([&](sqlite::Connection& c) { record_on(c, id, event, metrics); });
+    stats_.measure(StoreOperation::Record, [&] {
+        validate_usage_event(event);
+        const std::string id = new_event_id();
+        const std::string metrics = usage_metrics_to_json(event.metrics);
+        database_->with_writer([&](sqlite::Connection& c) { record_on(c, id, event, metrics); });
+    });
 }
 
 std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id,
                                                    InstantMicros start, InstantMicros end,
                                                    QueryPage page) {
-    validate_query(agent_id, page);
-    return database_->with_reader(
-        [&](sqlite::Connection& c) { return query_on(c, agent_id, start, end, page); });
+    return stats_.measure(StoreOperation::Query, [&] {
+        validate_query(agent_id, page);
+        return database_->with_reader(
+            [&](sqlite::Connection& c) { return query_on(c, agent_id, start, end, page); });
+    });
 }
 
 UsageAggregate SqliteMeteringStore::aggregate(const std::string& agent_id,
                                               const std::string& period) {
-    validate_query(agent_id, QueryPage{});
-    return database_->with_reader(
-        [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
+    return stats_.measure(StoreOperation::Aggregate, [&] {
+        validate_query(agent_id, QueryPage{});
+        return database_->with_reader(
+            [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
+    });
 }
 
+// Queued calls are counted when they complete, with the time from submission.
+
 void SqliteMeteringStore::record_queued(UsageEvent event, RecordDone done) {
-    validate_usage_event(event);
-    struct Row {
-        std::string id;
-        UsageEvent event;
-        std::string metrics;
-    };
-    std::string metrics = usage_metrics_to_json(event.metrics);
-    auto row = std::make_shared<Row>(Row{new_event_id(), std::move(event), std::move(metrics)});
-    const std::string key = row->event.agent_id;
-    executor_->submit_write(key, Job{[row](sqlite::Connection& c) {
-                                         record_on(c, row->id, row->event, row->metrics);
-                                     },
-                                     std::move(done)});
+    stats_.measure_submission(StoreOperation::Record, [&](StoreStats::Completion completed) {
+        validate_usage_event(event);
+        struct Row {
+            std::string id;
+            UsageEvent event;
+            std::string metrics;
+        };
+        std::string metrics = usage_metrics_to_json(event.metrics);
+        auto row =
+            std::make_shared<Row>(Row{new_event_id(), std::move(event), std::move(metrics)});
+        const std::string key = row->event.agent_id;
+        executor_->submit_write(
+            key, Job{[row](sqlite::Connection& c) { record_on(c, row->id, row->event, row->metrics); },
+                     [completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         done(error);
+                     }});
+    });
 }
 
 void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start,
                                        InstantMicros end, QueryPage page, QueryDone done) {
-    validate_query(agent_id, page);
-    auto result = std::make_shared<std::vector<UsageEvent>>();
-    const std::string key = agent_id;
-    executor_->submit_read(
-        key, Job{[result, agent_id = std::move(agent_id), start, end, page](sqlite::Connection& c) {
-                     *result = query_on(c, agent_id, start, end, page);
-                 },
-                 [result, done = std::move(done)](std::exception_ptr error) {
-                     done(std::move(*result), error);
-                 }});
+    stats_.measure_submission(StoreOperation::Query, [&](StoreStats::Completion completed) {
+        validate_query(agent_id, page);
+        auto result = std::make_shared<std::vector<UsageEvent>>();
+        const std::string key = agent_id;
+        executor_->submit_read(
+            key, Job{[result, agent_id = std::move(agent_id), start, end,
+                      page](sqlite::Connection& c) {
+                         *result = query_on(c, agent_id, start, end, page);
+                     },
+                     [result, completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         done(std::move(*result), error);
+                     }});
+    });
 }
 
 void SqliteMeteringStore::aggregate_queued(std::string agent_id, std::string period,
                                            AggregateDone done) {
-    validate_query(agent_id, QueryPage{});
-    auto result = std::make_shared<UsageAggregate>();
-    const std::string key = agent_id;
-    executor_->submit_read(
-        key, Job{[result, agent_id = std::move(agent_id),
-                  period = std::move(period)](sqlite::Connection& c) {
-                     *result = aggregate_on(c, agent_id, period);
-                 },
-                 [result, done = std::move(done)](std::exception_ptr error) {
-                     done(std::move(*result), error);
-                 }});
+    stats_.measure_submission(StoreOperation::Aggregate, [&](StoreStats::Completion completed) {
+        validate_query(agent_id, QueryPage{});
+        auto result = std::make_shared<UsageAggregate>();
+        const std::string key = agent_id;
+        executor_->submit_read(
+            key, Job{[result, agent_id = std::move(agent_id),
+                      period = std::move(period)](sqlite::Connection& c) {
+                         *result = aggregate_on(c, agent_id, period);
+                     },
+                     [result, completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         done(std::move(*result), error);
+                     }});
+    });
 }
 
 ExecutorStats SqliteMeteringStore::executor_stats() const { return executor_->stats(); }

@@ -83,84 +83,121 @@ bool remove_on(sqlite::Connection& connection, const std::string& task_id,
 
 }  // namespace
 
+namespace {
+
+sqlite::ConnectionOptions counting_busy_waits(sqlite::ConnectionOptions options, StoreStats& stats) {
+    options.busy_wait_counter = stats.busy_wait_counter();
+    return options;
+}
+
+}  // namespace
+
 SqliteSnapshotStore::SqliteSnapshotStore(const std::string& path,
                                          sqlite::ConnectionOptions options)
-    : database_(std::make_unique<sqlite::Database>(path, options, kSchema)),
-      executor_(std::make_unique<Executor>(*database_)) {}
+    : database_(std::make_unique<sqlite::Database>(path, counting_busy_waits(options, stats_),
+                                                   kSchema)),
+      executor_(std::make_unique<Executor>(*database_, 0, 1024, &stats_)) {}
 
 SqliteSnapshotStore::~SqliteSnapshotStore() { executor_->shutdown(); }
 
 void SqliteSnapshotStore::save(const Snapshot& snapshot) {
-    validate_snapshot(snapshot);
-    database_->with_writer([&](sqlite::Connection& c) { save_on(c, snapshot); });
+    stats_.measure(StoreOperation::Save, [&] {
+        validate_snapshot(snapshot);
+        database_->with_writer([&](sqlite::Connection& c) { save_on(c, snapshot); });
+    });
 }
 
 std::optional<Snapshot> SqliteSnapshotStore::get(const std::string& task_id,
                                                  std::optional<std::int64_t> version) {
-    validate_task_key(task_id, version ? &*version : nullptr);
-    return database_->with_reader(
-        [&](sqlite::Connection& c) { return get_on(c, task_id, version); });
+    return stats_.measure(StoreOperation::Get, [&] {
+        validate_task_key(task_id, version ? &*version : nullptr);
+        return database_->with_reader(
+            [&](sqlite::Connection& c) { return get_on(c, task_id, version); });
+    });
 }
 
 std::vector<std::int64_t> SqliteSnapshotStore::list_versions(const std::string& task_id) {
-    validate_task_key(task_id, nullptr);
-    return database_->with_reader([&](sqlite::Connection& c) { return list_versions_on(c, task_id); });
+    return stats_.measure(StoreOperation::ListVersions, [&] {
+        validate_task_key(task_id, nullptr);
+        return database_->with_reader(
+            [&](sqlite::Connection& c) { return list_versions_on(c, task_id); });
+    });
 }
 
 bool SqliteSnapshotStore::remove(const std::string& task_id, std::optional<std::int64_t> version) {
-    validate_task_key(task_id, version ? &*version : nullptr);
-    return database_->with_writer(
-        [&](sqlite::Connection& c) { return remove_on(c, task_id, version); });
+    return stats_.measure(StoreOperation::Delete, [&] {
+        validate_task_key(task_id, version ? &*version : nullptr);
+        return database_->with_writer(
+            [&](sqlite::Connection& c) { return remove_on(c, task_id, version); });
+    });
 }
 
+// Queued calls are counted when they complete, with the time from submission; a call
+// rejected at submission is counted as an error at once.
+
 void SqliteSnapshotStore::save_queued(Snapshot snapshot, SaveDone done) {
-    validate_snapshot(snapshot);
-    const std::string key = snapshot.task_id;
-    auto shared = std::make_shared<Snapshot>(std::move(snapshot));
-    executor_->submit_write(
-        key, Job{[shared](sqlite::Connection& c) { save_on(c, *shared); }, std::move(done)});
+    stats_.measure_submission(StoreOperation::Save, [&](StoreStats::Completion completed) {
+        validate_snapshot(snapshot);
+        const std::string key = snapshot.task_id;
+        auto shared = std::make_shared<Snapshot>(std::move(snapshot));
+        executor_->submit_write(
+            key, Job{[shared](sqlite::Connection& c) { save_on(c, *shared); },
+                     [completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         done(error);
+                     }});
+    });
 }
 
 void SqliteSnapshotStore::get_queued(std::string task_id, std::optional<std::int64_t> version,
                                      GetDone done) {
-    validate_task_key(task_id, version ? &*version : nullptr);
-    auto result = std::make_shared<std::optional<Snapshot>>();
-    const std::string key = task_id;
-    executor_->submit_read(
-        key, Job{[result, task_id = std::move(task_id), version](sqlite::Connection& c) {
-                     *result = get_on(c, task_id, version);
-                 },
-                 [result, done = std::move(done)](std::exception_ptr error) {
-                     done(std::move(*result), error);
-                 }});
+    stats_.measure_submission(StoreOperation::Get, [&](StoreStats::Completion completed) {
+        validate_task_key(task_id, version ? &*version : nullptr);
+        auto result = std::make_shared<std::optional<Snapshot>>();
+        const std::string key = task_id;
+        executor_->submit_read(
+            key, Job{[result, task_id = std::move(task_id), version](sqlite::Connection& c) {
+                         *result = get_on(c, task_id, version);
+                     },
+                     [result, completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         done(std::move(*result), error);
+                     }});
+    });
 }
 
 void SqliteSnapshotStore::list_versions_queued(std::string task_id, ListDone done) {
-    validate_task_key(task_id, nullptr);
-    auto result = std::make_shared<std::vector<std::int64_t>>();
-    const std::string key = task_id;
-    executor_->submit_read(
-        key, Job{[result, task_id = std::move(task_id)](sqlite::Connection& c) {
-                     *result = list_versions_on(c, task_id);
-                 },
-                 [result, done = std::move(done)](std::exception_ptr error) {
-                     done(std::move(*result), error);
-                 }});
+    stats_.measure_submission(StoreOperation::ListVersions, [&](StoreStats::Completion completed) {
+        validate_task_key(task_id, nullptr);
+        auto result = std::make_shared<std::vector<std::int64_t>>();
+        const std::string key = task_id;
+        executor_->submit_read(
+            key, Job{[result, task_id = std::move(task_id)](sqlite::Connection& c) {
+                         *result = list_versions_on(c, task_id);
+                     },
+                     [result, completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         done(std::move(*result), error);
+                     }});
+    });
 }
 
 void SqliteSnapshotStore::remove_queued(std::string task_id, std::optional<std::int64_t> version,
                                         RemoveDone done) {
-    validate_task_key(task_id, version ? &*version : nullptr);
-    auto removed = std::make_shared<bool>(false);
-    const std::string key = task_id;
-    executor_->submit_write(
-        key, Job{[removed, task_id = std::move(task_id), version](sqlite::Connection& c) {
-                     *removed = remove_on(c, task_id, version);
-                 },
-                 [removed, done = std::move(done)](std::exception_ptr error) {
-                     // A remove rolled back with its batch deleted nothing.
-                     done(error ? false : *removed, error);
-                 }});
+    stats_.measure_submission(StoreOperation::Delete, [&](StoreStats::Completion completed) {
+        validate_task_key(task_id, version ? &*version : nullptr);
+        auto removed = std::make_shared<bool>(false);
+        const std::string key = task_id;
+        executor_->submit_write(
+            key, Job{[removed, task_id = std::move(task_id), version](sqlite::Connection& c) {
+                         *removed = remove_on(c, task_id, version);
+                     },
+                     [removed, completed, done = std::move(done)](std::exception_ptr error) {
+                         completed(error);
+                         // A remove rolled back with its batch deleted nothing.
+                         done(error ? false : *removed, error);
+                     }});
+    });
 }
 
 ExecutorStats SqliteSnapshotStore::executor_stats() const { return executor_->stats(); }

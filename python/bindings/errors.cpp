@@ -20,9 +20,23 @@ const char* class_name_for(StoreErrorKind kind) {
     return "StoreError";
 }
 
+// Database failures are worth a warning in the server's log; the message is SQLite's own
+// and never carries snapshot data or usage payloads.
+void log_store_error(const char* class_name, const StoreError& error) {
+    if (error.kind() == StoreErrorKind::Closed) return;  // a caller bug, not a database event
+    try {
+        py::object logger = py::module_::import("logging").attr("getLogger")("asap_native");
+        logger.attr("warning")("%s: %s (%s)", class_name, error.what(),
+                               error.sqlite_error_name());
+    } catch (py::error_already_set&) {
+        // Logging must never replace the error being reported (e.g. during shutdown).
+    }
+}
+
 py::object store_error_object(const StoreError& error) {
     // asap_native.errors is pure Python, so these classes can also subclass sqlite3's.
     py::object errors = py::module_::import("asap_native.errors");
+    log_store_error(class_name_for(error.kind()), error);
     py::object type = errors.attr(class_name_for(error.kind()));
     py::object instance = type(error.what());
     instance.attr("sqlite_errorcode") = error.sqlite_code();

@@ -15,6 +15,7 @@
 
 namespace asap_native {
 
+class StoreStats;
 namespace sqlite {
 class Connection;
 class Database;
@@ -43,9 +44,10 @@ struct ExecutorStats {
 /// starts its own. Thread-safe.
 class Executor {
 public:
-    /// `reader_threads` 0 picks a count for the machine (2 to 4).
+    /// `reader_threads` 0 picks a count for the machine (2 to 4). `stats` (may be null)
+    /// receives the size of every group commit.
     explicit Executor(sqlite::Database& database, int reader_threads = 0,
-                      std::size_t max_batch = 1024);
+                      std::size_t max_batch = 1024, StoreStats* stats = nullptr);
     /// Runs everything queued, then stops (see shutdown()).
     ~Executor();
     Executor(const Executor&) = delete;
@@ -79,6 +81,7 @@ private:
     sqlite::Database& database_;
     int reader_threads_;
     std::size_t max_batch_;
+    StoreStats* stats_;
     mutable std::mutex state_mutex_;
     std::unique_ptr<State> state_;
 };

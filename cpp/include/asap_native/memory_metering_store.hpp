@@ -17,7 +17,15 @@ public:
                                   InstantMicros end, QueryPage page) override;
     UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override;
 
+    StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
+
 private:
+    void record_unmeasured(const UsageEvent& event);
+    std::vector<UsageEvent> query_unmeasured(const std::string& agent_id, InstantMicros start,
+                                             InstantMicros end, QueryPage page);
+    UsageAggregate aggregate_unmeasured(const std::string& agent_id, const std::string& period);
+
+    StoreStats stats_;
     struct StoredEvent {
         UsageEvent event;
         InstantMicros instant;

@@ -19,7 +19,12 @@ public:
     std::vector<std::int64_t> list_versions(const std::string& task_id) override;
     bool remove(const std::string& task_id, std::optional<std::int64_t> version) override;
 
+    StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
+
 private:
+    bool remove_unmeasured(const std::string& task_id, std::optional<std::int64_t> version);
+
+    StoreStats stats_;
     std::shared_mutex mutex_;
     std::unordered_map<std::string, std::map<std::int64_t, Snapshot>> tasks_;
 };

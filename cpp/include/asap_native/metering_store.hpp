@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "asap_native/store_stats.hpp"
+
 #include "asap_native/timestamp.hpp"
 #include "asap_native/usage.hpp"
 
@@ -32,6 +34,9 @@ public:
 
     /// Totals over every event of `agent_id`; `period` is carried through as asap-protocol does.
     virtual UsageAggregate aggregate(const std::string& agent_id, const std::string& period) = 0;
+
+    /// Operations, errors, busy waits and group commits so far, with latency percentiles.
+    virtual StoreStatsSnapshot stats() const = 0;
 };
 
 /// Throws InvalidArgument for a negative limit or offset or an empty agent id.

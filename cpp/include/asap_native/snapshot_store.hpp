@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "asap_native/store_stats.hpp"
+
 #include "asap_native/snapshot.hpp"
 
 namespace asap_native {
@@ -27,6 +29,9 @@ public:
 
     /// Deletes one version, or every version when `version` is empty; true if anything went.
     virtual bool remove(const std::string& task_id, std::optional<std::int64_t> version) = 0;
+
+    /// Operations, errors, busy waits and group commits so far, with latency percentiles.
+    virtual StoreStatsSnapshot stats() const = 0;
 };
 
 }  // namespace asap_native

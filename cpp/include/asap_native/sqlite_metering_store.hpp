@@ -44,6 +44,7 @@ public:
     void aggregate_queued(std::string agent_id, std::string period, AggregateDone done);
     /// Group-commit figures of the queued API.
     ExecutorStats executor_stats() const;
+    StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
 
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
     void close();
@@ -53,6 +54,7 @@ public:
     sqlite::Database& database() { return *database_; }
 
 private:
+    StoreStats stats_;  // declared first: the connections' busy handlers count into it
     std::unique_ptr<sqlite::Database> database_;
     std::unique_ptr<Executor> executor_;  // declared last: stops before the database closes
 };

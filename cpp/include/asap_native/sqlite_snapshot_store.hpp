@@ -47,6 +47,7 @@ public:
     void remove_queued(std::string task_id, std::optional<std::int64_t> version, RemoveDone done);
     /// Group-commit figures of the queued API.
     ExecutorStats executor_stats() const;
+    StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
 
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
     void close();
@@ -56,6 +57,7 @@ public:
     sqlite::Database& database() { return *database_; }
 
 private:
+    StoreStats stats_;  // declared first: the connections' busy handlers count into it
     std::unique_ptr<sqlite::Database> database_;
     std::unique_ptr<Executor> executor_;  // declared last: stops before the database closes
 };

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <string>
+#include <thread>
 
 #include "asap_native/errors.hpp"
 #include "asap_native/sqlite/statement.hpp"
@@ -23,7 +24,30 @@ void throw_sqlite_error(sqlite3* db, int rc, std::string_view context) {
                      std::string(context) + ": " + message);
 }
 
-Connection::Connection(const std::string& path, const ConnectionOptions& options) {
+// SQLite's own busy handler (sqliteDefaultBusyCallback) with the same back-off, plus a count
+// of the calls that had to wait, for stats().
+int Connection::on_busy(void* connection, int attempts) {
+    static constexpr int kDelays[] = {1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100};
+    static constexpr int kTotals[] = {0, 1, 3, 8, 18, 33, 53, 78, 103, 128, 178, 228};
+    constexpr int kSteps = sizeof kDelays / sizeof kDelays[0];
+    const auto& options = static_cast<Connection*>(connection)->options_;
+    const auto timeout = static_cast<std::int64_t>(options.busy_timeout.count());
+    std::int64_t delay = attempts < kSteps ? kDelays[attempts] : kDelays[kSteps - 1];
+    const std::int64_t prior = attempts < kSteps
+                                   ? kTotals[attempts]
+                                   : kTotals[kSteps - 1] + delay * (attempts - (kSteps - 1));
+    if (prior + delay > timeout) {
+        delay = timeout - prior;
+        if (delay <= 0) return 0;  // give up: the caller gets SQLITE_BUSY
+    }
+    if (attempts == 0 && options.busy_wait_counter != nullptr)
+        options.busy_wait_counter->fetch_add(1, std::memory_order_relaxed);
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    return 1;
+}
+
+Connection::Connection(const std::string& path, const ConnectionOptions& options)
+    : options_(options) {
     // NOMUTEX: every connection is used by one thread at a time, guarded by Database.
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
@@ -36,7 +60,7 @@ Connection::Connection(const std::string& path, const ConnectionOptions& options
                          "cannot open database '" + path + "': " + message);
     }
     sqlite3_extended_result_codes(db_, 1);
-    sqlite3_busy_timeout(db_, static_cast<int>(options.busy_timeout.count()));
+    sqlite3_busy_handler(db_, &Connection::on_busy, this);
     try {
         execute(options.durability == Durability::Full ? "PRAGMA synchronous=FULL"
                                                        : "PRAGMA synchronous=NORMAL");

@@ -1,7 +1,9 @@
 // RAII wrapper for one SQLite database connection.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +25,8 @@ enum class Durability {
 struct ConnectionOptions {
     Durability durability = Durability::Normal;
     std::chrono::milliseconds busy_timeout{15000};
+    /// Incremented each time a call starts waiting for another connection's lock (may be null).
+    std::atomic<std::uint64_t>* busy_wait_counter = nullptr;
 };
 
 /// An open connection, closed on destruction. Not thread-safe: one thread uses it at a time.
@@ -42,11 +46,16 @@ public:
     std::int64_t changes() const;
     /// True when SQLite opened the database read-only (e.g. the file is not writable).
     bool is_read_only() const;
+    /// How long a call waits for another connection's lock before failing with SQLITE_BUSY.
+    std::chrono::milliseconds busy_timeout() const { return options_.busy_timeout; }
     /// The raw handle, for registering functions.
     sqlite3* handle() const { return db_; }
 
 private:
+    static int on_busy(void* connection, int attempts);
+
     sqlite3* db_ = nullptr;
+    ConnectionOptions options_;
     std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
 };
 
