@@ -15,6 +15,7 @@
 #include "gil.hpp"
 #include "json_convert.hpp"
 #include "python_values.hpp"
+#include "stats.hpp"
 
 namespace py = pybind11;
 
@@ -143,6 +144,8 @@ public:
         return id;
     }
 
+    const SnapshotStore& core() const { return *store_; }
+
     py::dict executor_stats() const {
         py::dict out;
         if (sqlite_ == nullptr) return out;
@@ -241,6 +244,8 @@ public:
         return id;
     }
 
+    const MeteringStore& core() const { return *store_; }
+
     py::dict executor_stats() const {
         py::dict out;
         if (sqlite_ == nullptr) return out;
@@ -307,6 +312,7 @@ void register_stores(py::module_& m) {
         .def("delete_queued", &NativeSnapshotStore::delete_queued, py::arg("task_id"),
              py::arg("version"), py::arg("queue"))
         .def("executor_stats", &NativeSnapshotStore::executor_stats)
+        .def("stats", [](const NativeSnapshotStore& self) { return stats_to_dict(self.core().stats()); })
         .def("close", &NativeSnapshotStore::close)
         .def_property_readonly("closed", &NativeSnapshotStore::closed);
 
@@ -324,6 +330,7 @@ void register_stores(py::module_& m) {
         .def("aggregate_queued", &NativeMeteringStore::aggregate_queued, py::arg("agent_id"),
              py::arg("period"), py::arg("queue"))
         .def("executor_stats", &NativeMeteringStore::executor_stats)
+        .def("stats", [](const NativeMeteringStore& self) { return stats_to_dict(self.core().stats()); })
         .def("close", &NativeMeteringStore::close)
         .def_property_readonly("closed", &NativeMeteringStore::closed);
 
