@@ -247,6 +247,13 @@ def test_encoding_is_normalised_like_asap() -> None:
     assert native.decompress_payload(body, "identity") is body
     assert native.decompress_payload(body, "") is body
     assert native.decompress_payload(body, " IDENTITY ") is body
+    # str.lower().strip() as asap-protocol: other whitespace and case folding too.
+    for spelling in ("gzip\x0b", "\x0cgzip", "gzip\u00a0", "\u2003GZIP"):
+        packed = gzip.compress(body)
+        assert asap_compression.decompress_payload(packed, spelling) == body
+        assert native.decompress_payload(packed, spelling) == body
+    with pytest.raises(ValueError, match="Unsupported Content-Encoding: gzip\u00a0x"):
+        native.decompress_payload(body, "gzip\u00a0x")
 
 
 @pytest.mark.parametrize(

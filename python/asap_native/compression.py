@@ -305,7 +305,8 @@ def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) 
 
     Args:
         data: Compressed bytes.
-        encoding: Content-Encoding value ("gzip", "br", "identity" or "").
+        encoding: Content-Encoding value ("gzip", "br", "identity" or "", any case,
+            surrounding whitespace ignored). For identity, ``data`` itself is returned.
         max_size: Largest decompressed size accepted; None for no limit.
 
     Raises:
@@ -313,24 +314,18 @@ def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) 
         DecompressionError: (an OSError) the data is invalid, corrupt or truncated.
         DecompressionLimitExceededError: the output passed ``max_size`` (map to 413).
     """
-    encoding_lower = encoding.lower().strip()
     limit = None if max_size is None else _check_max(max_size)
-    if encoding_lower in ("identity", ""):
-        if limit is not None and len(data) > limit:
-            raise DecompressionLimitExceededError(
-                f"decompressed data exceeds the maximum of {limit} bytes", limit
-            )
-        return data
-    if encoding_lower not in ("gzip", "br"):
-        raise ValueError(f"Unsupported Content-Encoding: {encoding}. {_SUPPORTED_MESSAGE}")
-    result: bytes = _codec.decompress(data, encoding_lower, limit)
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug(
-            "asap.decompression.applied encoding=%s compressed_size=%d decompressed_size=%d",
-            encoding_lower,
-            len(data),
-            len(result),
-        )
+    try:
+        result: bytes = _codec.decompress_payload(data, encoding, limit)
+    except ValueError:
+        # The core trims ASCII whitespace and folds ASCII case; asap-protocol uses
+        # str.lower().strip(), which also folds other characters: try that spelling too.
+        normalized = encoding.lower().strip()
+        if normalized == encoding or normalized not in ("gzip", "br", "identity", ""):
+            raise ValueError(
+                f"Unsupported Content-Encoding: {encoding}. {_SUPPORTED_MESSAGE}"
+            ) from None
+        result = _codec.decompress_payload(data, normalized, limit)
     return result
 
 

@@ -139,9 +139,7 @@ std::size_t limit_from(std::optional<std::size_t> max_output) {
     return max_output.value_or(Decompressor::kNoLimit);
 }
 
-py::bytes decompress(py::handle data, const std::string& encoding_name,
-                     std::optional<std::size_t> max_output) {
-    Encoding encoding = codec::parse_encoding(encoding_name);
+py::bytes decode(py::handle data, Encoding encoding, std::optional<std::size_t> max_output) {
     InputView input(data);
     Decompressor decompressor(encoding, limit_from(max_output));
     GilRelease gil;
@@ -151,6 +149,28 @@ py::bytes decompress(py::handle data, const std::string& encoding_name,
                       codec::decompressed_size_hint(input.data(), input.size(), encoding));
     decompressor.finish();
     return out.take();
+}
+
+py::bytes decompress(py::handle data, const std::string& encoding_name,
+                     std::optional<std::size_t> max_output) {
+    return decode(data, codec::parse_encoding(encoding_name), max_output);
+}
+
+// asap-protocol's decompress_payload in one call (its per-call cost matters for small
+// bodies): identity hands back the very object it was given, as asap's does.
+py::object decompress_payload(py::object data, const std::string& encoding_name,
+                              std::optional<std::size_t> max_output) {
+    Encoding encoding = codec::parse_encoding(encoding_name);
+    if (encoding != Encoding::Identity) return decode(data, encoding, max_output);
+    if (max_output) {
+        InputView input(data);
+        if (input.size() > *max_output) {
+            throw codec::DecompressionLimitExceeded("decompressed data exceeds the maximum of " +
+                                                        std::to_string(*max_output) + " bytes",
+                                                    *max_output);
+        }
+    }
+    return data;
 }
 
 py::bytes compress(py::handle data, const std::string& encoding_name, int level) {
@@ -236,6 +256,9 @@ void register_compression(py::module_& module) {
     codec_module.def("decompress", &decompress, py::arg("data"), py::arg("encoding"),
                      py::arg("max_output") = py::none(),
                      "Decompresses a whole body; raises past max_output bytes of output.");
+    codec_module.def("decompress_payload", &decompress_payload, py::arg("data"),
+                     py::arg("encoding"), py::arg("max_output") = py::none(),
+                     "decompress(), except that identity returns `data` itself.");
     codec_module.def("compress", &compress, py::arg("data"), py::arg("encoding"),
                      py::arg("level") = codec::kDefaultLevel,
                      "Compresses a whole body (level -1: gzip 6, brotli 4).");

@@ -16,6 +16,7 @@ TEST(EncodingTest, ParsesTokensIgnoringCaseAndSpace) {
     EXPECT_EQ(parse_encoding("Identity"), Encoding::Identity);
     EXPECT_EQ(parse_encoding(""), Encoding::Identity);
     EXPECT_EQ(parse_encoding("  "), Encoding::Identity);
+    EXPECT_EQ(parse_encoding("\v\fgzip\r\n"), Encoding::Gzip);
 }
 
 TEST(EncodingTest, RejectsOtherCodingsWithTheirSpelling) {

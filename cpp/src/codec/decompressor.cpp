@@ -11,9 +11,10 @@ namespace asap_native::codec {
 namespace {
 
 // First output step when the size is unknown: a few times the input (JSON compresses 4-10x),
-// within bounds that keep small bodies in one small allocation.
+// so most bodies need one allocation (each further one may wait for the GIL in the binding).
+// Capped, and never past the limit: a bomb's real size is found by growing geometrically.
 constexpr std::size_t kMinFirstStep = 256;
-constexpr std::size_t kMaxFirstStep = 64 * 1024;
+constexpr std::size_t kMaxFirstStep = 8 << 20;
 constexpr std::size_t kInputExpansionGuess = 4;
 constexpr std::size_t kMinStep = 16 * 1024;
 
