@@ -415,12 +415,6 @@ _FORK_SCRIPT = """
 """
 
 
-_FORK_HANG = (
-    "known bug: fork() while an executor thread is inside SQLite (here: the writer retrying "
-    "a busy lock) can leave a process-global SQLite mutex (unix VFS shm/inode mutex) locked in "
-    "the child, whose first query then waits on it forever; the core does not quiesce its "
-    "connections around fork()"
-)
 
 
 @pytest.mark.parametrize(
@@ -428,7 +422,7 @@ _FORK_HANG = (
     [
         "exit",
         "os_exit",
-        pytest.param("inflight", marks=pytest.mark.xfail(reason=_FORK_HANG, strict=False)),
+        "inflight",
     ],
 )
 def test_a_store_used_after_fork_works_and_never_corrupts(mode: str, db_path: Path) -> None:
@@ -504,16 +498,6 @@ _FORK_PARENT_CLOSES_FIRST = """
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug: the core leaks the parent's SQLite connections in a forked child instead "
-        "of closing them, so SQLite's in-process lock bookkeeping (shared by all connections "
-        "to the file) makes the child's new connections skip the real fcntl() locks; the "
-        "parent, closing its last connection, then sees no other user, checkpoints and deletes "
-        "the WAL, and every write the child commits afterwards goes to the deleted file"
-    ),
-)
 def test_a_forked_child_keeps_every_acknowledged_write_when_the_parent_closes_first(
     db_path: Path,
 ) -> None:

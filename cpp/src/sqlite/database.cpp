@@ -11,6 +11,7 @@
 
 #include "asap_native/errors.hpp"
 #include "asap_native/process_generation.hpp"
+#include "asap_native/sqlite/fork_guard.hpp"
 #include "asap_native/sqlite/statement.hpp"
 #include "asap_native/sqlite/transaction.hpp"
 
@@ -74,7 +75,10 @@ Database::Database(std::string path, ConnectionOptions options, const std::strin
       setup_(std::move(setup)),
       in_memory_(path_ == kMemoryPath),
       max_readers_(max_readers > 0 ? max_readers : default_reader_count()) {
-    if (!in_memory_) prepare_database_file(path_);
+    if (!in_memory_) {
+        ForkGuard::check_usable(path_);
+        prepare_database_file(path_);
+    }
     auto state = std::make_unique<State>();
     state->generation = process_generation();
     state->writer = open_connection();
@@ -84,9 +88,11 @@ Database::Database(std::string path, ConnectionOptions options, const std::strin
     if (!in_memory_) state->writer->execute("PRAGMA journal_mode=WAL");
     if (!schema_sql.empty()) state->writer->execute(schema_sql);
     state_.store(state.release());
+    ForkGuard::add(this);
 }
 
 Database::~Database() {
+    ForkGuard::remove(this);
     State* state = state_.load();
     if (state != nullptr && state->generation == process_generation()) delete state;
     // In a forked child the state (and its parent-owned connections) is leaked on purpose.
@@ -99,11 +105,14 @@ std::unique_ptr<Connection> Database::open_connection() const {
 }
 
 Database::State& Database::current_state() {
+    if (unusable_in_child_.load())
+        throw StoreError(StoreErrorKind::Other, 0,
+                         "database '" + path_ +
+                             "' was in use by another thread when this process was forked; "
+                             "SQLite cannot be used safely on it in the child process");
     State* state = state_.load(std::memory_order_acquire);
     if (state->generation == process_generation() || in_memory_) return *state;
-    // A forked child: the parent's locks may be held by threads that do not exist here, and
-    // its connections must not be used or even closed (that would drop POSIX locks SQLite
-    // thinks it holds). Start over with fresh state; the old one is leaked.
+    // A forked child: ForkGuard closed the inherited connections; start with fresh locks.
     static std::mutex fork_mutex;
     std::lock_guard<std::mutex> lock(fork_mutex);
     state = state_.load(std::memory_order_acquire);
@@ -193,7 +202,39 @@ std::vector<std::exception_ptr> Database::run_batch(const std::vector<const Batc
     return errors;
 }
 
+void Database::before_fork() {
+    State& state = *state_.load();
+    fork_locked_writer_ = state.writer_mutex.try_lock();
+    fork_locked_readers_ = state.readers_mutex.try_lock();
+    busy_at_fork_ = !fork_locked_writer_ || !fork_locked_readers_ ||
+                    state.open_readers != static_cast<int>(state.idle_readers.size());
+}
+
+void Database::after_fork(bool in_child, bool file_busy) {
+    State& state = *state_.load();
+    const bool usable = !busy_at_fork_ && !(in_child && file_busy);
+    if (in_child && !usable) {
+        // Locks held by threads that do not exist here stay locked; nothing touches them.
+        unusable_in_child_.store(true);
+        return;
+    }
+    if (in_child && !in_memory_) {
+        // Nobody was using these connections: closing them in the child releases only the
+        // child's own (absent) locks and leaves SQLite's bookkeeping clean for new ones.
+        state.idle_readers.clear();
+        state.open_readers = 0;
+        state.writer.reset();
+    }
+    if (fork_locked_readers_) state.readers_mutex.unlock();
+    if (fork_locked_writer_) state.writer_mutex.unlock();
+    fork_locked_readers_ = fork_locked_writer_ = false;
+}
+
 void Database::close() {
+    if (unusable_in_child_.load()) {
+        closed_.store(true);
+        return;
+    }
     State& state = current_state();
     std::lock_guard<std::mutex> writer_lock(state.writer_mutex);
     std::unique_lock<std::mutex> lock(state.readers_mutex);

@@ -67,6 +67,16 @@ public:
     /// True for ":memory:".
     bool in_memory() const { return in_memory_; }
 
+    /// ForkGuard hooks, called around fork() with the registry locked: notes whether a
+    /// connection is in use (holding the locks of idle databases until after the fork).
+    void before_fork();
+    /// True when a connection was in use by another thread at the last fork().
+    bool was_busy_at_fork() const { return busy_at_fork_; }
+    /// In the parent, releases what before_fork() took. In the child, closes the inherited
+    /// connections of an idle database (they reopen on first use), or marks the database
+    /// unusable when it, or another database on the same file (`file_busy`), was in use.
+    void after_fork(bool in_child, bool file_busy);
+
 private:
     // Everything a fork() child must not reuse: locks and connections.
     struct State {
@@ -102,6 +112,10 @@ private:
     int max_readers_;
     std::atomic<bool> closed_{false};
     std::atomic<State*> state_{nullptr};
+    bool fork_locked_writer_ = false;
+    bool fork_locked_readers_ = false;
+    bool busy_at_fork_ = false;
+    std::atomic<bool> unusable_in_child_{false};
 };
 
 }  // namespace asap_native::sqlite
