@@ -111,6 +111,11 @@ Progress = Callable[..., Any]
 # ---------------------------------------------------------------- helpers
 
 
+def _flat_ints(figures: dict[str, Any]) -> dict[str, int]:
+    """The integer entries of a stats section (nested percentiles left out)."""
+    return {key: value for key, value in figures.items() if isinstance(value, int)}
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest-rank percentile (``p`` in 0..100) of a non-empty list."""
     ordered = sorted(values)
@@ -188,7 +193,7 @@ def _open(impl: str, path: Path, durability: str) -> _Handle:
         async def close_native() -> None:
             store.close()
 
-        return _Handle(save, get, close_native, store.stats)
+        return _Handle(save, get, close_native, lambda: _flat_ints(store.stats()["group_commit"]))
     if impl == STDLIB:
         locked = _LockedStdlib(path)
 

@@ -40,6 +40,23 @@ TEST(CompletionQueueTest, SignalsOnlyWhenSomethingIsQueued) {
     EXPECT_FALSE(readable(queue.fd()));
 }
 
+TEST(CompletionQueueTest, BoundedDrainLeavesTheRestInOrder) {
+    CompletionQueue<int> queue;
+    for (int i = 0; i < 40; ++i) queue.push(i);
+    EXPECT_EQ(queue.drain(16), (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13,
+                                                 14, 15}));
+    // What is left does not signal again: the caller that got a full batch drains again.
+    EXPECT_FALSE(readable(queue.fd()));
+    queue.push(40);  // the queue was not empty, so no new signal either
+    EXPECT_FALSE(readable(queue.fd()));
+    EXPECT_EQ(queue.drain(16).front(), 16);
+    const std::vector<int> rest = queue.drain(16);
+    ASSERT_EQ(rest.size(), 9u);
+    EXPECT_EQ(rest.back(), 40);
+    EXPECT_TRUE(queue.drain(16).empty());
+    EXPECT_EQ(queue.stats().wakeups, 1u);
+}
+
 TEST(CompletionQueueTest, OneWakeupPerBatchAndItemsInPushOrder) {
     CompletionQueue<int> queue;
     for (int i = 0; i < 100; ++i) queue.push(i);

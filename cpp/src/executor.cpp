@@ -12,7 +12,12 @@ namespace asap_native {
 struct Executor::State {
     std::uint64_t generation = process_generation();
     mutable std::mutex mutex;
-    std::condition_variable work_ready;
+    // Separate wake-ups, each sent only to a thread that is waiting: waking every thread on
+    // every submission cost more than the SQLite work (and kept group commits small).
+    std::condition_variable reader_ready;
+    std::condition_variable writer_ready;
+    int idle_readers = 0;
+    bool writer_idle = false;
     std::deque<Queued> writer_queue;  // writes, and reads that must follow queued writes
     std::deque<Queued> reader_queue;
     std::unordered_map<std::string, int> pending_writes;  // by key
@@ -77,8 +82,10 @@ void Executor::submit_write(const std::string& key, Job job) {
     start_threads(state);
     ++state.pending_writes[key];
     state.writer_queue.push_back(Queued{key, std::move(job), true});
+    const bool wake = state.writer_idle;
+    state.writer_idle = false;
     lock.unlock();
-    state.work_ready.notify_all();
+    if (wake) state.writer_ready.notify_one();
 }
 
 void Executor::submit_read(const std::string& key, Job job) {
@@ -87,12 +94,19 @@ void Executor::submit_read(const std::string& key, Job job) {
     if (state.stopping) throw closed_error();
     start_threads(state);
     auto pending = state.pending_writes.find(key);
-    if (pending != state.pending_writes.end() && pending->second > 0)
+    bool wake_writer = false;
+    bool wake_reader = false;
+    if (pending != state.pending_writes.end() && pending->second > 0) {
         state.writer_queue.push_back(Queued{key, std::move(job), false});
-    else
+        wake_writer = state.writer_idle;
+        state.writer_idle = false;
+    } else {
         state.reader_queue.push_back(Queued{key, std::move(job), false});
+        wake_reader = state.idle_readers > 0;
+    }
     lock.unlock();
-    state.work_ready.notify_all();
+    if (wake_writer) state.writer_ready.notify_one();
+    if (wake_reader) state.reader_ready.notify_one();
 }
 
 void Executor::run_read(Job& job) {
@@ -130,8 +144,11 @@ void Executor::writer_loop(State& state) {
     for (;;) {
         {
             std::unique_lock<std::mutex> lock(state.mutex);
-            state.work_ready.wait(lock,
-                                  [&] { return state.stopping || !state.writer_queue.empty(); });
+            while (!state.stopping && state.writer_queue.empty()) {
+                state.writer_idle = true;
+                state.writer_ready.wait(lock);
+            }
+            state.writer_idle = false;
             if (state.writer_queue.empty()) return;  // stopping and drained
             const std::size_t count = std::min(max_batch_, state.writer_queue.size());
             for (std::size_t i = 0; i < count; ++i) {
@@ -160,8 +177,11 @@ void Executor::reader_loop(State& state) {
         Queued item;
         {
             std::unique_lock<std::mutex> lock(state.mutex);
-            state.work_ready.wait(lock,
-                                  [&] { return state.stopping || !state.reader_queue.empty(); });
+            while (!state.stopping && state.reader_queue.empty()) {
+                ++state.idle_readers;
+                state.reader_ready.wait(lock);
+                --state.idle_readers;
+            }
             if (state.reader_queue.empty()) return;  // stopping and drained
             item = std::move(state.reader_queue.front());
             state.reader_queue.pop_front();
@@ -186,7 +206,8 @@ void Executor::shutdown() {
         own_thread = std::find(state->thread_ids.begin(), state->thread_ids.end(),
                                std::this_thread::get_id()) != state->thread_ids.end();
     }
-    state->work_ready.notify_all();
+    state->reader_ready.notify_all();
+    state->writer_ready.notify_all();
     // Concurrent callers (close() from two threads, or racing a finalizer) must not join the
     // same thread twice: one joins, the others wait here until it is done. One of our own
     // threads cannot wait for itself; it only joins if nobody else is already joining.

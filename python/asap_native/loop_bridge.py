@@ -26,6 +26,11 @@ from asap_native.models import snapshot_factory, usage_aggregate_factory, usage_
 __all__ = ["LoopBridge", "bridge_for_running_loop"]
 
 
+# Results turned into Python objects and handed to their futures per pass of the loop: enough
+# to amortize the wake-up, few enough that the woken tasks' steps stay well under a millisecond.
+_DRAIN_BATCH = 16
+
+
 class LoopBridge:
     """The completion queue of one event loop and the futures waiting on it."""
 
@@ -49,7 +54,14 @@ class LoopBridge:
 
     def _drain(self) -> None:
         futures = self._futures
-        for request_id, ok, value in self.queue.drain():
+        results = self.queue.drain(_DRAIN_BATCH)
+        if len(results) == _DRAIN_BATCH:
+            # More are waiting: take them on the next pass of the loop, so timers and other
+            # callbacks run in between and no single pass holds the loop for long.
+            loop = self._loop_ref()
+            if loop is not None and not loop.is_closed():
+                loop.call_soon(self._drain)
+        for request_id, ok, value in results:
             future = futures.pop(request_id, None)
             # A cancelled await leaves a done future: its result is dropped.
             if future is None or future.done():

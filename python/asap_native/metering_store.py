@@ -118,10 +118,6 @@ class SQLiteMeteringStore(_MeteringStoreBase):
         bridge = bridge_for_running_loop()
         return await bridge.expect(self._native.aggregate_queued(agent_id, period, bridge.queue))
 
-    def stats(self) -> dict[str, int]:
-        """Group-commit figures of the awaitable API: writes, reads, batches, largest_batch."""
-        return dict(self._native.executor_stats())
-
     @property
     def db_path(self) -> Path:
         """The database file this store uses."""

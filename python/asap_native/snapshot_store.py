@@ -68,6 +68,20 @@ class _Closable:
         """True once :meth:`close` has run."""
         return bool(self._native.closed)
 
+    def stats(self) -> dict[str, Any]:
+        """Figures for monitoring, cheap enough to poll from any thread.
+
+        ``operations``: per kind (save, get, list_versions, delete, record, query, aggregate),
+        ``count``, ``errors`` and ``latency_ms`` (``p50``, ``p99``, ``max``; awaited calls
+        count from submission to completion). ``errors``: failures by kind (``busy``,
+        ``read_only``, ``invalid_argument``...). ``busy_waits``: calls that had to wait for
+        another connection's lock. ``group_commit``: ``batches``, ``writes``, ``reads``,
+        ``largest_batch`` and ``batch_size`` percentiles of the awaitable API.
+        """
+        figures: dict[str, Any] = self._native.stats()
+        figures["group_commit"].update(self._native.executor_stats())
+        return figures
+
     def __enter__(self) -> Self:
         return self
 
@@ -108,10 +122,6 @@ class _SQLiteOpener(_Closable):
     def db_path(self) -> Path:
         """The database file this store uses."""
         return self._db_path
-
-    def stats(self) -> dict[str, int]:
-        """Group-commit figures of the awaitable API: writes, reads, batches, largest_batch."""
-        return dict(self._native.executor_stats())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(db_path={str(self._db_path)!r})"

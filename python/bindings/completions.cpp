@@ -67,8 +67,8 @@ py::object PyCompletionQueue::to_python(Completion& completion) {
     return std::visit(Convert{*this}, completion.value);
 }
 
-py::list PyCompletionQueue::drain() {
-    std::vector<Completion> done = queue_->drain();
+py::list PyCompletionQueue::drain(std::size_t max_items) {
+    std::vector<Completion> done = queue_->drain(max_items);
     py::list out(done.size());
     for (std::size_t i = 0; i < done.size(); ++i) {
         Completion& completion = done[i];
@@ -101,7 +101,7 @@ void register_completions(py::module_& m) {
         .def(py::init<py::object, py::object, py::object>(), py::arg("snapshot_factory"),
              py::arg("event_factory"), py::arg("aggregate_factory"))
         .def("fileno", &PyCompletionQueue::fileno)
-        .def("drain", &PyCompletionQueue::drain)
+        .def("drain", &PyCompletionQueue::drain, py::arg("max_items") = SIZE_MAX)
         .def("stats", &PyCompletionQueue::stats);
 }
 

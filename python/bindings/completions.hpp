@@ -36,8 +36,9 @@ public:
 
     /// Descriptor for loop.add_reader.
     int fileno() const { return queue_->fd(); }
-    /// Every finished request as (id, ok, result-or-exception), converted to Python objects.
-    pybind11::list drain();
+    /// Up to `max_items` finished requests as (id, ok, result-or-exception), converted to
+    /// Python objects.
+    pybind11::list drain(std::size_t max_items);
     /// {"pushed", "wakeups", "drains"} so far.
     pybind11::dict stats() const;
     /// The queue executor callbacks push into (kept alive by them).

@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <system_error>
 #include <vector>
@@ -73,12 +75,18 @@ public:
         if (was_empty) signal();
     }
 
-    /// Clears the signal, then takes every queued item (in push order).
-    std::vector<Item> drain() {
+    /// Clears the signal, then takes up to `max_items` queued items (in push order). Items
+    /// left behind do not signal again: a caller that got `max_items` must call again.
+    std::vector<Item> drain(std::size_t max_items = SIZE_MAX) {
         clear_signal();  // first: a push after this point signals again
         std::vector<Item> taken;
         std::lock_guard<std::mutex> lock(mutex_);
-        taken.swap(items_);
+        const std::size_t count = std::min(max_items, items_.size());
+        taken.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            taken.push_back(std::move(items_.front()));
+            items_.pop_front();
+        }
         if (!taken.empty()) ++stats_.drains;
         return taken;
     }
@@ -111,7 +119,7 @@ private:
     int write_fd_ = -1;
     std::atomic<std::uint64_t> next_id_{1};
     mutable std::mutex mutex_;
-    std::vector<Item> items_;
+    std::deque<Item> items_;
     CompletionQueueStats stats_;
 };
 
