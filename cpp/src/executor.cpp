@@ -125,16 +125,20 @@ void Executor::finish_writes(State& state, std::vector<Queued>& writes) {
     for (auto& write : writes) steps.push_back(&write.job.run);
     const std::vector<std::exception_ptr> errors = database_.run_batch(steps);
     if (stats_ != nullptr) stats_->record_batch(writes.size());
-    for (std::size_t i = 0; i < writes.size(); ++i) writes[i].job.complete(errors[i]);
-    std::lock_guard<std::mutex> lock(state.mutex);
-    for (auto& write : writes) {
-        auto pending = state.pending_writes.find(write.key);
-        if (pending != state.pending_writes.end() && --pending->second == 0)
-            state.pending_writes.erase(pending);
+    {
+        // Figures first, so a caller that sees its completion also sees them.
+        std::lock_guard<std::mutex> lock(state.mutex);
+        for (auto& write : writes) {
+            auto pending = state.pending_writes.find(write.key);
+            if (pending != state.pending_writes.end() && --pending->second == 0)
+                state.pending_writes.erase(pending);
+        }
+        state.stats.writes += writes.size();
+        state.stats.batches += 1;
+        state.stats.largest_batch =
+            std::max<std::uint64_t>(state.stats.largest_batch, writes.size());
     }
-    state.stats.writes += writes.size();
-    state.stats.batches += 1;
-    state.stats.largest_batch = std::max<std::uint64_t>(state.stats.largest_batch, writes.size());
+    for (std::size_t i = 0; i < writes.size(); ++i) writes[i].job.complete(errors[i]);
     writes.clear();
 }
 
