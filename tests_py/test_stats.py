@@ -85,3 +85,58 @@ async def test_metering_store_stats(tmp_path: Path) -> None:
     await memory.record(event)
     assert memory.stats()["operations"]["record"]["count"] == 1
     assert memory.stats()["group_commit"]["batches"] == 0
+
+
+def test_decompress_payload_counts_outcomes_and_bytes() -> None:
+    import gzip
+
+    from asap_native import compression
+
+    before = compression.stats()
+    body = gzip.compress(b"x" * 1000)
+    assert compression.decompress_payload(body, "gzip") == b"x" * 1000
+    with pytest.raises(OSError):
+        compression.decompress_payload(b"\x1f\x8bnot gzip", "gzip")
+    with pytest.raises(compression.DecompressionLimitExceededError):
+        compression.decompress_payload(body, "gzip", max_size=10)
+    with pytest.raises(ValueError):
+        compression.decompress_payload(body, "zstd")
+    after = compression.stats()
+    delta = {k: after["requests"][k] - before["requests"][k] for k in after["requests"]}
+    assert delta == {"passed": 1, "400": 1, "413": 1, "415": 1}
+    assert after["bytes_out"] - before["bytes_out"] == 1000
+    assert after["bytes_in"] - before["bytes_in"] >= 3 * len(body)
+
+
+async def test_middleware_counts_outcomes_and_bytes() -> None:
+    import gzip
+
+    from asap_native import DecompressionMiddleware
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    middleware = DecompressionMiddleware(app, max_size=100)
+
+    async def call(encoding: bytes | None, body: bytes) -> int:
+        headers = [(b"content-encoding", encoding)] if encoding else []
+        sent: list[dict] = []
+
+        async def receive() -> dict:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await middleware({"type": "http", "headers": headers}, receive, send)
+        return sent[0]["status"]
+
+    assert await call(b"gzip", gzip.compress(b"y" * 50)) == 200
+    assert await call(None, b"plain") == 200
+    assert await call(b"gzip", b"garbage") == 400
+    assert await call(b"gzip", gzip.compress(b"y" * 500)) == 413
+    assert await call(b"zstd", b"...") == 415
+    figures = middleware.stats()
+    assert figures["requests"] == {"passed": 2, "400": 1, "413": 1, "415": 1}
+    assert figures["bytes_out"] == 50

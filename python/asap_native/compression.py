@@ -19,6 +19,7 @@ Differences that make it safe for untrusted request bodies:
 from __future__ import annotations
 
 import logging
+import threading
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "CorruptDataError",
     "DecompressionError",
     "DecompressionLimitExceededError",
+    "DecompressionStats",
     "Decompressor",
     "TruncatedDataError",
     "compress",
@@ -50,6 +52,7 @@ __all__ = [
     "get_accept_encoding_header",
     "get_supported_encodings",
     "is_brotli_available",
+    "stats",
     "select_best_encoding",
 ]
 
@@ -300,7 +303,76 @@ def compress_payload(
     return compressed, algorithm
 
 
+class DecompressionStats:
+    """Requests by outcome and bytes in and out, for monitoring (thread-safe).
+
+    Outcomes: ``passed`` (decoded, or identity), ``400`` (invalid, corrupt or truncated data),
+    ``413`` (over the limit), ``415`` (unsupported encoding).
+    """
+
+    OUTCOMES = ("passed", "400", "413", "415")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests = dict.fromkeys(self.OUTCOMES, 0)
+        self._bytes_in = 0
+        self._bytes_out = 0
+
+    def add(self, outcome: str, bytes_in: int = 0, bytes_out: int = 0) -> None:
+        """Counts one request."""
+        with self._lock:
+            self._requests[outcome] += 1
+            self._bytes_in += bytes_in
+            self._bytes_out += bytes_out
+
+    def snapshot(self) -> dict[str, Any]:
+        """``{"requests": {outcome: n}, "bytes_in": n, "bytes_out": n}``."""
+        with self._lock:
+            return {
+                "requests": dict(self._requests),
+                "bytes_in": self._bytes_in,
+                "bytes_out": self._bytes_out,
+            }
+
+
+_stats = DecompressionStats()
+
+
+def stats() -> dict[str, Any]:
+    """Figures of every :func:`decompress_payload` call in this process (see DecompressionStats)."""
+    return _stats.snapshot()
+
+
 def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) -> bytes:
+    """Decompresses a body according to its Content-Encoding header value.
+
+    Args:
+        data: Compressed bytes.
+        encoding: Content-Encoding value ("gzip", "br", "identity" or "", any case,
+            surrounding whitespace ignored). For identity, ``data`` itself is returned.
+        max_size: Largest decompressed size accepted; None for no limit.
+
+    Raises:
+        ValueError: the encoding is not supported.
+        DecompressionError: (an OSError) the data is invalid, corrupt or truncated.
+        DecompressionLimitExceededError: the output passed ``max_size`` (map to 413).
+    """
+    try:
+        result = _decompress_payload(data, encoding, max_size)
+    except DecompressionLimitExceededError:
+        _stats.add("413", len(data))
+        raise
+    except DecompressionError:
+        _stats.add("400", len(data))
+        raise
+    except ValueError:
+        _stats.add("415", len(data))
+        raise
+    _stats.add("passed", len(data), len(result))
+    return result
+
+
+def _decompress_payload(data: bytes, encoding: str, max_size: int | None = None) -> bytes:
     """Decompresses a body according to its Content-Encoding header value.
 
     Args:

@@ -25,6 +25,7 @@ from typing import Any
 from asap_native.compression import (
     DecompressionError,
     DecompressionLimitExceededError,
+    DecompressionStats,
     Decompressor,
 )
 
@@ -60,6 +61,11 @@ class DecompressionMiddleware:
             raise ValueError(f"max_size must be >= 1, got {max_size}")
         self.app = app
         self.max_size = max_size
+        self._stats = DecompressionStats()
+
+    def stats(self) -> dict[str, Any]:
+        """Requests by outcome (passed, 400, 413, 415) and body bytes in and out."""
+        return self._stats.snapshot()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,9 +73,11 @@ class DecompressionMiddleware:
             return
         codings = _content_codings(scope.get("headers", []))
         if not codings:
+            self._stats.add("passed")  # not decoded, so no bytes counted
             await self.app(scope, receive, send)
             return
         if len(codings) > 1 or codings[0] not in _DECODABLE:
+            self._stats.add("415")
             await _respond(
                 send,
                 415,
@@ -79,6 +87,7 @@ class DecompressionMiddleware:
 
         decoder = Decompressor(codings[0], self.max_size)
         chunks: list[bytes] = []
+        received = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -86,6 +95,7 @@ class DecompressionMiddleware:
             if message["type"] != "http.request":
                 continue
             body = message.get("body", b"")
+            received += len(body)
             more_body = bool(message.get("more_body", False))
             try:
                 if body:
@@ -96,6 +106,7 @@ class DecompressionMiddleware:
                     decoder.finish()
             except DecompressionLimitExceededError:
                 chunks.clear()
+                self._stats.add("413", received)
                 await _respond(
                     send,
                     413,
@@ -104,12 +115,14 @@ class DecompressionMiddleware:
                 return
             except DecompressionError as error:
                 chunks.clear()
+                self._stats.add("400", received)
                 await _respond(send, 400, f"Invalid compressed data: {error}")
                 return
             if not more_body:
                 break
 
         total = sum(len(chunk) for chunk in chunks)
+        self._stats.add("passed", received, total)
         headers = [
             (name, value)
             for name, value in scope.get("headers", [])
