@@ -276,6 +276,8 @@ def write_report(
         "",
         f"Command: `{command}`",
         "",
+        "![every measured ratio beside its target](benchmarks.png)",
+        "",
         "| machine | |",
         "|---|---|",
     ]
@@ -285,6 +287,55 @@ def write_report(
         lines += [_marker(name), sections[name].strip(), _marker(name, end=True), ""]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
+
+
+# ---------------------------------------------------------------- the chart
+
+
+def _target_number(target: str) -> float | None:
+    match = re.search(r"([0-9]+(?:\.[0-9]+)?)", str(target))
+    return float(match.group(1)) if match else None
+
+
+def write_chart(path: Path, results: dict[str, dict[str, Any]]) -> bool:
+    """A PNG of every measured ratio beside its target (log scale); False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    rows = []
+    for name, result in results.items():
+        for check in checks_of(result):
+            value = check.get("value")
+            if isinstance(value, (int, float)) and value > 0:
+                rows.append((f"{name}: {check['name']}", float(value),
+                             _target_number(check.get("target", "")), check.get("passed")))
+    if not rows:
+        return False
+    height = max(3.0, 0.32 * len(rows) + 1.2)
+    figure, axes = plt.subplots(figsize=(11, height))
+    labels = [row[0] for row in rows][::-1]
+    values = [row[1] for row in rows][::-1]
+    colours = ["#2e8b57" if row[3] else "#c0392b" if row[3] is False else "#999999"
+               for row in rows][::-1]
+    positions = range(len(rows))
+    axes.barh(list(positions), values, color=colours)
+    for position, row in zip(positions, rows[::-1]):
+        if row[2]:
+            axes.plot([row[2], row[2]], [position - 0.4, position + 0.4], color="black", lw=1.5)
+    axes.set_xscale("log")
+    axes.set_yticks(list(positions))
+    axes.set_yticklabels(labels, fontsize=7)
+    axes.set_xlabel("measured ratio (bar; green = target met) and target (black tick), log scale")
+    axes.set_title("asap-native benchmarks: ratios against their targets")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
 
 
 # ---------------------------------------------------------------- main
@@ -343,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         write_report(args.output, order, results, errors, info, command, date, args.quick)
         print(f"wrote {args.output}", file=sys.stderr)
+        chart = args.output.with_suffix(".png")
+        if not args.only and write_chart(chart, results):
+            print(f"wrote {chart}", file=sys.stderr)
     if errors or (args.strict and failed):
         return 1
     return 0
