@@ -6,7 +6,10 @@
 #   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz    - libFuzzer on the streaming decompressor for FUZZ_SECONDS (default 60)
 
-PYTHON ?= python3
+# asap-protocol declares Python >= 3.13: test against 3.13 where the machine has one (on PATH
+# or under pyenv), else fall back to python3 with the backport described below.
+PYTHON ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3.13; do \
+	"$$p" -c "" >/dev/null 2>&1 && { echo "$$p"; exit 0; }; done; echo python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
@@ -31,6 +34,7 @@ system-deps:
 # older Python it is installed with --ignore-requires-python and the one 3.13 API it uses,
 # warnings.deprecated, is backported from typing_extensions by a .pth file in this env only.
 $(VENV)/.ready: Makefile
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)

@@ -487,3 +487,20 @@ def test_factory_result_satisfies_protocol(monkeypatch: pytest.MonkeyPatch, tmp_
         assert_satisfies_protocol(store, AsapSnapshotStoreProtocol)
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [asap_native.InMemorySnapshotStore, asap_native.InMemoryMeteringStore],
+)
+def test_in_memory_stores_refuse_calls_after_close(factory: Any) -> None:
+    store = factory()
+    assert not store.closed
+    store.close()
+    store.close()  # idempotent
+    assert store.closed
+    with pytest.raises(asap_native.StoreClosedError):
+        if isinstance(store, asap_native.InMemorySnapshotStore):
+            store.list_versions("task")
+        else:
+            store.aggregate_sync("agent", "day")

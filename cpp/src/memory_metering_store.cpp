@@ -7,6 +7,15 @@
 
 namespace asap_native {
 
+void MemoryMeteringStore::close() {
+    std::unique_lock lock(mutex_);  // waits for calls in progress
+    closed_.store(true);
+}
+
+void MemoryMeteringStore::ensure_open() const {
+    if (closed_.load()) throw StoreError(StoreErrorKind::Closed, 0, "the store is closed");
+}
+
 void MemoryMeteringStore::record(const UsageEvent& event) {
     stats_.measure(StoreOperation::Record, [&] { record_unmeasured(event); });
 }
@@ -25,6 +34,7 @@ UsageAggregate MemoryMeteringStore::aggregate(const std::string& agent_id,
 }
 
 void MemoryMeteringStore::record_unmeasured(const UsageEvent& event) {
+    ensure_open();
     validate_usage_event(event);
     const InstantMicros instant = parse_iso8601_or_throw(event.timestamp, "usage event timestamp");
     std::unique_lock lock(mutex_);
@@ -34,6 +44,7 @@ void MemoryMeteringStore::record_unmeasured(const UsageEvent& event) {
 std::vector<UsageEvent> MemoryMeteringStore::query_unmeasured(const std::string& agent_id,
                                                               InstantMicros start,
                                                               InstantMicros end, QueryPage page) {
+    ensure_open();
     validate_query(agent_id, page);
     std::vector<const StoredEvent*> matches;
     std::vector<UsageEvent> out;
@@ -55,6 +66,7 @@ std::vector<UsageEvent> MemoryMeteringStore::query_unmeasured(const std::string&
 
 UsageAggregate MemoryMeteringStore::aggregate_unmeasured(const std::string& agent_id,
                                                          const std::string& period) {
+    ensure_open();
     validate_query(agent_id, QueryPage{});
     UsageAggregate total{agent_id, period};
     std::shared_lock lock(mutex_);

@@ -2,10 +2,22 @@
 
 #include <mutex>
 
+#include "asap_native/errors.hpp"
+
 namespace asap_native {
+
+void MemorySnapshotStore::close() {
+    std::unique_lock lock(mutex_);  // waits for calls in progress
+    closed_.store(true);
+}
+
+void MemorySnapshotStore::ensure_open() const {
+    if (closed_.load()) throw StoreError(StoreErrorKind::Closed, 0, "the store is closed");
+}
 
 void MemorySnapshotStore::save(const Snapshot& snapshot) {
     stats_.measure(StoreOperation::Save, [&] {
+        ensure_open();
         validate_snapshot(snapshot);
         std::unique_lock lock(mutex_);
         tasks_[snapshot.task_id][snapshot.version] = snapshot;
@@ -15,6 +27,7 @@ void MemorySnapshotStore::save(const Snapshot& snapshot) {
 std::optional<Snapshot> MemorySnapshotStore::get(const std::string& task_id,
                                                  std::optional<std::int64_t> version) {
     return stats_.measure(StoreOperation::Get, [&]() -> std::optional<Snapshot> {
+        ensure_open();
         validate_task_key(task_id, version ? &*version : nullptr);
         std::shared_lock lock(mutex_);
         auto task = tasks_.find(task_id);
@@ -28,6 +41,7 @@ std::optional<Snapshot> MemorySnapshotStore::get(const std::string& task_id,
 
 std::vector<std::int64_t> MemorySnapshotStore::list_versions(const std::string& task_id) {
     return stats_.measure(StoreOperation::ListVersions, [&] {
+        ensure_open();
         validate_task_key(task_id, nullptr);
         std::shared_lock lock(mutex_);
         std::vector<std::int64_t> versions;
@@ -45,6 +59,7 @@ bool MemorySnapshotStore::remove(const std::string& task_id, std::optional<std::
 
 bool MemorySnapshotStore::remove_unmeasured(const std::string& task_id,
                                             std::optional<std::int64_t> version) {
+    ensure_open();
     validate_task_key(task_id, version ? &*version : nullptr);
     std::unique_lock lock(mutex_);
     auto task = tasks_.find(task_id);

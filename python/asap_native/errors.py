@@ -4,7 +4,9 @@ Every database failure is a :class:`StoreError`. Each class also derives from th
 :mod:`sqlite3` exception that Python's own driver (and so asap-protocol's aiosqlite stores)
 raises for the same failure, so ``except sqlite3.OperationalError`` keeps working after a
 switch to asap_native. Instances carry SQLite's extended result code and its name in
-``sqlite_errorcode`` and ``sqlite_errorname``, as :class:`sqlite3.Error` does.
+``sqlite_errorcode`` (SQLite's extended result code, as :class:`sqlite3.Error` has it) and
+``sqlite_errorname`` (the name of its primary code, e.g. ``SQLITE_IOERR`` for an extended
+``SQLITE_IOERR_WRITE``).
 """
 
 from __future__ import annotations

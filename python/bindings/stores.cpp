@@ -87,11 +87,10 @@ public:
     }
 
     void close() {
-        if (sqlite_ == nullptr) return;
-        without_gil([&] { sqlite_->close(); });
+        without_gil([&] { store_->close(); });
     }
 
-    bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
+    bool closed() const { return store_->is_closed(); }
 
     // Queued (awaitable) API: returns the request id whose result `queue` will deliver.
     std::uint64_t save_queued(py::handle snapshot, PyCompletionQueue& queue) {
@@ -258,11 +257,10 @@ public:
     }
 
     void close() {
-        if (sqlite_ == nullptr) return;
-        without_gil([&] { sqlite_->close(); });
+        without_gil([&] { store_->close(); });
     }
 
-    bool closed() const { return sqlite_ != nullptr && sqlite_->is_closed(); }
+    bool closed() const { return store_->is_closed(); }
 
 private:
     SqliteMeteringStore& sqlite_store() const {

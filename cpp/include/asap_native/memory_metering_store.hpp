@@ -1,6 +1,7 @@
 // In-memory metering store.
 #pragma once
 
+#include <atomic>
 #include <shared_mutex>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,8 @@ public:
     UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override;
 
     StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
+    void close() override;
+    bool is_closed() const override { return closed_.load(); }
 
 private:
     void record_unmeasured(const UsageEvent& event);
@@ -25,7 +28,10 @@ private:
                                              InstantMicros end, QueryPage page);
     UsageAggregate aggregate_unmeasured(const std::string& agent_id, const std::string& period);
 
+    void ensure_open() const;
+
     StoreStats stats_;
+    std::atomic<bool> closed_{false};
     struct StoredEvent {
         UsageEvent event;
         InstantMicros instant;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <atomic>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
@@ -20,11 +21,16 @@ public:
     bool remove(const std::string& task_id, std::optional<std::int64_t> version) override;
 
     StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
+    void close() override;
+    bool is_closed() const override { return closed_.load(); }
 
 private:
     bool remove_unmeasured(const std::string& task_id, std::optional<std::int64_t> version);
 
+    void ensure_open() const;
+
     StoreStats stats_;
+    std::atomic<bool> closed_{false};
     std::shared_mutex mutex_;
     std::unordered_map<std::string, std::map<std::int64_t, Snapshot>> tasks_;
 };

@@ -32,6 +32,11 @@ public:
 
     /// Operations, errors, busy waits and group commits so far, with latency percentiles.
     virtual StoreStatsSnapshot stats() const = 0;
+
+    /// Waits for calls in progress, then refuses new ones with StoreError(Closed). Idempotent.
+    virtual void close() = 0;
+    /// True once close() has run.
+    virtual bool is_closed() const = 0;
 };
 
 }  // namespace asap_native

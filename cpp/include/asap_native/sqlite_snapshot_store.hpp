@@ -50,9 +50,8 @@ public:
     StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
 
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close();
-    /// True once close() has run.
-    bool is_closed() const;
+    void close() override;
+    bool is_closed() const override;
     /// The connections this store uses.
     sqlite::Database& database() { return *database_; }
 
