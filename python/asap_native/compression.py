@@ -335,44 +335,14 @@ class DecompressionStats:
             }
 
 
-_stats = DecompressionStats()
-
-
 def stats() -> dict[str, Any]:
-    """Figures of every :func:`decompress_payload` call in this process (see DecompressionStats)."""
-    return _stats.snapshot()
+    """Every :func:`decompress_payload` call in this process: ``{"requests": {"passed", "400",
+    "413", "415"}, "bytes_in", "bytes_out"}`` (counted in C++, at no cost to the call)."""
+    figures: dict[str, Any] = _codec.payload_stats()
+    return figures
 
 
 def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) -> bytes:
-    """Decompresses a body according to its Content-Encoding header value.
-
-    Args:
-        data: Compressed bytes.
-        encoding: Content-Encoding value ("gzip", "br", "identity" or "", any case,
-            surrounding whitespace ignored). For identity, ``data`` itself is returned.
-        max_size: Largest decompressed size accepted; None for no limit.
-
-    Raises:
-        ValueError: the encoding is not supported.
-        DecompressionError: (an OSError) the data is invalid, corrupt or truncated.
-        DecompressionLimitExceededError: the output passed ``max_size`` (map to 413).
-    """
-    try:
-        result = _decompress_payload(data, encoding, max_size)
-    except DecompressionLimitExceededError:
-        _stats.add("413", len(data))
-        raise
-    except DecompressionError:
-        _stats.add("400", len(data))
-        raise
-    except ValueError:
-        _stats.add("415", len(data))
-        raise
-    _stats.add("passed", len(data), len(result))
-    return result
-
-
-def _decompress_payload(data: bytes, encoding: str, max_size: int | None = None) -> bytes:
     """Decompresses a body according to its Content-Encoding header value.
 
     Args:

@@ -1,5 +1,6 @@
 #include "compression.hpp"
 
+#include <atomic>
 #include <pybind11/stl.h>
 
 #include <cstdint>
@@ -156,10 +157,66 @@ py::bytes decompress(py::handle data, const std::string& encoding_name,
     return decode(data, codec::parse_encoding(encoding_name), max_output);
 }
 
+// Outcomes of decompress_payload() calls, for compression.stats(); atomics, so counting
+// costs nothing next to the work and needs no lock.
+struct PayloadCounters {
+    std::atomic<std::uint64_t> passed{0}, corrupt{0}, too_large{0}, unsupported{0};
+    std::atomic<std::uint64_t> bytes_in{0}, bytes_out{0};
+};
+
+PayloadCounters& payload_counters() {
+    static PayloadCounters* counters = new PayloadCounters();  // leaked: outlives statics
+    return *counters;
+}
+
+py::object decompress_payload_uncounted(py::object data, const std::string& encoding_name,
+                                        std::optional<std::size_t> max_output);
+
 // asap-protocol's decompress_payload in one call (its per-call cost matters for small
 // bodies): identity hands back the very object it was given, as asap's does.
 py::object decompress_payload(py::object data, const std::string& encoding_name,
                               std::optional<std::size_t> max_output) {
+    PayloadCounters& counters = payload_counters();
+    const auto size_in = static_cast<std::uint64_t>(PyObject_Length(data.ptr()) > 0
+                                                        ? PyObject_Length(data.ptr())
+                                                        : 0);
+    if (PyErr_Occurred()) PyErr_Clear();
+    counters.bytes_in += size_in;
+    try {
+        py::object result = decompress_payload_uncounted(std::move(data), encoding_name, max_output);
+        const Py_ssize_t size_out = PyObject_Length(result.ptr());
+        if (size_out < 0) PyErr_Clear();
+        counters.bytes_out += static_cast<std::uint64_t>(size_out > 0 ? size_out : 0);
+        ++counters.passed;
+        return result;
+    } catch (const codec::DecompressionLimitExceeded&) {
+        ++counters.too_large;
+        throw;
+    } catch (const codec::CorruptData&) {
+        ++counters.corrupt;
+        throw;
+    } catch (const codec::UnsupportedEncoding&) {
+        ++counters.unsupported;
+        throw;
+    }
+}
+
+py::dict payload_stats() {
+    const PayloadCounters& counters = payload_counters();
+    py::dict requests;
+    requests["passed"] = counters.passed.load();
+    requests["400"] = counters.corrupt.load();
+    requests["413"] = counters.too_large.load();
+    requests["415"] = counters.unsupported.load();
+    py::dict out;
+    out["requests"] = requests;
+    out["bytes_in"] = counters.bytes_in.load();
+    out["bytes_out"] = counters.bytes_out.load();
+    return out;
+}
+
+py::object decompress_payload_uncounted(py::object data, const std::string& encoding_name,
+                                        std::optional<std::size_t> max_output) {
     Encoding encoding = codec::parse_encoding(encoding_name);
     if (encoding != Encoding::Identity) return decode(data, encoding, max_output);
     if (max_output) {
@@ -259,6 +316,8 @@ void register_compression(py::module_& module) {
     codec_module.def("decompress_payload", &decompress_payload, py::arg("data"),
                      py::arg("encoding"), py::arg("max_output") = py::none(),
                      "decompress(), except that identity returns `data` itself.");
+    codec_module.def("payload_stats", &payload_stats,
+                     "decompress_payload() calls by outcome, and bytes in and out.");
     codec_module.def("compress", &compress, py::arg("data"), py::arg("encoding"),
                      py::arg("level") = codec::kDefaultLevel,
                      "Compresses a whole body (level -1: gzip 6, brotli 4).");

@@ -1,5 +1,6 @@
 #include "json_convert.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cmath>
@@ -319,9 +320,14 @@ private:
 }  // namespace
 
 std::string python_to_json(py::handle data, const char* root_name) {
+    // Documents of one application tend to be alike in size: start from the last one's, so
+    // the text is not copied again and again as the buffer grows.
+    thread_local std::size_t size_hint = 256;
     std::string out;
+    out.reserve(size_hint + size_hint / 8);
     try {
         JsonWriter(out).write(data.ptr(), 0);
+        size_hint = std::min<std::size_t>(out.size(), 8u << 20);
     } catch (EncodeError& error) {
         std::string path = root_name;
         for (auto it = error.reversed_path.rbegin(); it != error.reversed_path.rend(); ++it)
