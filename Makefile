@@ -53,14 +53,15 @@ install: venv
 	$(PIP) install -q --no-build-isolation .
 
 build-cpp: system-deps
-	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build build/cpp -j $(JOBS)
 
 test-cpp: build-cpp
 	cd build/cpp && ctest --output-on-failure -j $(JOBS)
 
+# The C++ build also makes bench_store_cpp, so the benchmark's smoke tests run too.
 test-py: install
-	$(PY) -m pytest -q tests_py
+	ASAP_BENCH_CPP=$(CURDIR)/build/cpp/bench_store_cpp $(PY) -m pytest -q tests_py
 
 test: test-cpp test-py
 
