@@ -316,7 +316,7 @@ def write_chart(path: Path, results: dict[str, dict[str, Any]]) -> bool:
     if not rows:
         return False
     height = max(3.0, 0.32 * len(rows) + 1.2)
-    figure, axes = plt.subplots(figsize=(11, height))
+    figure, axes = plt.subplots(figsize=(13, height))
     labels = [row[0] for row in rows][::-1]
     values = [row[1] for row in rows][::-1]
     colours = ["#2e8b57" if row[3] else "#c0392b" if row[3] is False else "#999999"

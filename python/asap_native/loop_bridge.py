@@ -28,7 +28,7 @@ __all__ = ["LoopBridge", "bridge_for_running_loop"]
 
 # Results turned into Python objects and handed to their futures per pass of the loop: enough
 # to amortize the wake-up, few enough that the woken tasks' steps stay well under a millisecond.
-_DRAIN_BATCH = 8
+_DRAIN_BATCH = 4
 
 
 class LoopBridge:
