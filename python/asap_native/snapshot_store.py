@@ -228,31 +228,11 @@ class SQLiteAsyncSnapshotStore(_SQLiteOpener):
     ) -> None:
         self._open(db_path, durability, timeout)
 
-    async def save(self, snapshot: Any) -> None:
-        """Persist a snapshot; returns once it is committed."""
-        bridge = bridge_for_running_loop()
-        await bridge.expect(self._native.save_queued(snapshot, bridge.queue))
-
-    async def get(self, task_id: str, version: int | None = None) -> Any:
-        """Retrieve a snapshot; ``version`` None means latest."""
-        bridge = bridge_for_running_loop()
-        return await bridge.expect(self._native.get_queued(task_id, version, bridge.queue))
-
-    async def list_versions(self, task_id: str) -> list[int]:
-        """List version numbers for ``task_id`` in ascending order."""
-        bridge = bridge_for_running_loop()
-        result: list[int] = await bridge.expect(
-            self._native.list_versions_queued(task_id, bridge.queue)
-        )
-        return result
-
-    async def delete(self, task_id: str, version: int | None = None) -> bool:
-        """Delete one version or all snapshots for ``task_id``; True if any went."""
-        bridge = bridge_for_running_loop()
-        result: bool = await bridge.expect(
-            self._native.delete_queued(task_id, version, bridge.queue)
-        )
-        return result
+    # asap-protocol's async names for the same coroutines as SQLiteSnapshotStore's *_async.
+    save = SQLiteSnapshotStore.save_async
+    get = SQLiteSnapshotStore.get_async
+    list_versions = SQLiteSnapshotStore.list_versions_async
+    delete = SQLiteSnapshotStore.delete_async
 
 
 class InMemorySnapshotStore(_SyncSnapshotAPI, _Closable):

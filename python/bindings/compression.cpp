@@ -177,11 +177,9 @@ py::object decompress_payload_uncounted(py::object data, const std::string& enco
 py::object decompress_payload(py::object data, const std::string& encoding_name,
                               std::optional<std::size_t> max_output) {
     PayloadCounters& counters = payload_counters();
-    const auto size_in = static_cast<std::uint64_t>(PyObject_Length(data.ptr()) > 0
-                                                        ? PyObject_Length(data.ptr())
-                                                        : 0);
-    if (PyErr_Occurred()) PyErr_Clear();
-    counters.bytes_in += size_in;
+    const Py_ssize_t size_in = PyObject_Length(data.ptr());
+    if (size_in < 0) PyErr_Clear();  // not sized: the decoder reports the real problem
+    counters.bytes_in += static_cast<std::uint64_t>(size_in > 0 ? size_in : 0);
     try {
         py::object result = decompress_payload_uncounted(std::move(data), encoding_name, max_output);
         const Py_ssize_t size_out = PyObject_Length(result.ptr());

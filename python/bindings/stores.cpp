@@ -53,6 +53,15 @@ std::string path_text(py::handle path) {
     return std::string(utf8, static_cast<std::size_t>(size));
 }
 
+py::dict executor_stats_dict(const ExecutorStats& figures) {
+    py::dict out;
+    out["writes"] = figures.writes;
+    out["reads"] = figures.reads;
+    out["batches"] = figures.batches;
+    out["largest_batch"] = figures.largest_batch;
+    return out;
+}
+
 // One Python-facing class for every SnapshotStore: converts arguments while holding the GIL
 // and calls the core with the GIL released.
 class NativeSnapshotStore {
@@ -146,14 +155,7 @@ public:
     const SnapshotStore& core() const { return *store_; }
 
     py::dict executor_stats() const {
-        py::dict out;
-        if (sqlite_ == nullptr) return out;
-        const ExecutorStats figures = sqlite_->executor_stats();
-        out["writes"] = figures.writes;
-        out["reads"] = figures.reads;
-        out["batches"] = figures.batches;
-        out["largest_batch"] = figures.largest_batch;
-        return out;
+        return sqlite_ == nullptr ? py::dict() : executor_stats_dict(sqlite_->executor_stats());
     }
 
 private:
@@ -246,14 +248,7 @@ public:
     const MeteringStore& core() const { return *store_; }
 
     py::dict executor_stats() const {
-        py::dict out;
-        if (sqlite_ == nullptr) return out;
-        const ExecutorStats figures = sqlite_->executor_stats();
-        out["writes"] = figures.writes;
-        out["reads"] = figures.reads;
-        out["batches"] = figures.batches;
-        out["largest_batch"] = figures.largest_batch;
-        return out;
+        return sqlite_ == nullptr ? py::dict() : executor_stats_dict(sqlite_->executor_stats());
     }
 
     void close() {
