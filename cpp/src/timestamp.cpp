@@ -98,10 +98,9 @@ std::optional<InstantMicros> parse_iso8601(std::string_view text) noexcept {
     }
     if (!in.done()) return std::nullopt;
 
-    const std::int64_t days = days_from_civil(year, static_cast<unsigned>(month),
-                                              static_cast<unsigned>(day));
-    const std::int64_t seconds =
-        days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
+    const std::int64_t days =
+        days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+    const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
     return seconds * 1000000 + micros;
 }
 

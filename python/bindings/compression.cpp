@@ -1,8 +1,8 @@
 #include "compression.hpp"
 
-#include <atomic>
 #include <pybind11/stl.h>
 
+#include <atomic>
 #include <cstdint>
 #include <new>
 #include <optional>
@@ -181,7 +181,8 @@ py::object decompress_payload(py::object data, const std::string& encoding_name,
     if (size_in < 0) PyErr_Clear();  // not sized: the decoder reports the real problem
     counters.bytes_in += static_cast<std::uint64_t>(size_in > 0 ? size_in : 0);
     try {
-        py::object result = decompress_payload_uncounted(std::move(data), encoding_name, max_output);
+        py::object result =
+            decompress_payload_uncounted(std::move(data), encoding_name, max_output);
         const Py_ssize_t size_out = PyObject_Length(result.ptr());
         if (size_out < 0) PyErr_Clear();
         counters.bytes_out += static_cast<std::uint64_t>(size_out > 0 ? size_out : 0);

@@ -1,8 +1,8 @@
 // In-memory snapshot store.
 #pragma once
 
-#include <map>
 #include <atomic>
+#include <map>
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>

@@ -20,8 +20,7 @@ void throw_sqlite_error(sqlite3* db, int rc, std::string_view context) {
     } else {
         message = sqlite3_errstr(rc);
     }
-    throw StoreError(StoreError::kind_for_code(code), code,
-                     std::string(context) + ": " + message);
+    throw StoreError(StoreError::kind_for_code(code), code, std::string(context) + ": " + message);
 }
 
 // SQLite's own busy handler (sqliteDefaultBusyCallback) with the same back-off, plus a count
