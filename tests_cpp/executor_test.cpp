@@ -156,30 +156,40 @@ StoreErrorKind kind_of(std::exception_ptr error) {
     }
 }
 
-/// The figures once everything submitted so far has finished: a job's completion runs just
-/// before the executor counts it, so figures read right after a completion may lag by one.
-ExecutorStats settled_stats(Executor& executor) {
+using SqlExecutor = Executor<Database>;
+
+/// Group-commit figures as the executor reports them to its store's StoreStats.
+struct BatchFigures {
+    std::uint64_t writes = 0;
+    std::uint64_t batches = 0;
+    std::uint64_t largest_batch = 0;
+};
+
+/// The figures once everything submitted so far has finished.
+BatchFigures settled_stats(SqlExecutor& executor, const StoreStats& stats) {
     executor.shutdown();
-    return executor.stats();
+    const StoreStatsSnapshot figures = stats.snapshot();
+    return BatchFigures{figures.batched_writes, figures.batches, figures.batch_size_max};
 }
 
 class ExecutorTest : public ::testing::Test {
 protected:
-    Job write(const std::string& key, std::int64_t seq, std::size_t index) {
-        return Job{[key, seq](Connection& c) { insert(c, key, seq); }, done_.callback(index)};
+    Job<Connection> write(const std::string& key, std::int64_t seq, std::size_t index) {
+        return Job<Connection>{[key, seq](Connection& c) { insert(c, key, seq); },
+                               done_.callback(index)};
     }
     /// A write that holds the writer thread (inside its transaction) until `gate_` opens.
-    Job blocker(std::size_t index) {
-        return Job{[this](Connection& c) {
-                       insert(c, "blocker", 0);
-                       writer_thread_ = std::this_thread::get_id();
-                       started_.set_value();
-                       gate_.wait();
-                   },
-                   done_.callback(index)};
+    Job<Connection> blocker(std::size_t index) {
+        return Job<Connection>{[this](Connection& c) {
+                                   insert(c, "blocker", 0);
+                                   writer_thread_ = std::this_thread::get_id();
+                                   started_.set_value();
+                                   gate_.wait();
+                               },
+                               done_.callback(index)};
     }
     /// Submits a blocker and waits until the writer thread is inside it.
-    void hold_writer(Executor& executor, std::size_t index) {
+    void hold_writer(SqlExecutor& executor, std::size_t index) {
         executor.submit_write("blocker", blocker(index));
         ASSERT_EQ(started_.get_future().wait_for(kPatience), std::future_status::ready);
     }
@@ -187,6 +197,7 @@ protected:
     TempDir dir_;
     std::string path_ = dir_.file("executor.db");
     Database db_{path_, {}, kSchema};
+    StoreStats stats_;
     Completions done_;
     Gate gate_;
     std::promise<void> started_;
@@ -194,7 +205,7 @@ protected:
 };
 
 TEST_F(ExecutorTest, WritesOfOneKeyCommitAndCompleteInSubmissionOrder) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     const std::vector<std::string> keys = {"a", "b", "c", "d"};
     constexpr int kPerKey = 200;
     std::size_t index = 0;
@@ -218,11 +229,11 @@ TEST_F(ExecutorTest, WritesOfOneKeyCommitAndCompleteInSubmissionOrder) {
         EXPECT_EQ(std::vector<std::int64_t>(completed[key].begin(), completed[key].end()), expected)
             << key;
     }
-    EXPECT_EQ(settled_stats(executor).writes, index);
+    EXPECT_EQ(settled_stats(executor, stats_).writes, index);
 }
 
 TEST_F(ExecutorTest, ConcurrentSubmittersKeepEachKeysOrder) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     constexpr int kThreads = 8;
     constexpr int kPerThread = 250;
     std::vector<std::thread> threads;
@@ -239,13 +250,13 @@ TEST_F(ExecutorTest, ConcurrentSubmittersKeepEachKeysOrder) {
     for (int t = 0; t < kThreads; ++t)
         EXPECT_EQ(committed_order(path_, "thread_" + std::to_string(t)), expected);
     for (int i = 0; i < kThreads * kPerThread; ++i) EXPECT_EQ(done_.calls(i), 1) << i;
-    const ExecutorStats stats = settled_stats(executor);
+    const BatchFigures stats = settled_stats(executor, stats_);
     EXPECT_EQ(stats.writes, std::uint64_t{kThreads * kPerThread});
     EXPECT_LE(stats.batches, stats.writes);
 }
 
 TEST_F(ExecutorTest, WritesQueuedWhileTheWriterIsBusyShareOneBatch) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     constexpr int kQueued = 50;
     for (int i = 0; i < kQueued; ++i) executor.submit_write("k", write("k", i, 1 + i));
@@ -253,7 +264,7 @@ TEST_F(ExecutorTest, WritesQueuedWhileTheWriterIsBusyShareOneBatch) {
     EXPECT_EQ(RawDb(path_).integer("SELECT count(*) FROM t"), 0);
     gate_.open();
     ASSERT_TRUE(done_.wait_for(1 + kQueued));
-    const ExecutorStats stats = settled_stats(executor);
+    const BatchFigures stats = settled_stats(executor, stats_);
     EXPECT_EQ(stats.writes, std::uint64_t{1 + kQueued});
     EXPECT_EQ(stats.batches, 2u);  // the blocker alone, then everything queued behind it
     EXPECT_EQ(stats.largest_batch, std::uint64_t{kQueued});
@@ -261,12 +272,12 @@ TEST_F(ExecutorTest, WritesQueuedWhileTheWriterIsBusyShareOneBatch) {
 }
 
 TEST_F(ExecutorTest, MaxBatchSplitsALongQueue) {
-    Executor executor(db_, 0, 8);
+    SqlExecutor executor(db_, 0, 8, &stats_);
     hold_writer(executor, 0);
     for (int i = 0; i < 50; ++i) executor.submit_write("k", write("k", i, 1 + i));
     gate_.open();
     ASSERT_TRUE(done_.wait_for(51));
-    const ExecutorStats stats = settled_stats(executor);
+    const BatchFigures stats = settled_stats(executor, stats_);
     EXPECT_EQ(stats.largest_batch, 8u);
     EXPECT_EQ(stats.batches, 1u + 7u);  // 50 = 6 * 8 + 2
     std::vector<std::int64_t> expected(50);
@@ -275,18 +286,19 @@ TEST_F(ExecutorTest, MaxBatchSplitsALongQueue) {
 }
 
 TEST_F(ExecutorTest, AFailingStepFailsOnlyItsOwnJob) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     constexpr int kQueued = 20;
     for (int i = 0; i < kQueued; ++i) {
         const std::size_t index = 1 + i;
         if (i == 7) {
             // Writes a row, then fails: the row must go with it.
-            executor.submit_write("k", Job{[](Connection& c) {
-                                               insert(c, "k", 7);
-                                               throw std::runtime_error("step 7 failed");
-                                           },
-                                           done_.callback(index)});
+            executor.submit_write("k",
+                                  Job<Connection>{[](Connection& c) {
+                                                      insert(c, "k", 7);
+                                                      throw std::runtime_error("step 7 failed");
+                                                  },
+                                                  done_.callback(index)});
         } else if (i == 12) {
             // SQLite refuses this one: (k, 11) already exists.
             executor.submit_write("k", write("k", 11, index));
@@ -296,7 +308,7 @@ TEST_F(ExecutorTest, AFailingStepFailsOnlyItsOwnJob) {
     }
     gate_.open();
     ASSERT_TRUE(done_.wait_for(1 + kQueued));
-    EXPECT_EQ(settled_stats(executor).largest_batch, std::uint64_t{kQueued});  // one batch
+    EXPECT_EQ(settled_stats(executor, stats_).largest_batch, std::uint64_t{kQueued});  // one batch
     for (int i = 0; i < kQueued; ++i) {
         const std::exception_ptr error = done_.error(1 + i);
         if (i == 7) {
@@ -318,7 +330,7 @@ TEST_F(ExecutorTest, AFailingStepFailsOnlyItsOwnJob) {
 }
 
 TEST_F(ExecutorTest, AWriteCompletesOnlyOnceItIsCommitted) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     constexpr int kQueued = 20;
     std::vector<std::int64_t> seen(kQueued, -1);
@@ -326,22 +338,22 @@ TEST_F(ExecutorTest, AWriteCompletesOnlyOnceItIsCommitted) {
     for (int i = 0; i < kQueued; ++i) {
         auto record = done_.callback(1 + i);
         executor.submit_write(
-            "k",
-            Job{[i](Connection& c) { insert(c, "k", i); },
-                [&, i, record](std::exception_ptr error) {
-                    // Another connection, as another thread or process would use.
-                    std::int64_t count = -2;
-                    try {
-                        count = RawDb(path_).integer(
-                            "SELECT count(*) FROM t WHERE k = 'k' AND seq = " + std::to_string(i));
-                    } catch (...) {
-                    }
-                    {
-                        std::lock_guard<std::mutex> lock(seen_mutex);
-                        seen[i] = count;
-                    }
-                    record(error);
-                }});
+            "k", Job<Connection>{[i](Connection& c) { insert(c, "k", i); },
+                                 [&, i, record](std::exception_ptr error) {
+                                     // Another connection, as another thread or process would use.
+                                     std::int64_t count = -2;
+                                     try {
+                                         count = RawDb(path_).integer(
+                                             "SELECT count(*) FROM t WHERE k = 'k' AND seq = " +
+                                             std::to_string(i));
+                                     } catch (...) {
+                                     }
+                                     {
+                                         std::lock_guard<std::mutex> lock(seen_mutex);
+                                         seen[i] = count;
+                                     }
+                                     record(error);
+                                 }});
     }
     gate_.open();
     ASSERT_TRUE(done_.wait_for(1 + kQueued));
@@ -350,23 +362,23 @@ TEST_F(ExecutorTest, AWriteCompletesOnlyOnceItIsCommitted) {
 }
 
 TEST_F(ExecutorTest, AReadWaitsForPendingWritesOfItsKeyOnly) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     for (int i = 0; i < 10; ++i) executor.submit_write("a", write("a", i, 1 + i));
     std::int64_t a_count = -1;
     std::int64_t b_count = -1;
     std::thread::id a_thread;
     std::thread::id b_thread;
-    executor.submit_read("a", Job{[&](Connection& c) {
-                                      a_count = count_key(c, "a");
-                                      a_thread = std::this_thread::get_id();
-                                  },
-                                  done_.callback(100)});
-    executor.submit_read("b", Job{[&](Connection& c) {
-                                      b_count = count_key(c, "b");
-                                      b_thread = std::this_thread::get_id();
-                                  },
-                                  done_.callback(200)});
+    executor.submit_read("a", Job<Connection>{[&](Connection& c) {
+                                                  a_count = count_key(c, "a");
+                                                  a_thread = std::this_thread::get_id();
+                                              },
+                                              done_.callback(100)});
+    executor.submit_read("b", Job<Connection>{[&](Connection& c) {
+                                                  b_count = count_key(c, "b");
+                                                  b_thread = std::this_thread::get_id();
+                                              },
+                                              done_.callback(200)});
     // The read of "b" has no pending writes: a reader thread runs it while the writer is
     // still held. The read of "a" stays queued behind the writes of "a".
     ASSERT_TRUE(done_.wait_for(1));
@@ -384,25 +396,27 @@ TEST_F(ExecutorTest, AReadWaitsForPendingWritesOfItsKeyOnly) {
         return std::find(order.begin(), order.end(), index) - order.begin();
     };
     for (std::size_t i = 1; i <= 10; ++i) EXPECT_LT(position(i), position(100)) << i;
-    EXPECT_EQ(settled_stats(executor).reads, 2u);
+    EXPECT_EQ(settled_stats(executor, stats_).writes, 1u + 10u);  // the reads are not batched
 }
 
 TEST_F(ExecutorTest, AReadWithNoPendingWritesSeesEarlierCommits) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     for (int i = 0; i < 5; ++i) executor.submit_write("a", write("a", i, i));
     ASSERT_TRUE(done_.wait_for(5));
     std::int64_t count = -1;
-    executor.submit_read(
-        "a", Job{[&](Connection& c) { count = count_key(c, "a"); }, done_.callback(100)});
+    executor.submit_read("a", Job<Connection>{[&](Connection& c) { count = count_key(c, "a"); },
+                                              done_.callback(100)});
     ASSERT_TRUE(done_.wait_for(6));
     EXPECT_EQ(count, 5);
 }
 
 TEST_F(ExecutorTest, AReadThatThrowsReportsItsErrorAndOthersGoOn) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     executor.submit_read(
-        "a", Job{[](Connection&) { throw std::runtime_error("read failed"); }, done_.callback(0)});
-    executor.submit_read("a", Job{[](Connection& c) { count_key(c, "a"); }, done_.callback(1)});
+        "a", Job<Connection>{[](Connection&) { throw std::runtime_error("read failed"); },
+                             done_.callback(0)});
+    executor.submit_read(
+        "a", Job<Connection>{[](Connection& c) { count_key(c, "a"); }, done_.callback(1)});
     ASSERT_TRUE(done_.wait_for(2));
     EXPECT_EQ(message_of(done_.error(0)), "read failed");
     EXPECT_FALSE(done_.error(1));
@@ -412,12 +426,13 @@ TEST_F(ExecutorTest, AReadThatThrowsReportsItsErrorAndOthersGoOn) {
 TEST_F(ExecutorTest, ABatchThatCannotBeginFailsEveryJobOnceWithoutRunningIt) {
     Database db(dir_.file("busy.db"), {sqlite::Durability::Normal, std::chrono::milliseconds(50)},
                 kSchema);
-    Executor executor(db);
+    SqlExecutor executor(db, 0, 1024, &stats_);
     RawDb holder(dir_.file("busy.db"));
     holder.exec("BEGIN IMMEDIATE");
     std::atomic<int> runs{0};
     for (int i = 0; i < 5; ++i)
-        executor.submit_write("k", Job{[&](Connection&) { ++runs; }, done_.callback(i)});
+        executor.submit_write("k",
+                              Job<Connection>{[&](Connection&) { ++runs; }, done_.callback(i)});
     ASSERT_TRUE(done_.wait_for(5));
     holder.exec("ROLLBACK");
     EXPECT_EQ(runs.load(), 0);
@@ -427,13 +442,14 @@ TEST_F(ExecutorTest, ABatchThatCannotBeginFailsEveryJobOnceWithoutRunningIt) {
         EXPECT_EQ(kind_of(done_.error(i)), StoreErrorKind::Busy);
     }
     // The writer recovers once the lock is gone.
-    executor.submit_write("k", Job{[](Connection& c) { insert(c, "k", 1); }, done_.callback(9)});
+    executor.submit_write(
+        "k", Job<Connection>{[](Connection& c) { insert(c, "k", 1); }, done_.callback(9)});
     ASSERT_TRUE(done_.wait_for(6));
     EXPECT_FALSE(done_.error(9)) << message_of(done_.error(9));
 }
 
 TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     std::size_t next = 1;
     for (int i = 0; i < 100; ++i, ++next)
@@ -442,8 +458,8 @@ TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
     for (int i = 0; i < 20; ++i, ++next) {
         // Some keys have pending writes (writer queue), some do not (reader queue).
         const std::string key = i % 2 == 0 ? "w" + std::to_string(i % 7) : "idle";
-        executor.submit_read(
-            key, Job{[key](Connection& c) { count_key(c, key); }, done_.callback(next)});
+        executor.submit_read(key, Job<Connection>{[key](Connection& c) { count_key(c, key); },
+                                                  done_.callback(next)});
     }
     auto stopping = std::async(std::launch::async, [&] { executor.shutdown(); });
     // Jobs submitted until shutdown() starts refusing are accepted and must run too.
@@ -479,7 +495,7 @@ TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
         EXPECT_EQ(e.kind(), StoreErrorKind::Closed);
     }
     try {
-        executor.submit_read("k", Job{[](Connection&) {}, done_.callback(998)});
+        executor.submit_read("k", Job<Connection>{[](Connection&) {}, done_.callback(998)});
         ADD_FAILURE() << "submit_read after shutdown did not throw";
     } catch (const StoreError& e) {
         EXPECT_EQ(e.kind(), StoreErrorKind::Closed);
@@ -492,7 +508,7 @@ TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
 TEST_F(ExecutorTest, DestructorCompletesQueuedJobs) {
     std::thread opener;
     {
-        Executor executor(db_);
+        SqlExecutor executor(db_, 0, 1024, &stats_);
         hold_writer(executor, 0);
         for (int i = 0; i < 30; ++i) executor.submit_write("k", write("k", i, 1 + i));
         opener = std::thread([&] {
@@ -506,15 +522,15 @@ TEST_F(ExecutorTest, DestructorCompletesQueuedJobs) {
 }
 
 TEST_F(ExecutorTest, ShutdownOfAnUnusedExecutorStartsNoThreads) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     executor.shutdown();
     EXPECT_THROW(executor.submit_write("k", write("k", 0, 0)), StoreError);
-    EXPECT_EQ(executor.stats().writes, 0u);
+    EXPECT_EQ(stats_.snapshot().batched_writes, 0u);
 }
 
 TEST_F(ExecutorTest, ConcurrentShutdownCallsAreSafe) {
     // close() from two Python threads, or close() racing a finalizer, calls shutdown() twice.
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     for (int i = 0; i < 20; ++i) executor.submit_write("k", write("k", i, 1 + i));
     std::vector<std::future<void>> callers;
@@ -531,14 +547,15 @@ TEST_F(ExecutorTest, ConcurrentShutdownCallsAreSafe) {
 
 TEST_F(ExecutorTest, ShutdownReturnsOnlyAfterTheLastCompletion) {
     // Every caller of shutdown() (not just the first) may rely on the work being done.
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
     for (int i = 0; i < 20; ++i) executor.submit_write("k", write("k", i, 1 + i));
     auto first = std::async(std::launch::async, [&] { executor.shutdown(); });
     // Wait until the first call has begun stopping, then a second caller arrives.
     for (;;) {
         try {
-            executor.submit_read("probe", Job{[](Connection&) {}, [](std::exception_ptr) {}});
+            executor.submit_read("probe",
+                                 Job<Connection>{[](Connection&) {}, [](std::exception_ptr) {}});
         } catch (const StoreError&) {
             break;
         }
@@ -556,14 +573,14 @@ TEST_F(ExecutorTest, ShutdownReturnsOnlyAfterTheLastCompletion) {
 }
 
 TEST_F(ExecutorTest, ForkedChildStartsItsOwnThreads) {
-    Executor executor(db_);
+    SqlExecutor executor(db_, 0, 1024, &stats_);
     executor.submit_write("parent", write("parent", 0, 0));
     ASSERT_TRUE(done_.wait_for(1));
     const auto result = run_in_child([&](std::string& message) {
         std::promise<std::exception_ptr> finished;
-        executor.submit_write("child",
-                              Job{[](Connection& c) { insert(c, "child", 0); },
-                                  [&](std::exception_ptr error) { finished.set_value(error); }});
+        executor.submit_write(
+            "child", Job<Connection>{[](Connection& c) { insert(c, "child", 0); },
+                                     [&](std::exception_ptr error) { finished.set_value(error); }});
         auto future = finished.get_future();
         if (future.wait_for(kPatience) != std::future_status::ready) {
             message = "the child's write never completed";

@@ -215,10 +215,23 @@ TEST_P(MeteringStoreContract, AggregateWithZeroCounters) {
     EXPECT_EQ(total.total_api_calls, 0);
 }
 
-// Totals beyond 64 bits are an error, never a wrapped number or a crash.
-TEST_P(MeteringStoreContract, AggregateOverflowIsAnError) {
-    store().record(make_event("agent", "2024-05-01T08:00:00Z", kMax / 2 + 1, 0, 0, 0));
-    store().record(make_event("agent", "2024-05-01T08:01:00Z", kMax / 2 + 1, 0, 0, 0));
+// Totals beyond 64 bits are exact (asap-protocol's SQL turns them into a float, then clamps),
+// within one event as across events; only beyond 128 bits is there an error.
+TEST_P(MeteringStoreContract, AggregateTotalsAreExactBeyond64Bits) {
+    store().record(make_event("agent", "2024-05-01T08:00:00Z", kMax, kMax, kMax, 1));
+    store().record(make_event("agent", "2024-05-01T08:01:00Z", kMax / 2 + 1, 0, kMax, kMax));
+    const UsageCount big = kMax;
+    const UsageAggregate total = store().aggregate("agent", "hour");
+    EXPECT_EQ(usage_count_text(total.total_tokens), usage_count_text(2 * big + big / 2 + 1));
+    EXPECT_EQ(usage_count_text(total.total_duration), usage_count_text(2 * big));
+    EXPECT_EQ(usage_count_text(total.total_api_calls), usage_count_text(big + 1));
+    EXPECT_EQ(total.total_tasks, 2);
+}
+
+TEST_P(MeteringStoreContract, AggregateBeyond128BitsIsAnError) {
+    const UsageCount half = static_cast<UsageCount>(1) << 126;
+    store().record(make_event("agent", "2024-05-01T08:00:00Z", half, 0, 0, 0));
+    store().record(make_event("agent", "2024-05-01T08:01:00Z", half, 0, 0, 0));
     EXPECT_THROW(store().aggregate("agent", "hour"), StoreError);
     // The store is still usable.
     EXPECT_EQ(store().query("agent", utc(2024, 5, 1, 8, 0), utc(2024, 5, 1, 9, 0), {}).size(), 2u);
@@ -306,8 +319,8 @@ TEST_P(MeteringStoreContract, ConcurrentRecordQueryAndAggregate) {
                         if (!instant || *instant < previous) ++failures;
                         if (instant) previous = *instant;
                         // Values belong together: duration encodes writer and index.
-                        const std::string expected = "w" + std::to_string(e.metrics.tokens_in) +
-                                                     "_" + std::to_string(e.metrics.tokens_out);
+                        const std::string expected = "w" + usage_count_text(e.metrics.tokens_in) +
+                                                     "_" + usage_count_text(e.metrics.tokens_out);
                         if (e.task_id != expected ||
                             e.metrics.duration_ms !=
                                 e.metrics.tokens_in * 1000 + e.metrics.tokens_out)

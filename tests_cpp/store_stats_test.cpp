@@ -107,15 +107,21 @@ TEST(StoreStatsTest, QueuedCallsAreCountedOnCompletionWithTheirBatches) {
     constexpr int kWrites = 200;
     std::atomic<int> done{0};
     for (int i = 1; i <= kWrites; ++i)
-        store.save_queued(make_snapshot("task", i), [&](std::exception_ptr) { ++done; });
-    EXPECT_THROW(store.save_queued(make_snapshot("", 1), [](std::exception_ptr) {}),
-                 InvalidArgument);
+        store.save_queued(make_snapshot("task", i), [&](Nothing, std::exception_ptr error) {
+            if (!error) ++done;
+        });
+    // An invalid call fails through its callback, like any other failure of a queued call.
+    std::exception_ptr invalid;
+    store.save_queued(make_snapshot("", 1),
+                      [&](Nothing, std::exception_ptr error) { invalid = error; });
     store.close();  // waits for the queue
     EXPECT_EQ(done.load(), kWrites);
+    EXPECT_THROW(std::rethrow_exception(invalid), InvalidArgument);
     const StoreStatsSnapshot stats = store.stats();
     EXPECT_EQ(figures(stats, StoreOperation::Save).count, kWrites + 1u);
     EXPECT_EQ(figures(stats, StoreOperation::Save).errors, 1u);
-    EXPECT_EQ(stats.batched_writes, static_cast<std::uint64_t>(kWrites));
+    EXPECT_EQ(stats.errors_by_kind.at("invalid_argument"), 1u);
+    EXPECT_EQ(stats.batched_writes, static_cast<std::uint64_t>(kWrites + 1));
     EXPECT_GE(stats.batches, 1u);
     EXPECT_LE(stats.batches, static_cast<std::uint64_t>(kWrites));
     EXPECT_GE(stats.batch_size_max, stats.batch_size_p50);

@@ -132,8 +132,8 @@ inline Snapshot make_snapshot(const std::string& task_id, std::int64_t version,
 
 /// A usage event with the given counters.
 inline UsageEvent make_event(const std::string& agent_id, const std::string& timestamp,
-                             std::int64_t tokens_in = 1, std::int64_t tokens_out = 2,
-                             std::int64_t duration_ms = 3, std::int64_t api_calls = 4,
+                             UsageCount tokens_in = 1, UsageCount tokens_out = 2,
+                             UsageCount duration_ms = 3, UsageCount api_calls = 4,
                              const std::string& task_id = "task_1") {
     UsageEvent e;
     e.task_id = task_id;

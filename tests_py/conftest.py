@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import os
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -18,8 +19,22 @@ from typing import Any
 import pytest
 from asap.models.entities import StateSnapshot
 from asap.state.metering import UsageEvent, UsageMetrics
+from hypothesis import settings
 
 import asap_native
+
+# Property tests gate CI, so by default they are the same on every run: examples derived from
+# each test's name, no example database carried between runs. `make test-random` loads the
+# "random" profile instead: fresh examples, ten times as many (see examples()).
+settings.register_profile("deterministic", derandomize=True, database=None, deadline=None)
+settings.register_profile("random", derandomize=False, deadline=None, print_blob=True)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "deterministic")
+settings.load_profile(HYPOTHESIS_PROFILE)
+
+
+def examples(count: int) -> int:
+    """A property test's example budget: `count` by default, ten times it when random."""
+    return count * 10 if HYPOTHESIS_PROFILE == "random" else count
 
 UTC = timezone.utc
 BASE_TIME = datetime(2024, 5, 17, 8, 0, 0, tzinfo=UTC)

@@ -253,6 +253,23 @@ async def test_asap_records_events_we_read(db_path: Path) -> None:
                 )
 
 
+async def test_counters_beyond_64_bits_are_shared_both_ways(db_path: Path) -> None:
+    theirs = AsapSQLiteMeteringStore(db_path)
+    huge = make_event("agent", T0, tokens_in=2**100, tokens_out=2**64, duration_ms=1, api_calls=2)
+    await theirs.record(huge)
+    with SQLiteMeteringStore(db_path) as ours:
+        await ours.record(make_event("agent", T0, tokens_in=2**90))
+        mine = await ours.query("agent", T0, T0)
+        their_view = await theirs.query("agent", T0, T0)
+        assert [e.model_dump() for e in mine] == [e.model_dump() for e in their_view]
+        assert mine[0].metrics.tokens_in == 2**100
+        # asap-protocol's SQL sums through SQLite integers, which turn into floats past 2**63
+        # (here pydantic then refuses the float); ours stays exact.
+        assert (await ours.aggregate("agent", "day")).total_tokens == 2**100 + 2**64 + 2**90 + 20
+        with pytest.raises(ValueError, match="total_tokens"):
+            await theirs.aggregate("agent", "day")
+
+
 async def test_we_record_events_asap_reads(db_path: Path) -> None:
     events = sample_events()
     with SQLiteMeteringStore(db_path) as ours:

@@ -197,10 +197,10 @@ def outcome(action):
 """
 
 
-def run_child(body: str, *args: str) -> dict[str, Any]:
+def run_child(body: str, *args: str, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     script = CHILD_PRELUDE + textwrap.dedent(body)
     proc = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        [*prefix, sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -287,9 +287,12 @@ def test_unwritable_files_raise_clear_errors(shared_dir: Path) -> None:
         assert ro["name"].startswith("SQLITE_READONLY"), ro
         assert ro["code"] & 0xFF == sqlite3.SQLITE_READONLY
         hidden = results[f"private/{kind}"]
-        assert hidden["type"] in ("CannotOpenDatabaseError", "PermissionError"), hidden
+        assert hidden["type"] in ("CannotOpenDatabaseError", "DatabasePermissionError"), hidden
+        assert "OperationalError" in hidden["mro"]
         created = results[f"new/{kind}"]
-        assert created["type"] == "PermissionError", created
+        # Both what the errno says and what asap-protocol raises (at first use) for it.
+        assert created["type"] == "DatabasePermissionError", created
+        assert {"PermissionError", "OperationalError", "StoreError"} <= set(created["mro"])
         assert "new.db" in created["message"]
     assert not (shared_dir / "new.db").exists()
     # The files were not damaged by the failed attempts.
@@ -336,3 +339,37 @@ def test_corrupt_rows_raise_clear_errors_and_leave_the_store_usable(db_path: Pat
         snap = make_snapshot("fine", 1)
         store.save(snap)
         assert_same_snapshot(store.get("fine"), snap)
+
+
+def _read_only_mount_works() -> bool:
+    probe = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "mount -t tmpfs -o ro tmpfs /mnt"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    shutil.which("unshare") is None or not _read_only_mount_works(),
+    reason="needs unshare -rm (a private mount namespace) to mount a read-only file system",
+)
+def test_a_read_only_file_system_is_a_read_only_database_error(tmp_path: Path) -> None:
+    # A private mount namespace (unshare -rm) holds a read-only tmpfs, mounted over tmp_path.
+    mount = f"mount -t tmpfs -o ro tmpfs {tmp_path} && exec \"$@\""
+    results = run_child(
+        """
+        path = os.path.join(sys.argv[1], "new.db")
+        print(json.dumps({
+            "snapshot": outcome(lambda: asap_native.SQLiteSnapshotStore(path)),
+            "metering": outcome(lambda: asap_native.SQLiteMeteringStore(path)),
+        }))
+        """,
+        str(tmp_path),
+        prefix=("unshare", "-rm", "sh", "-c", mount, "sh"),
+    )
+    for kind in ("snapshot", "metering"):
+        error = results[kind]
+        assert error["type"] == "ReadOnlyFileSystemError", error
+        assert {"ReadOnlyDatabaseError", "OperationalError", "OSError"} <= set(error["mro"])
+        assert "Read-only file system" in error["message"] and "new.db" in error["message"]

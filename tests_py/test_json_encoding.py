@@ -5,10 +5,14 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import json
 import math
+import sqlite3
 import struct
 import sys
+import tempfile
 import uuid
+from contextlib import closing
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -16,12 +20,12 @@ from typing import Any
 
 import pytest
 from asap.state.metering import UsageMetrics
-from conftest import SNAPSHOT_KINDS, assert_usable, make_raw_snapshot, open_snapshot_store
+from conftest import examples, SNAPSHOT_KINDS, assert_usable, make_raw_snapshot, open_snapshot_store
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from asap_native import InMemorySnapshotStore, SQLiteSnapshotStore
+from asap_native import InMemorySnapshotStore, SQLiteSnapshotStore, _core
 
 
 def round_trip(store: Any, data: dict[str, Any]) -> Any:
@@ -366,13 +370,13 @@ def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     store.close()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(data=st.dictionaries(st.text(max_size=8), json_values, max_size=8))
 def test_random_documents_round_trip(shared_store: Any, data: dict[str, Any]) -> None:
     assert_identical(round_trip(shared_store, data), data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(value=st.floats(allow_nan=False, allow_infinity=False))
 def test_random_floats_round_trip(shared_store: Any, value: float) -> None:
     assert_identical(round_trip(shared_store, {"f": value}), {"f": value})
@@ -567,3 +571,139 @@ def test_data_must_be_a_dict(snapshot_store: Any) -> None:
         with pytest.raises(TypeError, match="data"):
             snapshot_store.save(make_raw_snapshot(not_a_dict))
     assert_usable(snapshot_store)
+
+
+# --- containers changed while they are encoded ------------------------------------------------
+# isoformat(), model_dump(), __str__ and Enum values run Python code in the middle of encoding;
+# that code may change the very dict or list being written. Whatever it does, what reaches the
+# store is valid JSON that reads back as written: each container as it was when its own
+# encoding began (json.dumps takes a dict's items the same way).
+
+MUTATIONS = ["grow", "shrink", "clear", "replace", "delete-and-readd"]
+
+
+def _mutate(container: Any, how: str) -> None:
+    if isinstance(container, list):
+        if how == "grow":
+            container.extend(["grown"] * 3)
+        elif how == "shrink":
+            del container[len(container) // 2 :]
+        elif how == "clear":
+            container.clear()
+        elif how == "replace":
+            container[:] = ["replaced"] * (len(container) + 1)
+        else:
+            if container:
+                container.append(container.pop(0))
+    else:
+        keys = list(container)
+        if how == "grow":
+            container.update({f"grown{i}": i for i in range(3)})
+        elif how == "shrink":
+            for key in keys[len(keys) // 2 :]:
+                del container[key]
+        elif how == "clear":
+            container.clear()
+        elif how == "replace":
+            for key in keys:
+                container[key] = "replaced"
+        elif keys:
+            value = container.pop(keys[0])
+            container[keys[0]] = value
+
+
+class MutatingDate(datetime):
+    """A datetime whose isoformat() changes a container first."""
+
+    target: Any = None
+    how: str = "grow"
+
+    def isoformat(self, *args: Any, **kwargs: Any) -> str:
+        if self.target is not None:
+            _mutate(self.target, self.how)
+        return super().isoformat(*args, **kwargs)
+
+
+def _plain(value: Any) -> Any:
+    """What the encoder should write for `value` as it is now (mutators as their text)."""
+    if isinstance(value, MutatingDate):
+        return datetime.isoformat(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@st.composite
+def documents_with_mutators(draw: st.DrawFn) -> tuple[dict[str, Any], Any]:
+    """A document with mutator leaves, each changing one of its own ancestor containers."""
+    mutators: list[MutatingDate] = []
+
+    def build(depth: int, ancestors: list[Any]) -> Any:
+        kinds = ["dict", "list", "leaf", "mutator"] if depth < 4 else ["leaf", "mutator"]
+        kind = draw(st.sampled_from(kinds))
+        if kind == "leaf":
+            return draw(json_scalars)
+        if kind == "mutator":
+            value = MutatingDate(2024, 1, 1, tzinfo=timezone.utc)
+            value.target = draw(st.sampled_from(ancestors))
+            value.how = draw(st.sampled_from(MUTATIONS))
+            mutators.append(value)
+            return value
+        container: Any = {} if kind == "dict" else []
+        for i in range(draw(st.integers(0, 4))):
+            child = build(depth + 1, [*ancestors, container])
+            if kind == "dict":
+                container[f"k{i}"] = child
+            else:
+                container.append(child)
+        return container
+
+    root: dict[str, Any] = {}
+    for i in range(draw(st.integers(1, 4))):
+        root[f"r{i}"] = build(1, [root])
+    return root, mutators
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(document=documents_with_mutators())
+def test_containers_changed_while_encoded_are_written_as_they_were(
+    document: tuple[dict[str, Any], Any],
+) -> None:
+    data, _ = document
+    expected = _plain(data)  # before any mutation: every mutator targets a container whose
+    #                          encoding has begun by the time it runs
+    text = _core._dumps(data)
+    assert json.loads(text) == expected
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(document=documents_with_mutators(), how=st.sampled_from(MUTATIONS))
+def test_any_change_during_encoding_stores_valid_json_that_reads_back(
+    document: tuple[dict[str, Any], Any], how: str
+) -> None:
+    # Here mutators change any container, also ones not written yet (then the change shows
+    # in the text): whatever the text, it is valid JSON and reads back exactly.
+    data, mutators = document
+    containers = _all_containers(data)
+    for i, mutator in enumerate(mutators):
+        mutator.target = containers[(i * 7) % len(containers)]
+        mutator.how = how
+    json.loads(_core._dumps(data))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "mutated.db")
+        with SQLiteSnapshotStore(path) as store:
+            store.save(make_raw_snapshot(data, task_id="mutated", version=1))
+            with closing(sqlite3.connect(path)) as conn:
+                (text,) = conn.execute("SELECT data FROM snapshots").fetchone()
+            assert store.get("mutated", 1).data == json.loads(text)
+
+
+def _all_containers(value: Any) -> list[Any]:
+    found: list[Any] = []
+    if isinstance(value, (dict, list)):
+        found.append(value)
+        for child in value.values() if isinstance(value, dict) else value:
+            found.extend(_all_containers(child))
+    return found

@@ -15,7 +15,7 @@ from asap.state.metering import UsageAggregate as AsapUsageAggregate
 from asap.state.metering import UsageEvent as AsapUsageEvent
 from conftest import assert_same_event, make_event, open_metering_store
 
-from asap_native import InMemoryMeteringStore, SQLiteMeteringStore, StoreClosedError
+from asap_native import InMemoryMeteringStore, SQLiteMeteringStore, StoreClosedError, StoredDataError
 
 UTC = timezone.utc
 PLUS2 = timezone(timedelta(hours=2))
@@ -257,6 +257,42 @@ async def test_large_counters_within_64_bits(metering_store: Any) -> None:
     (got,) = await metering_store.query("a", at(8), at(8))
     assert got.metrics.tokens_in == big
     assert (await metering_store.aggregate("a", "day")).total_tokens == big + 1
+
+
+async def test_totals_beyond_64_bits_are_exact(metering_store: Any) -> None:
+    # asap-protocol's SQL sums tokens_in + tokens_out as SQLite integers: past 2**63 the sum
+    # turns into a float and the total comes back clamped (9223372036854775807). Ours is exact,
+    # the same in every store, as Python's own sum would be.
+    top = 2**63 - 1
+    await metering_store.record(make_event("a", at(8), tokens_in=top, tokens_out=top))
+    await metering_store.record(
+        make_event("a", at(9), tokens_in=2**100, tokens_out=1, duration_ms=top, api_calls=top)
+    )
+    (first, second) = await metering_store.query("a", at(8), at(9))
+    assert (first.metrics.tokens_in, first.metrics.tokens_out) == (top, top)
+    assert second.metrics.tokens_in == 2**100
+    total = await metering_store.aggregate("a", "day")
+    assert total.total_tokens == 2 * top + 2**100 + 1
+    assert total.total_duration == 30 + top
+    assert total.total_api_calls == 1 + top
+    assert total.total_tasks == 2
+    assert metering_store.aggregate_sync("a", "day") == total
+
+
+async def test_counters_beyond_127_bits_are_refused(metering_store: Any) -> None:
+    with pytest.raises(ValueError, match="tokens_in does not fit in 127 bits"):
+        await metering_store.record(make_event("a", at(8), tokens_in=2**127))
+    assert await metering_store.query("a", at(0), at(23)) == []
+
+
+async def test_totals_beyond_128_bits_are_an_error_not_a_wrong_number(
+    metering_store: Any,
+) -> None:
+    for minute in range(2):
+        await metering_store.record(make_event("a", at(8, minute), tokens_in=2**126))
+    with pytest.raises(StoredDataError, match="exceed 128-bit"):
+        await metering_store.aggregate("a", "day")
+    assert len(await metering_store.query("a", at(8), at(9))) == 2  # still usable
 
 
 # --- sync variants, protocol, models -------------------------------------------------------

@@ -13,16 +13,15 @@ void MemoryMeteringStore::close() {
 }
 
 void MemoryMeteringStore::ensure_open() const {
-    if (closed_.load()) throw StoreError(StoreErrorKind::Closed, 0, "the store is closed");
+    if (closed_.load()) throw store_closed_error();
 }
 
 void MemoryMeteringStore::record(const UsageEvent& event) {
     stats_.measure(StoreOperation::Record, [&] { record_unmeasured(event); });
 }
 
-std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id,
-                                                   InstantMicros start, InstantMicros end,
-                                                   QueryPage page) {
+std::vector<UsageEvent> MemoryMeteringStore::query(const std::string& agent_id, InstantMicros start,
+                                                   InstantMicros end, QueryPage page) {
     return stats_.measure(StoreOperation::Query,
                           [&] { return query_unmeasured(agent_id, start, end, page); });
 }
@@ -53,14 +52,16 @@ std::vector<UsageEvent> MemoryMeteringStore::query_unmeasured(const std::string&
     if (agent == events_by_agent_.end()) return out;
     for (const auto& stored : agent->second)
         if (stored.instant >= start && stored.instant <= end) matches.push_back(&stored);
-    std::stable_sort(matches.begin(), matches.end(),
-                     [](const StoredEvent* a, const StoredEvent* b) { return a->instant < b->instant; });
+    std::stable_sort(
+        matches.begin(), matches.end(),
+        [](const StoredEvent* a, const StoredEvent* b) { return a->instant < b->instant; });
     const auto size = static_cast<std::int64_t>(matches.size());
     const std::int64_t first = std::min(page.offset, size);
     // min before adding: first + a limit near INT64_MAX would overflow.
     const std::int64_t last = page.limit ? first + std::min(size - first, *page.limit) : size;
     out.reserve(static_cast<std::size_t>(last - first));
-    for (std::int64_t i = first; i < last; ++i) out.push_back(matches[static_cast<std::size_t>(i)]->event);
+    for (std::int64_t i = first; i < last; ++i)
+        out.push_back(matches[static_cast<std::size_t>(i)]->event);
     return out;
 }
 
@@ -72,19 +73,13 @@ UsageAggregate MemoryMeteringStore::aggregate_unmeasured(const std::string& agen
     std::shared_lock lock(mutex_);
     auto agent = events_by_agent_.find(agent_id);
     if (agent == events_by_agent_.end()) return total;
-    // Checked sums: SQLite's SUM() fails with "integer overflow" here, so this store does too
-    // rather than wrapping (undefined behaviour for signed integers).
-    auto add = [&](std::int64_t& sum, std::int64_t value) {
-        if (__builtin_add_overflow(sum, value, &sum))
-            throw StoreError(StoreErrorKind::Other, 0,
-                             "usage totals of agent '" + agent_id + "' overflow 64-bit integers");
-    };
+    const std::string what = "usage totals of agent '" + agent_id + "'";
     for (const auto& stored : agent->second) {
         const UsageMetrics& m = stored.event.metrics;
-        add(total.total_tokens, m.tokens_in);
-        add(total.total_tokens, m.tokens_out);
-        add(total.total_duration, m.duration_ms);
-        add(total.total_api_calls, m.api_calls);
+        add_usage(total.total_tokens, m.tokens_in, what);
+        add_usage(total.total_tokens, m.tokens_out, what);
+        add_usage(total.total_duration, m.duration_ms, what);
+        add_usage(total.total_api_calls, m.api_calls, what);
         total.total_tasks += 1;
     }
     return total;

@@ -12,7 +12,7 @@ void MemorySnapshotStore::close() {
 }
 
 void MemorySnapshotStore::ensure_open() const {
-    if (closed_.load()) throw StoreError(StoreErrorKind::Closed, 0, "the store is closed");
+    if (closed_.load()) throw store_closed_error();
 }
 
 void MemorySnapshotStore::save(const Snapshot& snapshot) {
@@ -54,7 +54,8 @@ std::vector<std::int64_t> MemorySnapshotStore::list_versions(const std::string& 
 }
 
 bool MemorySnapshotStore::remove(const std::string& task_id, std::optional<std::int64_t> version) {
-    return stats_.measure(StoreOperation::Delete, [&] { return remove_unmeasured(task_id, version); });
+    return stats_.measure(StoreOperation::Delete,
+                          [&] { return remove_unmeasured(task_id, version); });
 }
 
 bool MemorySnapshotStore::remove_unmeasured(const std::string& task_id,

@@ -5,9 +5,8 @@
 #include <chrono>
 #include <random>
 
-#include "asap_native/executor.hpp"
+#include "asap_native/errors.hpp"
 #include "asap_native/process_generation.hpp"
-#include "asap_native/sqlite/database.hpp"
 #include "asap_native/sqlite/statement.hpp"
 
 namespace asap_native {
@@ -35,19 +34,18 @@ const std::string kInsert =
 // Timestamps are text with any UTC offset, so windows and order use the instant they denote
 // (asap_instant), not string order; rowid breaks ties in insertion order.
 const std::string kQuery =
-    "SELECT task_id, agent_id, consumer_id, metrics, timestamp FROM usage_events "
+    "SELECT task_id, agent_id, consumer_id, metrics, timestamp, id FROM usage_events "
     "WHERE agent_id = ?1 AND asap_instant(timestamp) BETWEEN ?2 AND ?3 "
     "ORDER BY asap_instant(timestamp), rowid LIMIT ?4 OFFSET ?5";
-// asap-protocol's aggregate, unchanged, so both give the same totals.
-const std::string kAggregate = R"sql(
-SELECT
-    SUM(CAST(json_extract(metrics, '$.tokens_in') AS INTEGER) + CAST(json_extract(metrics, '$.tokens_out') AS INTEGER)),
-    SUM(CAST(json_extract(metrics, '$.duration_ms') AS INTEGER)),
-    COUNT(*),
-    SUM(CAST(json_extract(metrics, '$.api_calls') AS INTEGER))
-FROM usage_events
-WHERE agent_id = ?1
-)sql";
+// Totals are summed in C++ from each row's metrics (one parse per row, exact in 128 bits);
+// asap-protocol's SQL reads each counter with CAST(json_extract(...) AS INTEGER), which this
+// statement evaluates for the rare row whose metrics are not plain integers.
+const std::string kAggregateRows = "SELECT id, metrics FROM usage_events WHERE agent_id = ?1";
+const std::string kCastCounters =
+    "SELECT CAST(json_extract(?1, '$.tokens_in') AS INTEGER), "
+    "CAST(json_extract(?1, '$.tokens_out') AS INTEGER), "
+    "CAST(json_extract(?1, '$.duration_ms') AS INTEGER), "
+    "CAST(json_extract(?1, '$.api_calls') AS INTEGER)";
 
 void asap_instant(sqlite3_context* context, int, sqlite3_value** args) {
     const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
@@ -63,10 +61,9 @@ void asap_instant(sqlite3_context* context, int, sqlite3_value** args) {
 }
 
 void register_functions(sqlite::Connection& connection) {
-    const int rc = sqlite3_create_function_v2(
-        connection.handle(), "asap_instant", 1,
-        SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr, asap_instant, nullptr,
-        nullptr, nullptr);
+    const int rc = sqlite3_create_function_v2(connection.handle(), "asap_instant", 1,
+                                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+                                              nullptr, asap_instant, nullptr, nullptr, nullptr);
     if (rc != SQLITE_OK) sqlite::throw_sqlite_error(connection.handle(), rc, "create function");
 }
 
@@ -82,10 +79,10 @@ std::string new_event_id() {
         random.seed(std::random_device{}());
         seeded_for = process_generation();
     }
-    const auto millis = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const auto millis =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count());
     const std::uint64_t high = random();
     const std::uint64_t low = random();
     // 128-bit value: [millis:48][high:64 -> 16 used][low:64]
@@ -113,22 +110,25 @@ std::string new_event_id() {
 
 namespace {
 
-void record_on(sqlite::Connection& connection, const std::string& id, const UsageEvent& event,
-               const std::string& metrics) {
+void record_on(sqlite::Connection& connection, const UsageEvent& event) {
+    validate_usage_event(event);
+    const std::string id = new_event_id();
+    const std::string metrics = usage_metrics_to_json(event.metrics);
     sqlite::Statement::Use insert(connection.statement(kInsert));
-    insert->bind(1, id);
-    insert->bind(2, event.task_id);
-    insert->bind(3, event.agent_id);
-    insert->bind(4, event.consumer_id);
-    insert->bind(5, metrics);
-    insert->bind(6, event.timestamp);
+    insert->bind_no_copy(1, id);
+    insert->bind_no_copy(2, event.task_id);
+    insert->bind_no_copy(3, event.agent_id);
+    insert->bind_no_copy(4, event.consumer_id);
+    insert->bind_no_copy(5, metrics);
+    insert->bind_no_copy(6, event.timestamp);
     insert->run();
 }
 
 std::vector<UsageEvent> query_on(sqlite::Connection& connection, const std::string& agent_id,
                                  InstantMicros start, InstantMicros end, QueryPage page) {
+    validate_query(agent_id, page);
     sqlite::Statement::Use select(connection.statement(kQuery));
-    select->bind(1, agent_id);
+    select->bind_no_copy(1, agent_id);
     select->bind(2, start);
     select->bind(3, end);
     select->bind(4, page.limit ? *page.limit : std::int64_t{-1});
@@ -139,133 +139,119 @@ std::vector<UsageEvent> query_on(sqlite::Connection& connection, const std::stri
         event.task_id = select->column_text(0);
         event.agent_id = select->column_text(1);
         event.consumer_id = select->column_text(2);
-        event.metrics = usage_metrics_from_json(std::string(select->column_text(3)));
+        event.metrics = usage_metrics_from_json(select->column_text(3), select->column_text(5));
         event.timestamp = select->column_text(4);
         events.push_back(std::move(event));
     }
     return events;
 }
 
+// The counters of a row as asap-protocol's SQL reads them (each empty where it reads NULL).
+StoredCounters counters_of_row(sqlite::Connection& connection, std::string_view metrics,
+                               std::string_view event_id) {
+    if (auto counters = parse_stored_counters(metrics)) return *counters;
+    sqlite::Statement::Use cast(connection.statement(kCastCounters));
+    cast->bind(1, metrics);
+    try {
+        cast->step();
+    } catch (const StoreError& error) {
+        throw StoreError(
+            StoreErrorKind::InvalidData, error.sqlite_code(),
+            "usage event '" + std::string(event_id) + "' cannot be read: " + error.what());
+    }
+    auto column = [&](int index) -> std::optional<UsageCount> {
+        if (cast->column_is_null(index)) return std::nullopt;
+        return cast->column_int64(index);
+    };
+    return StoredCounters{column(0), column(1), column(2), column(3)};
+}
+
 UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& agent_id,
                             const std::string& period) {
-    sqlite::Statement::Use select(connection.statement(kAggregate));
-    select->bind(1, agent_id);
-    UsageAggregate total{agent_id, period};
-    if (select->step() && !(select->column_is_null(0) && select->column_is_null(1))) {
-        total.total_tokens = select->column_int64(0);
-        total.total_duration = select->column_int64(1);
-        total.total_tasks = select->column_int64(2);
-        total.total_api_calls = select->column_int64(3);
+    validate_query(agent_id, QueryPage{});
+    sqlite::Statement::Use select(connection.statement(kAggregateRows));
+    select->bind_no_copy(1, agent_id);
+    // SUM() skips NULLs and is NULL when every term is: kept apart from a total of 0.
+    std::optional<UsageCount> tokens, duration, api_calls;
+    std::int64_t rows = 0;
+    const std::string what = "usage totals of agent '" + agent_id + "'";
+    auto add = [&](std::optional<UsageCount>& sum, const std::optional<UsageCount>& value) {
+        if (!value) return;
+        if (!sum) sum = 0;
+        add_usage(*sum, *value, what);
+    };
+    while (select->step()) {
+        const StoredCounters counters =
+            counters_of_row(connection, select->column_text(1), select->column_text(0));
+        ++rows;
+        if (counters.tokens_in && counters.tokens_out) {
+            UsageCount both = *counters.tokens_in;
+            add_usage(both, *counters.tokens_out, what);
+            add(tokens, both);
+        }
+        add(duration, counters.duration_ms);
+        add(api_calls, counters.api_calls);
     }
+    UsageAggregate total{agent_id, period};
+    if (!tokens && !duration) return total;  // as asap-protocol: no usable rows, all zero
+    total.total_tokens = tokens.value_or(0);
+    total.total_duration = duration.value_or(0);
+    total.total_tasks = rows;
+    total.total_api_calls = api_calls.value_or(0);
     return total;
 }
 
 }  // namespace
 
-SqliteMeteringStore::SqliteMeteringStore(const std::string& path,
-                                         sqlite::ConnectionOptions options)
-    : database_([&] {
-          options.busy_wait_counter = stats_.busy_wait_counter();
+SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options)
+    : engine_([&](StoreStats& stats) {
+          options.busy_wait_counter = stats.busy_wait_counter();
           return std::make_unique<sqlite::Database>(path, options, kSchema, register_functions);
-      }()),
-      executor_(std::make_unique<Executor>(*database_, 0, 1024, &stats_)) {}
-
-SqliteMeteringStore::~SqliteMeteringStore() { executor_->shutdown(); }
+      }) {}
 
 void SqliteMeteringStore::record(const UsageEvent& event) {
-    stats_.measure(StoreOperation::Record, [&] {
-        validate_usage_event(event);
-        const std::string id = new_event_id();
-        const std::string metrics = usage_metrics_to_json(event.metrics);
-        database_->with_writer([&](sqlite::Connection& c) { record_on(c, id, event, metrics); });
-    });
+    engine_.write(StoreOperation::Record, [&](sqlite::Connection& c) { record_on(c, event); });
 }
 
-std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id,
-                                                   InstantMicros start, InstantMicros end,
-                                                   QueryPage page) {
-    return stats_.measure(StoreOperation::Query, [&] {
-        validate_query(agent_id, page);
-        return database_->with_reader(
-            [&](sqlite::Connection& c) { return query_on(c, agent_id, start, end, page); });
+std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id, InstantMicros start,
+                                                   InstantMicros end, QueryPage page) {
+    return engine_.read(StoreOperation::Query, [&](sqlite::Connection& c) {
+        return query_on(c, agent_id, start, end, page);
     });
 }
 
 UsageAggregate SqliteMeteringStore::aggregate(const std::string& agent_id,
                                               const std::string& period) {
-    return stats_.measure(StoreOperation::Aggregate, [&] {
-        validate_query(agent_id, QueryPage{});
-        return database_->with_reader(
-            [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
-    });
+    return engine_.read(StoreOperation::Aggregate,
+                        [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
 }
 
-// Queued calls are counted when they complete, with the time from submission.
-
-void SqliteMeteringStore::record_queued(UsageEvent event, RecordDone done) {
-    stats_.measure_submission(StoreOperation::Record, [&](StoreStats::Completion completed) {
-        validate_usage_event(event);
-        struct Row {
-            std::string id;
-            UsageEvent event;
-            std::string metrics;
-        };
-        std::string metrics = usage_metrics_to_json(event.metrics);
-        auto row =
-            std::make_shared<Row>(Row{new_event_id(), std::move(event), std::move(metrics)});
-        const std::string key = row->event.agent_id;
-        executor_->submit_write(
-            key, Job{[row](sqlite::Connection& c) { record_on(c, row->id, row->event, row->metrics); },
-                     [completed, done = std::move(done)](std::exception_ptr error) {
-                         completed(error);
-                         done(error);
-                     }});
-    });
+void SqliteMeteringStore::record_queued(UsageEvent event, Done<Nothing> done) {
+    std::string key = event.agent_id;
+    engine_.write_queued(
+        StoreOperation::Record, std::move(key),
+        [event = std::move(event)](sqlite::Connection& c) { record_on(c, event); },
+        std::move(done));
 }
 
-void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start,
-                                       InstantMicros end, QueryPage page, QueryDone done) {
-    stats_.measure_submission(StoreOperation::Query, [&](StoreStats::Completion completed) {
-        validate_query(agent_id, page);
-        auto result = std::make_shared<std::vector<UsageEvent>>();
-        const std::string key = agent_id;
-        executor_->submit_read(
-            key, Job{[result, agent_id = std::move(agent_id), start, end,
-                      page](sqlite::Connection& c) {
-                         *result = query_on(c, agent_id, start, end, page);
-                     },
-                     [result, completed, done = std::move(done)](std::exception_ptr error) {
-                         completed(error);
-                         done(std::move(*result), error);
-                     }});
-    });
+void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start, InstantMicros end,
+                                       QueryPage page, Done<std::vector<UsageEvent>> done) {
+    engine_.read_queued(
+        StoreOperation::Query, agent_id,
+        [agent_id, start, end, page](sqlite::Connection& c) {
+            return query_on(c, agent_id, start, end, page);
+        },
+        std::move(done));
 }
 
 void SqliteMeteringStore::aggregate_queued(std::string agent_id, std::string period,
-                                           AggregateDone done) {
-    stats_.measure_submission(StoreOperation::Aggregate, [&](StoreStats::Completion completed) {
-        validate_query(agent_id, QueryPage{});
-        auto result = std::make_shared<UsageAggregate>();
-        const std::string key = agent_id;
-        executor_->submit_read(
-            key, Job{[result, agent_id = std::move(agent_id),
-                      period = std::move(period)](sqlite::Connection& c) {
-                         *result = aggregate_on(c, agent_id, period);
-                     },
-                     [result, completed, done = std::move(done)](std::exception_ptr error) {
-                         completed(error);
-                         done(std::move(*result), error);
-                     }});
-    });
+                                           Done<UsageAggregate> done) {
+    engine_.read_queued(
+        StoreOperation::Aggregate, agent_id,
+        [agent_id, period = std::move(period)](sqlite::Connection& c) {
+            return aggregate_on(c, agent_id, period);
+        },
+        std::move(done));
 }
-
-ExecutorStats SqliteMeteringStore::executor_stats() const { return executor_->stats(); }
-
-void SqliteMeteringStore::close() {
-    executor_->shutdown();
-    database_->close();
-}
-
-bool SqliteMeteringStore::is_closed() const { return database_->is_closed(); }
 
 }  // namespace asap_native

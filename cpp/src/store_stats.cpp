@@ -8,13 +8,20 @@ namespace asap_native {
 
 const char* operation_name(StoreOperation operation) noexcept {
     switch (operation) {
-        case StoreOperation::Save: return "save";
-        case StoreOperation::Get: return "get";
-        case StoreOperation::ListVersions: return "list_versions";
-        case StoreOperation::Delete: return "delete";
-        case StoreOperation::Record: return "record";
-        case StoreOperation::Query: return "query";
-        case StoreOperation::Aggregate: return "aggregate";
+        case StoreOperation::Save:
+            return "save";
+        case StoreOperation::Get:
+            return "get";
+        case StoreOperation::ListVersions:
+            return "list_versions";
+        case StoreOperation::Delete:
+            return "delete";
+        case StoreOperation::Record:
+            return "record";
+        case StoreOperation::Query:
+            return "query";
+        case StoreOperation::Aggregate:
+            return "aggregate";
     }
     return "?";
 }
@@ -50,7 +57,8 @@ std::uint64_t Histogram::percentile(double q) const noexcept {
         total += counts[i];
     }
     if (total == 0) return 0;
-    const auto rank = static_cast<std::uint64_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(total - 1)) + 1;
+    const auto rank =
+        static_cast<std::uint64_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(total - 1)) + 1;
     std::uint64_t seen = 0;
     for (std::size_t i = 0; i < kBuckets; ++i) {
         seen += counts[i];
@@ -66,13 +74,22 @@ StoreStats::ErrorKind StoreStats::classify(const std::exception_ptr& error) noex
         return kInvalidArgument;
     } catch (const StoreError& e) {
         switch (e.kind()) {
-            case StoreErrorKind::Busy: return kBusy;
-            case StoreErrorKind::ReadOnly: return kReadOnly;
-            case StoreErrorKind::NotADatabase: return kNotADatabase;
-            case StoreErrorKind::CantOpen: return kCantOpen;
-            case StoreErrorKind::IO: return kIO;
-            case StoreErrorKind::Closed: return kClosed;
-            case StoreErrorKind::Other: return kOther;
+            case StoreErrorKind::Busy:
+                return kBusy;
+            case StoreErrorKind::ReadOnly:
+                return kReadOnly;
+            case StoreErrorKind::NotADatabase:
+                return kNotADatabase;
+            case StoreErrorKind::CantOpen:
+                return kCantOpen;
+            case StoreErrorKind::IO:
+                return kIO;
+            case StoreErrorKind::Closed:
+                return kClosed;
+            case StoreErrorKind::InvalidData:
+                return kInvalidData;
+            case StoreErrorKind::Other:
+                return kOther;
         }
     } catch (...) {
     }
@@ -91,8 +108,8 @@ void StoreStats::record(StoreOperation operation, std::chrono::nanoseconds elaps
 
 StoreStatsSnapshot StoreStats::snapshot() const {
     static constexpr const char* kErrorNames[kErrorKinds] = {
-        "invalid_argument", "busy", "read_only", "not_a_database", "cant_open", "io", "closed",
-        "other"};
+        "invalid_argument", "busy",         "read_only", "not_a_database", "cant_open", "io",
+        "closed",           "invalid_data", "other"};
     StoreStatsSnapshot out;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {
         const PerOperation& figures = operations_[i];

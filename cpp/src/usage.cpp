@@ -1,14 +1,132 @@
 #include "asap_native/usage.hpp"
 
-#include <limits>
-
-#include <nlohmann/json.hpp>
-
 #include "asap_native/errors.hpp"
 #include "asap_native/metering_store.hpp"
 #include "asap_native/timestamp.hpp"
 
 namespace asap_native {
+namespace {
+
+constexpr const char* kCounterNames[] = {"tokens_in", "tokens_out", "duration_ms", "api_calls"};
+
+// A forward-only reader of the one JSON shape metrics columns have. It gives up (returns
+// false) on anything else instead of interpreting it.
+class CountersReader {
+public:
+    explicit CountersReader(std::string_view text) : pos_(text.data()), end_(pos_ + text.size()) {}
+
+    bool read(StoredCounters& out) {
+        std::optional<UsageCount>* slots[] = {&out.tokens_in, &out.tokens_out, &out.duration_ms,
+                                              &out.api_calls};
+        bool seen[4] = {false, false, false, false};
+        skip_space();
+        if (!take('{')) return false;
+        skip_space();
+        if (take('}')) return at_end();
+        for (;;) {
+            std::string_view key;
+            if (!string(key)) return false;
+            skip_space();
+            if (!take(':')) return false;
+            skip_space();
+            int slot = -1;
+            for (int i = 0; i < 4; ++i)
+                if (key == kCounterNames[i]) slot = i;
+            if (slot >= 0) {
+                if (seen[slot]) return false;  // duplicate: let SQLite's reading decide
+                seen[slot] = true;
+                if (literal("null")) {
+                    slots[slot]->reset();
+                } else {
+                    UsageCount value = 0;
+                    if (!integer(value)) return false;
+                    *slots[slot] = value;
+                }
+            } else if (!skip_scalar()) {
+                return false;
+            }
+            skip_space();
+            if (take('}')) return at_end();
+            if (!take(',')) return false;
+            skip_space();
+        }
+    }
+
+private:
+    bool at_end() {
+        skip_space();
+        return pos_ == end_;
+    }
+    void skip_space() {
+        while (pos_ < end_ && (*pos_ == ' ' || *pos_ == '\t' || *pos_ == '\n' || *pos_ == '\r'))
+            ++pos_;
+    }
+    bool take(char c) {
+        if (pos_ < end_ && *pos_ == c) {
+            ++pos_;
+            return true;
+        }
+        return false;
+    }
+    bool literal(std::string_view word) {
+        if (static_cast<std::size_t>(end_ - pos_) < word.size() ||
+            std::string_view(pos_, word.size()) != word)
+            return false;
+        pos_ += word.size();
+        return true;
+    }
+    // Keys without escapes only: an escaped key could spell a counter's name.
+    bool string(std::string_view& out) {
+        if (!take('"')) return false;
+        const char* start = pos_;
+        while (pos_ < end_ && *pos_ != '"') {
+            if (*pos_ == '\\' || static_cast<unsigned char>(*pos_) < 0x20) return false;
+            ++pos_;
+        }
+        if (pos_ == end_) return false;
+        out = std::string_view(start, static_cast<std::size_t>(pos_ - start));
+        ++pos_;
+        return true;
+    }
+    bool integer(UsageCount& out) {
+        const bool negative = take('-');
+        if (pos_ == end_ || *pos_ < '0' || *pos_ > '9') return false;
+        if (*pos_ == '0' && pos_ + 1 < end_ && pos_[1] >= '0' && pos_[1] <= '9') return false;
+        constexpr UsageCount kLimit =
+            ~static_cast<UsageCount>(0) ^ (static_cast<UsageCount>(1) << 127);  // 2^127 - 1
+        UsageCount value = 0;
+        while (pos_ < end_ && *pos_ >= '0' && *pos_ <= '9') {
+            const int digit = *pos_++ - '0';
+            if (value > (kLimit - digit) / 10) return false;  // beyond 128 bits
+            value = value * 10 + digit;
+        }
+        if (pos_ < end_ && (*pos_ == '.' || *pos_ == 'e' || *pos_ == 'E')) return false;
+        out = negative ? -value : value;
+        return true;
+    }
+    // Values of keys we do not read: numbers, strings, true/false/null (not containers).
+    bool skip_scalar() {
+        if (pos_ == end_) return false;
+        if (*pos_ == '"') {
+            ++pos_;
+            while (pos_ < end_ && *pos_ != '"') pos_ += (*pos_ == '\\') ? 2 : 1;
+            if (pos_ >= end_) return false;
+            ++pos_;
+            return true;
+        }
+        if (literal("true") || literal("false") || literal("null")) return true;
+        const char* start = pos_;
+        while (pos_ < end_ && ((*pos_ >= '0' && *pos_ <= '9') || *pos_ == '-' || *pos_ == '+' ||
+                               *pos_ == '.' || *pos_ == 'e' || *pos_ == 'E'))
+            ++pos_;
+        return pos_ != start;
+    }
+
+    const char* pos_;
+    const char* end_;
+};
+
+}  // namespace
 
 void validate_usage_event(const UsageEvent& event) {
     if (event.task_id.empty()) throw InvalidArgument("usage event task_id must be non-empty");
@@ -27,39 +145,66 @@ void validate_query(const std::string& agent_id, QueryPage page) {
     if (page.limit && *page.limit < 0) throw InvalidArgument("limit must be non-negative");
 }
 
+std::string usage_count_text(UsageCount count) {
+    if (count == 0) return "0";
+    const bool negative = count < 0;
+    // Negated digit by digit: -(2^127) has no positive counterpart.
+    char digits[48];
+    char* end = digits + sizeof digits;
+    char* pos = end;
+    while (count != 0) {
+        const int digit = static_cast<int>(count % 10);
+        *--pos = static_cast<char>('0' + (digit < 0 ? -digit : digit));
+        count /= 10;
+    }
+    if (negative) *--pos = '-';
+    return std::string(pos, end);
+}
+
 std::string usage_metrics_to_json(const UsageMetrics& m) {
     std::string out;
     out.reserve(80);
     out += "{\"tokens_in\":";
-    out += std::to_string(m.tokens_in);
+    out += usage_count_text(m.tokens_in);
     out += ",\"tokens_out\":";
-    out += std::to_string(m.tokens_out);
+    out += usage_count_text(m.tokens_out);
     out += ",\"duration_ms\":";
-    out += std::to_string(m.duration_ms);
+    out += usage_count_text(m.duration_ms);
     out += ",\"api_calls\":";
-    out += std::to_string(m.api_calls);
+    out += usage_count_text(m.api_calls);
     out += '}';
     return out;
 }
 
-UsageMetrics usage_metrics_from_json(const std::string& text) {
-    const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!json.is_object())
-        throw StoreError(StoreErrorKind::Other, 0, "stored usage metrics are not a JSON object");
-    auto counter = [&](const char* key) -> std::int64_t {
-        auto it = json.find(key);
-        if (it == json.end() || it->is_null()) return 0;
-        // nlohmann reads 2^63..2^64-1 as unsigned; get<int64_t> would wrap it to a negative.
-        constexpr auto kMax = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-        if (!it->is_number_integer() ||
-            (it->is_number_unsigned() && it->get<std::uint64_t>() > kMax))
-            throw StoreError(StoreErrorKind::Other, 0,
-                             std::string("stored usage metric '") + key +
-                                 "' is not a 64-bit integer");
-        return it->get<std::int64_t>();
+std::optional<StoredCounters> parse_stored_counters(std::string_view text) {
+    StoredCounters counters;
+    if (!CountersReader(text).read(counters)) return std::nullopt;
+    return counters;
+}
+
+UsageMetrics usage_metrics_from_json(std::string_view text, std::string_view event_id) {
+    const std::optional<StoredCounters> counters = parse_stored_counters(text);
+    auto invalid = [&](const std::string& why) {
+        return StoreError(StoreErrorKind::InvalidData, 0,
+                          "usage event '" + std::string(event_id) + "' cannot be read: " + why);
     };
-    return UsageMetrics{counter("tokens_in"), counter("tokens_out"), counter("duration_ms"),
-                        counter("api_calls")};
+    if (!counters) throw invalid("its metrics are not a JSON object of integer counters");
+    UsageMetrics metrics;
+    const std::optional<UsageCount>* read[] = {&counters->tokens_in, &counters->tokens_out,
+                                               &counters->duration_ms, &counters->api_calls};
+    UsageCount* slots[] = {&metrics.tokens_in, &metrics.tokens_out, &metrics.duration_ms,
+                           &metrics.api_calls};
+    for (int i = 0; i < 4; ++i) {
+        *slots[i] = read[i]->value_or(0);
+        if (*slots[i] < 0)
+            throw invalid(std::string("metric '") + kCounterNames[i] + "' is negative");
+    }
+    return metrics;
+}
+
+void add_usage(UsageCount& total, UsageCount value, const std::string& what) {
+    if (__builtin_add_overflow(total, value, &total))
+        throw StoreError(StoreErrorKind::InvalidData, 0, what + " exceed 128-bit integers");
 }
 
 }  // namespace asap_native

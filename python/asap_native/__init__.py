@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from asap_native import _core, errors, models
 from asap_native.errors import (
     CannotOpenDatabaseError,
     DatabaseIOError,
@@ -16,6 +17,7 @@ from asap_native.errors import (
     NotADatabaseError,
     ReadOnlyDatabaseError,
     StoreClosedError,
+    StoredDataError,
     StoreError,
 )
 from asap_native.metering_store import InMemoryMeteringStore, SQLiteMeteringStore
@@ -28,6 +30,11 @@ from asap_native.snapshot_store import (
     SQLiteSnapshotStore,
     create_async_snapshot_store,
     create_snapshot_store,
+)
+
+# Once, before any store exists: the exceptions _core raises and the models it builds.
+_core._register_python_classes(
+    errors.NATIVE_ERROR_CLASSES, errors.path_error, models.model_factories
 )
 
 if TYPE_CHECKING:
@@ -53,6 +60,7 @@ __all__ = [
     "StateSnapshot",
     "StoreClosedError",
     "StoreError",
+    "StoredDataError",
     "UsageAggregate",
     "UsageEvent",
     "UsageMetrics",

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from asap_native import _core
-from asap_native.loop_bridge import bridge_for_running_loop
-from asap_native.models import usage_aggregate_factory, usage_event_factory
+from asap_native.loop_bridge import call_queued
 from asap_native.snapshot_store import DEFAULT_DB_PATH, Durability, _check_options, _Closable
 
 __all__ = ["InMemoryMeteringStore", "SQLiteMeteringStore"]
@@ -46,12 +45,12 @@ class _MeteringStoreBase(_Closable):
         Raises:
             ValueError: ``offset`` or ``limit`` is negative.
         """
-        build = usage_event_factory()
-        return [build(row) for row in self._native.query(agent_id, start, end, limit, offset)]
+        result: list[Any] = self._native.query(agent_id, start, end, limit, offset)
+        return result
 
     def aggregate_sync(self, agent_id: str, period: str) -> Any:
         """Totals over every event of ``agent_id`` (``period`` is carried through, as in asap)."""
-        return usage_aggregate_factory()(self._native.aggregate(agent_id, period))
+        return self._native.aggregate(agent_id, period)
 
     async def record(self, event: Any) -> None:
         """Record a usage event."""
@@ -95,8 +94,7 @@ class SQLiteMeteringStore(_MeteringStoreBase):
 
     async def record(self, event: Any) -> None:
         """Record a usage event; returns once it is committed."""
-        bridge = bridge_for_running_loop()
-        await bridge.expect(self._native.record_queued(event, bridge.queue))
+        await call_queued(self._native.record_queued, event)
 
     async def query(
         self,
@@ -107,16 +105,14 @@ class SQLiteMeteringStore(_MeteringStoreBase):
         offset: int = 0,
     ) -> list[Any]:
         """Query events in range (see :meth:`query_sync`)."""
-        bridge = bridge_for_running_loop()
-        result: list[Any] = await bridge.expect(
-            self._native.query_queued(agent_id, start, end, limit, offset, bridge.queue)
+        result: list[Any] = await call_queued(
+            self._native.query_queued, agent_id, start, end, limit, offset
         )
         return result
 
     async def aggregate(self, agent_id: str, period: str) -> Any:
         """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
-        bridge = bridge_for_running_loop()
-        return await bridge.expect(self._native.aggregate_queued(agent_id, period, bridge.queue))
+        return await call_queued(self._native.aggregate_queued, agent_id, period)
 
     @property
     def db_path(self) -> Path:

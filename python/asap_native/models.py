@@ -19,6 +19,7 @@ __all__ = [
     "UsageEvent",
     "UsageMetrics",
     "asap_available",
+    "model_factories",
     "snapshot_factory",
     "usage_aggregate_factory",
     "usage_event_factory",
@@ -185,3 +186,16 @@ def usage_aggregate_factory() -> Callable[[tuple[Any, ...]], Any]:
         )
 
     return build
+
+
+def model_factories() -> tuple[
+    Callable[[dict[str, Any]], Any],
+    Callable[[tuple[Any, ...]], Any],
+    Callable[[tuple[Any, ...]], Any],
+]:
+    """The builders of the snapshot, usage event and usage aggregate models, in that order.
+
+    asap_native hands this function to its C++ core at import; the core calls it once, when it
+    builds its first result, so importing asap_native does not import asap-protocol.
+    """
+    return snapshot_factory(), usage_event_factory(), usage_aggregate_factory()

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from asap_native import _core
-from asap_native.loop_bridge import bridge_for_running_loop
-from asap_native.models import snapshot_factory
+from asap_native.loop_bridge import call_queued
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -75,11 +74,10 @@ class _Closable:
         ``count``, ``errors`` and ``latency_ms`` (``p50``, ``p99``, ``max``; awaited calls
         count from submission to completion). ``errors``: failures by kind (``busy``,
         ``read_only``, ``invalid_argument``...). ``busy_waits``: calls that had to wait for
-        another connection's lock. ``group_commit``: ``batches``, ``writes``, ``reads``,
+        another connection's lock. ``group_commit``: ``batches``, ``writes``,
         ``largest_batch`` and ``batch_size`` percentiles of the awaitable API.
         """
         figures: dict[str, Any] = self._native.stats()
-        figures["group_commit"].update(self._native.executor_stats())
         return figures
 
     def __enter__(self) -> Self:
@@ -111,9 +109,7 @@ class _SQLiteOpener(_Closable):
     def _open(self, db_path: str | os.PathLike[str], durability: object, timeout: object) -> None:
         durability_text, seconds = _check_options(durability, timeout)
         self._db_path = Path(db_path)
-        self._native = _core.open_sqlite_snapshot_store(
-            db_path, durability_text, seconds, snapshot_factory()
-        )
+        self._native = _core.open_sqlite_snapshot_store(db_path, durability_text, seconds)
         # Runs at garbage collection or, at the latest, at interpreter exit: queued writes
         # are committed before the threads stop.
         self._finalizer = weakref.finalize(self, self._native.close)
@@ -185,28 +181,20 @@ class SQLiteSnapshotStore(_SyncSnapshotAPI, _SQLiteOpener):
 
     async def save_async(self, snapshot: Any) -> None:
         """Awaitable :meth:`save`; returns once the write is committed."""
-        bridge = bridge_for_running_loop()
-        await bridge.expect(self._native.save_queued(snapshot, bridge.queue))
+        await call_queued(self._native.save_queued, snapshot)
 
     async def get_async(self, task_id: str, version: int | None = None) -> Any:
         """Awaitable :meth:`get`."""
-        bridge = bridge_for_running_loop()
-        return await bridge.expect(self._native.get_queued(task_id, version, bridge.queue))
+        return await call_queued(self._native.get_queued, task_id, version)
 
     async def list_versions_async(self, task_id: str) -> list[int]:
         """Awaitable :meth:`list_versions`."""
-        bridge = bridge_for_running_loop()
-        result: list[int] = await bridge.expect(
-            self._native.list_versions_queued(task_id, bridge.queue)
-        )
+        result: list[int] = await call_queued(self._native.list_versions_queued, task_id)
         return result
 
     async def delete_async(self, task_id: str, version: int | None = None) -> bool:
         """Awaitable :meth:`delete`; returns once the delete is committed."""
-        bridge = bridge_for_running_loop()
-        result: bool = await bridge.expect(
-            self._native.delete_queued(task_id, version, bridge.queue)
-        )
+        result: bool = await call_queued(self._native.delete_queued, task_id, version)
         return result
 
 
@@ -243,7 +231,7 @@ class InMemorySnapshotStore(_SyncSnapshotAPI, _Closable):
     """
 
     def __init__(self) -> None:
-        self._native = _core.open_memory_snapshot_store(snapshot_factory())
+        self._native = _core.open_memory_snapshot_store()
 
     def __repr__(self) -> str:
         return "InMemorySnapshotStore()"
@@ -256,7 +244,7 @@ class AsyncInMemorySnapshotStore(_Closable):
     """
 
     def __init__(self) -> None:
-        self._native = _core.open_memory_snapshot_store(snapshot_factory())
+        self._native = _core.open_memory_snapshot_store()
 
     async def save(self, snapshot: Any) -> None:
         """Save a snapshot to the in-memory store."""

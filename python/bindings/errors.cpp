@@ -1,57 +1,28 @@
 #include "errors.hpp"
 
 #include "asap_native/errors.hpp"
+#include "python_classes.hpp"
 
 namespace py = pybind11;
 
 namespace asap_native::bindings {
 namespace {
 
-const char* class_name_for(StoreErrorKind kind) {
-    switch (kind) {
-        case StoreErrorKind::Busy: return "DatabaseLockedError";
-        case StoreErrorKind::ReadOnly: return "ReadOnlyDatabaseError";
-        case StoreErrorKind::NotADatabase: return "NotADatabaseError";
-        case StoreErrorKind::CantOpen: return "CannotOpenDatabaseError";
-        case StoreErrorKind::IO: return "DatabaseIOError";
-        case StoreErrorKind::Closed: return "StoreClosedError";
-        case StoreErrorKind::Other: break;
-    }
-    return "StoreError";
-}
-
-// Database failures are worth a warning in the server's log; the message is SQLite's own
-// and never carries snapshot data or usage payloads.
-void log_store_error(const char* class_name, const StoreError& error) {
-    if (error.kind() == StoreErrorKind::Closed) return;  // a caller bug, not a database event
-    try {
-        py::object logger = py::module_::import("logging").attr("getLogger")("asap_native");
-        logger.attr("warning")("%s: %s (%s)", class_name, error.what(),
-                               error.sqlite_error_name());
-    } catch (py::error_already_set&) {
-        // Logging must never replace the error being reported (e.g. during shutdown).
-    }
-}
-
 py::object store_error_object(const StoreError& error) {
-    // asap_native.errors is pure Python, so these classes can also subclass sqlite3's.
-    py::object errors = py::module_::import("asap_native.errors");
-    log_store_error(class_name_for(error.kind()), error);
-    py::object type = errors.attr(class_name_for(error.kind()));
-    py::object instance = type(error.what());
+    py::object instance = store_error_class(error.kind())(error.what());
     instance.attr("sqlite_errorcode") = error.sqlite_code();
     instance.attr("sqlite_errorname") = error.sqlite_error_name();
     return instance;
 }
 
-py::object os_error_object(const PathError& error) {
-    // OSError(errno, ...) picks the matching subclass (FileNotFoundError, IsADirectoryError...).
-    py::object os_error = py::reinterpret_borrow<py::object>(PyExc_OSError);
-    return os_error(error.error_number(), error.what(), error.path());
+void set_error(const py::object& instance) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(instance.ptr())), instance.ptr());
 }
 
-void raise_object(const py::object& instance) {
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(instance.ptr())), instance.ptr());
+// The Python exception pybind11 would raise for one of its own C++ exception types.
+py::object fetched(const py::builtin_exception& error) {
+    error.set_error();
+    return py::error_already_set().value();
 }
 
 }  // namespace
@@ -60,13 +31,15 @@ py::object python_exception(std::exception_ptr error) {
     try {
         std::rethrow_exception(error);
     } catch (const PathError& e) {
-        return os_error_object(e);
+        return path_error_object(e.error_number(), e.what(), e.path());
     } catch (const InvalidArgument& e) {
         return py::reinterpret_borrow<py::object>(PyExc_ValueError)(e.what());
     } catch (const StoreError& e) {
         return store_error_object(e);
     } catch (const py::error_already_set& e) {
         return e.value();
+    } catch (const py::builtin_exception& e) {
+        return fetched(e);
     } catch (const std::bad_alloc&) {
         return py::reinterpret_borrow<py::object>(PyExc_MemoryError)();
     } catch (const std::exception& e) {
@@ -76,17 +49,30 @@ py::object python_exception(std::exception_ptr error) {
     }
 }
 
+void raise_stored_data_error(const std::string& message, std::exception_ptr cause) {
+    py::object cause_object;
+    if (cause) {
+        cause_object = python_exception(cause);
+        if (!PyObject_IsInstance(cause_object.ptr(), PyExc_ValueError))
+            std::rethrow_exception(cause);
+    }
+    py::object error = store_error_class(StoreErrorKind::InvalidData)(message);
+    if (cause_object) PyException_SetCause(error.ptr(), cause_object.release().ptr());
+    set_error(error);
+    throw py::error_already_set();
+}
+
 void register_errors(py::module_&) {
     py::register_exception_translator([](std::exception_ptr pointer) {
         if (!pointer) return;
         try {
             std::rethrow_exception(pointer);
         } catch (const PathError& error) {
-            raise_object(os_error_object(error));
+            set_error(path_error_object(error.error_number(), error.what(), error.path()));
         } catch (const InvalidArgument& error) {
             PyErr_SetString(PyExc_ValueError, error.what());
         } catch (const StoreError& error) {
-            raise_object(store_error_object(error));
+            set_error(store_error_object(error));
         }
     });
 }

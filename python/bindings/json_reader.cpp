@@ -5,13 +5,13 @@
 // parser (which allocates a std::string per token). Anything this reader does not handle
 // itself (malformed text, NaN/Infinity, out-of-range floats, very deep nesting, invalid
 // UTF-8) is handed to json.loads, so results and errors match Python's json module.
+#include "json_reader.hpp"
+
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
-
-#include "json_convert.hpp"
 
 namespace py = pybind11;
 
@@ -100,13 +100,20 @@ private:
 
     PyObject* value(int depth) {
         switch (peek()) {
-            case '{': return object(depth + 1);
-            case '[': return array(depth + 1);
-            case '"': return string(false);
-            case 't': return literal("true", 4) ? Py_NewRef(Py_True) : nullptr;
-            case 'f': return literal("false", 5) ? Py_NewRef(Py_False) : nullptr;
-            case 'n': return literal("null", 4) ? Py_NewRef(Py_None) : nullptr;
-            default: return number();
+            case '{':
+                return object(depth + 1);
+            case '[':
+                return array(depth + 1);
+            case '"':
+                return string(false);
+            case 't':
+                return literal("true", 4) ? Py_NewRef(Py_True) : nullptr;
+            case 'f':
+                return literal("false", 5) ? Py_NewRef(Py_False) : nullptr;
+            case 'n':
+                return literal("null", 4) ? Py_NewRef(Py_None) : nullptr;
+            default:
+                return number();
         }
     }
 
@@ -277,14 +284,30 @@ private:
             if (pos_ >= end_) return nullptr;
             const char kind = *pos_++;
             switch (kind) {
-                case '"': buffer_.push_back('"'); break;
-                case '\\': buffer_.push_back('\\'); break;
-                case '/': buffer_.push_back('/'); break;
-                case 'b': buffer_.push_back('\b'); break;
-                case 'f': buffer_.push_back('\f'); break;
-                case 'n': buffer_.push_back('\n'); break;
-                case 'r': buffer_.push_back('\r'); break;
-                case 't': buffer_.push_back('\t'); break;
+                case '"':
+                    buffer_.push_back('"');
+                    break;
+                case '\\':
+                    buffer_.push_back('\\');
+                    break;
+                case '/':
+                    buffer_.push_back('/');
+                    break;
+                case 'b':
+                    buffer_.push_back('\b');
+                    break;
+                case 'f':
+                    buffer_.push_back('\f');
+                    break;
+                case 'n':
+                    buffer_.push_back('\n');
+                    break;
+                case 'r':
+                    buffer_.push_back('\r');
+                    break;
+                case 't':
+                    buffer_.push_back('\t');
+                    break;
                 case 'u': {
                     std::uint32_t code;
                     if (!read_hex4(code)) return nullptr;
@@ -302,7 +325,8 @@ private:
                     append_utf8(code);
                     break;
                 }
-                default: return nullptr;
+                default:
+                    return nullptr;
             }
         }
         return nullptr;
@@ -361,11 +385,7 @@ py::object parse_with_json_module(std::string_view text) {
         PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogatepass");
     PyObject* result = source ? PyObject_CallOneArg(loads, source) : nullptr;
     Py_XDECREF(source);
-    if (result == nullptr) {
-        py::error_already_set error;
-        throw py::value_error(std::string("stored snapshot data is not valid JSON: ") +
-                              error.what());
-    }
+    if (result == nullptr) throw py::error_already_set();  // json.JSONDecodeError, a ValueError
     return py::reinterpret_steal<py::object>(result);
 }
 
@@ -379,6 +399,12 @@ py::object json_to_python(std::string_view text) {
         throw py::error_already_set();
     PyErr_Clear();
     return parse_with_json_module(text);
+}
+
+void register_json_reader(py::module_& module) {
+    module.def(
+        "_loads", [](py::bytes text) { return json_to_python(std::string_view(text)); },
+        py::arg("text"), "Decode JSON text as a store would on get (for tests and benchmarks).");
 }
 
 }  // namespace asap_native::bindings

@@ -1,9 +1,9 @@
-#include "json_convert.hpp"
+#include "json_writer.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -75,6 +75,37 @@ std::string key_repr(PyObject* key) { return "[" + python_repr(key) + "]"; }
 
 std::string type_name(PyObject* obj) { return Py_TYPE(obj)->tp_name; }
 
+// The items of the dicts and lists being written, innermost container last. A container's
+// items are taken, with a reference each, before any of them is written: what runs while a
+// value is encoded (isoformat(), model_dump(), __str__) may change the container, and must
+// change neither what is written nor whether it is valid JSON. One buffer per thread, used
+// as a stack, so nested (even re-entrant) writes allocate nothing once it has grown.
+class TakenItems {
+public:
+    TakenItems() : stack_(buffer()), start_(stack_.size()) {}
+    ~TakenItems() {
+        for (std::size_t i = start_; i < stack_.size(); ++i) Py_DECREF(stack_[i]);
+        stack_.resize(start_);
+    }
+    TakenItems(const TakenItems&) = delete;
+    TakenItems& operator=(const TakenItems&) = delete;
+
+    void add(PyObject* item) {
+        stack_.push_back(item);  // first: if it throws, no reference is left behind
+        Py_INCREF(item);
+    }
+    std::size_t size() const { return stack_.size() - start_; }
+    PyObject* operator[](std::size_t index) const { return stack_[start_ + index]; }
+
+private:
+    static std::vector<PyObject*>& buffer() {
+        thread_local std::vector<PyObject*> items;
+        return items;
+    }
+    std::vector<PyObject*>& stack_;
+    std::size_t start_;
+};
+
 class JsonWriter {
 public:
     explicit JsonWriter(std::string& out) : out_(out) {}
@@ -111,8 +142,8 @@ private:
         const char* text = PyUnicode_AsUTF8AndSize(obj, &size);
         if (text == nullptr) {
             PyErr_Clear();
-            throw EncodeError{PyExc_ValueError,
-                              "string is not valid Unicode (it holds a lone surrogate)", {}};
+            throw EncodeError{
+                PyExc_ValueError, "string is not valid Unicode (it holds a lone surrogate)", {}};
         }
         append_quoted(text, static_cast<std::size_t>(size));
     }
@@ -145,13 +176,27 @@ private:
             out_.append(text + run_start, i - run_start);
             run_start = i + 1;
             switch (c) {
-                case '"': out_.append("\\\""); break;
-                case '\\': out_.append("\\\\"); break;
-                case '\n': out_.append("\\n"); break;
-                case '\r': out_.append("\\r"); break;
-                case '\t': out_.append("\\t"); break;
-                case '\b': out_.append("\\b"); break;
-                case '\f': out_.append("\\f"); break;
+                case '"':
+                    out_.append("\\\"");
+                    break;
+                case '\\':
+                    out_.append("\\\\");
+                    break;
+                case '\n':
+                    out_.append("\\n");
+                    break;
+                case '\r':
+                    out_.append("\\r");
+                    break;
+                case '\t':
+                    out_.append("\\t");
+                    break;
+                case '\b':
+                    out_.append("\\b");
+                    break;
+                case '\f':
+                    out_.append("\\f");
+                    break;
                 default: {
                     const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
                     out_.append(escaped, sizeof escaped);
@@ -200,55 +245,66 @@ private:
 
     void write_dict(PyObject* dict, int depth) {
         check_depth(depth);
+        TakenItems items;  // key, value, key, value...
+        if (PyDict_CheckExact(dict)) {
+            Py_ssize_t position = 0;
+            PyObject* key;
+            PyObject* value;
+            while (PyDict_Next(dict, &position, &key, &value)) {
+                items.add(key);
+                items.add(value);
+            }
+        } else {  // a subclass: its own items() order, as json.dumps takes it
+            PyObject* pairs = PyMapping_Items(dict);
+            if (pairs == nullptr) throw py::error_already_set();
+            py::object owner = py::reinterpret_steal<py::object>(pairs);
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(pairs); ++i) {
+                PyObject* pair = PyList_GET_ITEM(pairs, i);
+                if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2)
+                    throw EncodeError{
+                        PyExc_ValueError,
+                        "items() of " + type_name(dict) + " must give (key, value) pairs",
+                        {}};
+                items.add(PyTuple_GET_ITEM(pair, 0));
+                items.add(PyTuple_GET_ITEM(pair, 1));
+            }
+        }
         out_.push_back('{');
-        Py_ssize_t position = 0;
-        PyObject* key;
-        PyObject* value;
-        bool first = true;
-        while (PyDict_Next(dict, &position, &key, &value)) {
-            if (!first) out_.push_back(',');
-            first = false;
+        for (std::size_t i = 0; i < items.size(); i += 2) {
+            PyObject* key = items[i];
+            if (i) out_.push_back(',');
             if (!PyUnicode_Check(key))
-                throw EncodeError{PyExc_TypeError,
-                                  "keys must be str, not " + type_name(key) + " (key " +
-                                      python_repr(key) + ")",
-                                  {}};
-            Py_INCREF(key);
-            Py_INCREF(value);  // a __eq__/__hash__ or model_dump must not free them under us
+                throw EncodeError{
+                    PyExc_TypeError,
+                    "keys must be str, not " + type_name(key) + " (key " + python_repr(key) + ")",
+                    {}};
             try {
                 write_string(key);
                 out_.push_back(':');
-                write(value, depth + 1);
+                write(items[i + 1], depth + 1);
             } catch (EncodeError& error) {
                 error.reversed_path.push_back(key_repr(key));
-                Py_DECREF(key);
-                Py_DECREF(value);
-                throw;
-            } catch (...) {
-                Py_DECREF(key);
-                Py_DECREF(value);
                 throw;
             }
-            Py_DECREF(key);
-            Py_DECREF(value);
         }
         out_.push_back('}');
     }
 
     void write_sequence(PyObject* sequence, int depth) {
         check_depth(depth);
-        PyObject* fast = PySequence_Fast(sequence, "expected a sequence");
-        if (fast == nullptr) throw py::error_already_set();
-        py::object owner = py::reinterpret_steal<py::object>(fast);
+        TakenItems items;
+        if (PyList_Check(sequence)) {
+            for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sequence); ++i)
+                items.add(PyList_GET_ITEM(sequence, i));
+        } else {  // a tuple: its items cannot change
+            for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(sequence); ++i)
+                items.add(PyTuple_GET_ITEM(sequence, i));
+        }
         out_.push_back('[');
-        const Py_ssize_t size = PySequence_Fast_GET_SIZE(fast);
-        for (Py_ssize_t i = 0; i < size; ++i) {
+        for (std::size_t i = 0; i < items.size(); ++i) {
             if (i) out_.push_back(',');
-            // Lists can change size while model_dump or __iter__ code runs; re-check bounds.
-            if (i >= PySequence_Fast_GET_SIZE(fast)) break;
-            py::object item = py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(fast, i));
             try {
-                write(item.ptr(), depth + 1);
+                write(items[i], depth + 1);
             } catch (EncodeError& error) {
                 error.reversed_path.push_back("[" + std::to_string(i) + "]");
                 throw;
@@ -272,7 +328,8 @@ private:
         if (text == nullptr) throw py::error_already_set();
         py::object owner = py::reinterpret_steal<py::object>(text);
         if (!PyUnicode_Check(text))
-            throw EncodeError{PyExc_TypeError, "encoding of " + type_name(obj) + " is not a str", {}};
+            throw EncodeError{
+                PyExc_TypeError, "encoding of " + type_name(obj) + " is not a str", {}};
         write_string(text);
     }
 
@@ -303,15 +360,15 @@ private:
                 dumped = py::reinterpret_borrow<py::object>(obj).attr("model_dump")(
                     py::arg("mode") = "json");
             } catch (py::error_already_set& error) {
-                throw EncodeError{PyExc_ValueError,
-                                  "model_dump(mode='json') of " + type_name(obj) +
-                                      " failed: " + error.what(),
-                                  {}};
+                throw EncodeError{
+                    PyExc_ValueError,
+                    "model_dump(mode='json') of " + type_name(obj) + " failed: " + error.what(),
+                    {}};
             }
             return write(dumped.ptr(), depth + 1);
         }
-        throw EncodeError{PyExc_TypeError,
-                          "Object of type " + type_name(obj) + " is not JSON serializable", {}};
+        throw EncodeError{
+            PyExc_TypeError, "Object of type " + type_name(obj) + " is not JSON serializable", {}};
     }
 
     std::string& out_;
@@ -338,13 +395,10 @@ std::string python_to_json(py::handle data, const char* root_name) {
     return out;
 }
 
-void register_json(py::module_& module) {
+void register_json_writer(py::module_& module) {
     module.def(
         "_dumps", [](py::handle data) { return py::bytes(python_to_json(data)); }, py::arg("data"),
         "Encode `data` as the JSON text a store would write (for tests and benchmarks).");
-    module.def(
-        "_loads", [](py::bytes text) { return json_to_python(std::string_view(text)); },
-        py::arg("text"), "Decode JSON text as a store would on get (for tests and benchmarks).");
 }
 
 }  // namespace asap_native::bindings

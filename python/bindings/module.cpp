@@ -4,13 +4,19 @@
 #include "completions.hpp"
 #include "compression.hpp"
 #include "errors.hpp"
-#include "json_convert.hpp"
+#include "fault_injection.hpp"
+#include "json_reader.hpp"
+#include "json_writer.hpp"
+#include "python_classes.hpp"
 #include "stores.hpp"
 
 PYBIND11_MODULE(_core, module) {
     module.doc() = "C++ core of asap_native (use the asap_native package, not this module).";
+    asap_native::bindings::register_python_classes(module);
     asap_native::bindings::register_errors(module);
-    asap_native::bindings::register_json(module);
+    asap_native::bindings::register_fault_injection(module);
+    asap_native::bindings::register_json_reader(module);
+    asap_native::bindings::register_json_writer(module);
     asap_native::bindings::register_completions(module);
     asap_native::bindings::register_stores(module);
     asap_native::bindings::register_compression(module);

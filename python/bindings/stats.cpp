@@ -28,6 +28,7 @@ py::dict stats_to_dict(const StoreStatsSnapshot& stats) {
     py::dict group_commit;
     group_commit["batches"] = stats.batches;
     group_commit["writes"] = stats.batched_writes;
+    group_commit["largest_batch"] = stats.batch_size_max;
     group_commit["batch_size"] = batch_size;
     py::dict out;
     out["operations"] = operations;

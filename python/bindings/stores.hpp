@@ -1,4 +1,4 @@
-// Python bindings of the snapshot and metering stores (sync API).
+// Python bindings of the snapshot and metering stores: sync calls and queued (awaitable) calls.
 #pragma once
 
 #include <pybind11/pybind11.h>

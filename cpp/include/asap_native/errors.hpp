@@ -36,6 +36,7 @@ enum class StoreErrorKind {
     CantOpen,      ///< SQLITE_CANTOPEN: the path cannot be opened at all.
     IO,            ///< SQLITE_IOERR / SQLITE_FULL: the operating system refused a read or write.
     Closed,        ///< The store was closed before the call.
+    InvalidData,   ///< A stored row cannot be read back (written by another program, say).
     Other,         ///< Any other SQLite failure.
 };
 
@@ -58,5 +59,8 @@ private:
     StoreErrorKind kind_;
     int sqlite_code_;
 };
+
+/// The error every call on a closed store throws.
+StoreError store_closed_error();
 
 }  // namespace asap_native

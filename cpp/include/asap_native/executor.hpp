@@ -1,6 +1,7 @@
-// Threads that run a store's SQLite work for the awaitable API, with group commit.
+// Threads that run a store's database work for the queued (awaitable) API, with group commit.
 #pragma once
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -13,77 +14,271 @@
 #include <unordered_map>
 #include <vector>
 
+#include "asap_native/errors.hpp"
+#include "asap_native/process_generation.hpp"
+#include "asap_native/store_stats.hpp"
+
 namespace asap_native {
 
-class StoreStats;
-namespace sqlite {
-class Connection;
-class Database;
-}  // namespace sqlite
-
-/// A unit of work: `run` uses a connection (inside the group transaction for writes);
-/// `complete` is then called exactly once, on an executor thread, with null or the error
-/// (for writes, only after the transaction committed). `complete` must not throw.
+/// A unit of work on a `Connection`: `run` uses the connection (inside the group transaction
+/// for writes); `complete` is then called exactly once, on an executor thread, with null or
+/// the error (for writes, only after the transaction committed). `complete` must not throw.
+template <typename Connection>
 struct Job {
-    std::function<void(sqlite::Connection&)> run;
+    std::function<void(Connection&)> run;
     std::function<void(std::exception_ptr)> complete;
 };
 
-/// Figures about the group commits done so far.
-struct ExecutorStats {
-    std::uint64_t writes = 0;      ///< write jobs completed
-    std::uint64_t reads = 0;       ///< read jobs completed
-    std::uint64_t batches = 0;     ///< write transactions committed or attempted
-    std::uint64_t largest_batch = 0;
-};
+/// Reader threads for a machine: 2 to 4.
+int default_executor_readers() noexcept;
 
 /// Runs jobs for one database on threads it owns: one writer, which takes every queued write
 /// and commits them in one transaction (group commit), and a few readers. Jobs that share a
 /// key (a task id) run in submission order: a read submitted while writes for its key are
 /// queued runs on the writer thread after them. Threads start on first use; a forked child
 /// starts its own. Thread-safe.
+///
+/// `Database` provides `Connection`, `with_reader(work)` (work(Connection&) on a reader
+/// connection) and `run_batch(steps)` (every step in one transaction, each isolated by a
+/// savepoint; one exception_ptr per step): sqlite::Database does, and so can any backend.
+template <typename Database>
 class Executor {
 public:
-    /// `reader_threads` 0 picks a count for the machine (2 to 4). `stats` (may be null)
-    /// receives the size of every group commit.
-    explicit Executor(sqlite::Database& database, int reader_threads = 0,
-                      std::size_t max_batch = 1024, StoreStats* stats = nullptr);
+    using Connection = typename Database::Connection;
+    using Step = std::function<void(Connection&)>;
+
+    /// `reader_threads` 0 picks default_executor_readers(). `stats` (may be null) receives
+    /// the size of every group commit.
+    explicit Executor(Database& database, int reader_threads = 0, std::size_t max_batch = 1024,
+                      StoreStats* stats = nullptr)
+        : database_(database),
+          reader_threads_(reader_threads > 0 ? reader_threads : default_executor_readers()),
+          max_batch_(std::max<std::size_t>(1, max_batch)),
+          stats_(stats),
+          state_(std::make_unique<State>()) {}
+
     /// Runs everything queued, then stops (see shutdown()).
-    ~Executor();
+    ~Executor() {
+        shutdown();
+        if (state_ && state_->generation != process_generation()) (void)state_.release();
+    }
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
 
-    /// Queues a write. Throws StoreError(Closed) after shutdown().
-    void submit_write(const std::string& key, Job job);
-    /// Queues a read. Throws StoreError(Closed) after shutdown().
-    void submit_read(const std::string& key, Job job);
+    /// Queues a write. Throws StoreError(Closed) after shutdown() (the job is then dropped).
+    void submit_write(const std::string& key, Job<Connection> job) {
+        submit(key, std::move(job), true);
+    }
+    /// Queues a read. Throws StoreError(Closed) after shutdown() (the job is then dropped).
+    void submit_read(const std::string& key, Job<Connection> job) {
+        submit(key, std::move(job), false);
+    }
+
     /// Stops accepting jobs, waits until every queued job has completed, joins the threads.
     void shutdown();
-    /// Group-commit figures so far.
-    ExecutorStats stats() const;
 
 private:
     struct Queued {
         std::string key;
-        Job job;
-        bool is_write;
+        Job<Connection> job;
+        bool is_write = false;
     };
-    struct State;
+    struct State {
+        std::uint64_t generation = process_generation();
+        std::mutex mutex;
+        // Separate wake-ups, each sent only to a thread that is waiting: waking every thread
+        // on every submission cost more than the SQLite work (and kept group commits small).
+        std::condition_variable reader_ready;
+        std::condition_variable writer_ready;
+        int idle_readers = 0;
+        bool writer_idle = false;
+        std::deque<Queued> writer_queue;  // writes, and reads that must follow queued writes
+        std::deque<Queued> reader_queue;
+        std::unordered_map<std::string, int> pending_writes;  // by key
+        bool started = false;
+        bool stopping = false;
+        std::thread writer;
+        std::vector<std::thread> readers;
+        std::vector<std::thread::id> thread_ids;  // set once by start_threads()
+        std::mutex join_mutex;  // held by the one shutdown() call that joins the threads
+    };
 
-    State& current_state();
+    State& current_state() {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (state_->generation != process_generation()) {
+            // A forked child has none of the parent's threads and may have inherited locked
+            // mutexes: leak the parent's state and start afresh.
+            (void)state_.release();
+            state_ = std::make_unique<State>();
+        }
+        return *state_;
+    }
+
     // Call with the state's mutex held.
-    void start_threads(State& state);
+    void start_threads(State& state) {
+        if (state.started) return;
+        state.started = true;
+        state.writer = std::thread([this, &state] { writer_loop(state); });
+        for (int i = 0; i < reader_threads_; ++i)
+            state.readers.emplace_back([this, &state] { reader_loop(state); });
+        state.thread_ids.push_back(state.writer.get_id());
+        for (auto& reader : state.readers) state.thread_ids.push_back(reader.get_id());
+    }
+
+    void submit(const std::string& key, Job<Connection> job, bool is_write);
     void writer_loop(State& state);
     void reader_loop(State& state);
-    void run_read(Job& job);
+    void run_read(Job<Connection>& job) {
+        std::exception_ptr error;
+        try {
+            database_.with_reader([&](Connection& connection) { job.run(connection); });
+        } catch (...) {
+            error = std::current_exception();
+        }
+        job.complete(error);
+    }
     void finish_writes(State& state, std::vector<Queued>& writes);
 
-    sqlite::Database& database_;
+    Database& database_;
     int reader_threads_;
     std::size_t max_batch_;
     StoreStats* stats_;
-    mutable std::mutex state_mutex_;
+    std::mutex state_mutex_;
     std::unique_ptr<State> state_;
 };
+
+template <typename Database>
+void Executor<Database>::submit(const std::string& key, Job<Connection> job, bool is_write) {
+    State& state = current_state();
+    std::unique_lock<std::mutex> lock(state.mutex);
+    if (state.stopping) throw store_closed_error();
+    start_threads(state);
+    bool wake_writer = false;
+    bool wake_reader = false;
+    auto pending = state.pending_writes.find(key);
+    if (is_write || (pending != state.pending_writes.end() && pending->second > 0)) {
+        if (is_write) ++state.pending_writes[key];
+        state.writer_queue.push_back(Queued{key, std::move(job), is_write});
+        wake_writer = state.writer_idle;
+        state.writer_idle = false;
+    } else {
+        state.reader_queue.push_back(Queued{key, std::move(job), false});
+        wake_reader = state.idle_readers > 0;
+    }
+    lock.unlock();
+    if (wake_writer) state.writer_ready.notify_one();
+    if (wake_reader) state.reader_ready.notify_one();
+}
+
+template <typename Database>
+void Executor<Database>::finish_writes(State& state, std::vector<Queued>& writes) {
+    std::vector<const Step*> steps;
+    steps.reserve(writes.size());
+    for (auto& write : writes) steps.push_back(&write.job.run);
+    const std::vector<std::exception_ptr> errors = database_.run_batch(steps);
+    // Figures first, so a caller that sees its completion also sees them.
+    if (stats_ != nullptr) stats_->record_batch(writes.size());
+    {
+        std::lock_guard<std::mutex> lock(state.mutex);
+        for (auto& write : writes) {
+            auto pending = state.pending_writes.find(write.key);
+            if (pending != state.pending_writes.end() && --pending->second == 0)
+                state.pending_writes.erase(pending);
+        }
+    }
+    for (std::size_t i = 0; i < writes.size(); ++i) writes[i].job.complete(errors[i]);
+    writes.clear();
+}
+
+template <typename Database>
+void Executor<Database>::writer_loop(State& state) {
+    std::vector<Queued> taken;
+    std::vector<Queued> writes;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lock(state.mutex);
+            while (!state.stopping && state.writer_queue.empty()) {
+                state.writer_idle = true;
+                state.writer_ready.wait(lock);
+            }
+            state.writer_idle = false;
+            if (state.writer_queue.empty()) return;  // stopping and drained
+            const std::size_t count = std::min(max_batch_, state.writer_queue.size());
+            for (std::size_t i = 0; i < count; ++i) {
+                taken.push_back(std::move(state.writer_queue.front()));
+                state.writer_queue.pop_front();
+            }
+        }
+        for (auto& item : taken) {
+            if (item.is_write) {
+                writes.push_back(std::move(item));
+                continue;
+            }
+            // A read that must see the writes queued before it: commit those first.
+            if (!writes.empty()) finish_writes(state, writes);
+            run_read(item.job);
+        }
+        if (!writes.empty()) finish_writes(state, writes);
+        taken.clear();
+    }
+}
+
+template <typename Database>
+void Executor<Database>::reader_loop(State& state) {
+    for (;;) {
+        Queued item;
+        {
+            std::unique_lock<std::mutex> lock(state.mutex);
+            while (!state.stopping && state.reader_queue.empty()) {
+                ++state.idle_readers;
+                state.reader_ready.wait(lock);
+                --state.idle_readers;
+            }
+            if (state.reader_queue.empty()) return;  // stopping and drained
+            item = std::move(state.reader_queue.front());
+            state.reader_queue.pop_front();
+        }
+        run_read(item.job);
+    }
+}
+
+template <typename Database>
+void Executor<Database>::shutdown() {
+    State* state;
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (!state_ || state_->generation != process_generation()) return;
+        state = state_.get();
+    }
+    bool own_thread;
+    {
+        std::lock_guard<std::mutex> lock(state->mutex);
+        state->stopping = true;
+        own_thread = std::find(state->thread_ids.begin(), state->thread_ids.end(),
+                               std::this_thread::get_id()) != state->thread_ids.end();
+    }
+    state->reader_ready.notify_all();
+    state->writer_ready.notify_all();
+    // Concurrent callers (close() from two threads, or racing a finalizer) must not join the
+    // same thread twice: one joins, the others wait here until it is done. One of our own
+    // threads cannot wait for itself; it only joins if nobody else is already joining.
+    std::unique_lock<std::mutex> join_lock(state->join_mutex, std::defer_lock);
+    if (own_thread) {
+        if (!join_lock.try_lock()) return;
+    } else {
+        join_lock.lock();
+    }
+    // Joining from one of our own threads would deadlock; the bindings never destroy a store
+    // there, but detaching keeps a mistake from calling std::terminate.
+    auto finish = [](std::thread& thread) {
+        if (!thread.joinable()) return;
+        if (thread.get_id() == std::this_thread::get_id())
+            thread.detach();
+        else
+            thread.join();
+    };
+    finish(state->writer);
+    for (auto& reader : state->readers) finish(reader);
+}
 
 }  // namespace asap_native

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "asap_native/queued_call.hpp"
 #include "asap_native/store_stats.hpp"
-
 #include "asap_native/timestamp.hpp"
 #include "asap_native/usage.hpp"
 
@@ -19,7 +19,8 @@ struct QueryPage {
     std::int64_t offset = 0;
 };
 
-/// Usage-event storage. Implementations are safe to call from many threads at once.
+/// Usage-event storage. Implementations are safe to call from many threads at once. Queued
+/// forms as in SnapshotStore.
 class MeteringStore {
 public:
     virtual ~MeteringStore() = default;
@@ -34,6 +35,19 @@ public:
 
     /// Totals over every event of `agent_id`; `period` is carried through as asap-protocol does.
     virtual UsageAggregate aggregate(const std::string& agent_id, const std::string& period) = 0;
+
+    virtual void record_queued(UsageEvent event, Done<Nothing> done) {
+        complete_now<Nothing>([&] { record(event); }, done);
+    }
+    virtual void query_queued(std::string agent_id, InstantMicros start, InstantMicros end,
+                              QueryPage page, Done<std::vector<UsageEvent>> done) {
+        complete_now<std::vector<UsageEvent>>([&] { return query(agent_id, start, end, page); },
+                                              done);
+    }
+    virtual void aggregate_queued(std::string agent_id, std::string period,
+                                  Done<UsageAggregate> done) {
+        complete_now<UsageAggregate>([&] { return aggregate(agent_id, period); }, done);
+    }
 
     /// Operations, errors, busy waits and group commits so far, with latency percentiles.
     virtual StoreStatsSnapshot stats() const = 0;

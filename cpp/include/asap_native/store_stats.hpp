@@ -119,8 +119,18 @@ public:
     }
 
 private:
-    enum ErrorKind { kInvalidArgument, kBusy, kReadOnly, kNotADatabase, kCantOpen, kIO, kClosed,
-                     kOther, kErrorKinds };
+    enum ErrorKind {
+        kInvalidArgument,
+        kBusy,
+        kReadOnly,
+        kNotADatabase,
+        kCantOpen,
+        kIO,
+        kClosed,
+        kInvalidData,
+        kOther,
+        kErrorKinds
+    };
     static ErrorKind classify(const std::exception_ptr& error) noexcept;
 
     struct PerOperation {

@@ -10,8 +10,10 @@
 #include <thread>
 
 #include "asap_native/errors.hpp"
+#include "asap_native/executor.hpp"
 #include "asap_native/process_generation.hpp"
 #include "asap_native/sqlite/fork_guard.hpp"
+#include "asap_native/sqlite/savepoint.hpp"
 #include "asap_native/sqlite/statement.hpp"
 #include "asap_native/sqlite/transaction.hpp"
 
@@ -46,25 +48,20 @@ void prepare_database_file(const std::string& path) {
     const std::string folder = parent_folder(path);
     struct stat folder_info {};
     if (::stat(folder.c_str(), &folder_info) != 0 || !S_ISDIR(folder_info.st_mode))
-        throw PathError(ENOENT,
-                        "cannot create database '" + path + "': folder '" + folder +
-                            "' does not exist",
-                        path);
+        throw PathError(
+            ENOENT, "cannot create database '" + path + "': folder '" + folder + "' does not exist",
+            path);
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         if (errno == EEXIST) return;  // another process created it first
-        throw PathError(errno,
-                        "cannot create database '" + path + "': " + std::strerror(errno), path);
+        throw PathError(errno, "cannot create database '" + path + "': " + std::strerror(errno),
+                        path);
     }
     ::close(fd);
 }
 
-int default_reader_count() {
-    const unsigned cores = std::thread::hardware_concurrency();
-    return static_cast<int>(std::clamp(cores == 0 ? 2u : cores, 2u, 8u));
-}
-
-StoreError closed_error() { return StoreError(StoreErrorKind::Closed, 0, "the store is closed"); }
+// A connection for each executor reader thread, and as many for callers of the sync API.
+int default_reader_count() { return 2 * default_executor_readers(); }
 
 }  // namespace
 
@@ -126,14 +123,13 @@ Database::State& Database::current_state() {
 }
 
 void Database::ensure_open(const State& state) const {
-    if (closed_.load() || !state.writer) throw closed_error();
+    if (closed_.load() || !state.writer) throw store_closed_error();
 }
 
-Database::ReaderLease::ReaderLease(Database& database, State& state)
-    : state_(state) {
+Database::ReaderLease::ReaderLease(Database& database, State& state) : state_(state) {
     std::unique_lock<std::mutex> lock(state_.readers_mutex);
     for (;;) {
-        if (database.closed_.load()) throw closed_error();
+        if (database.closed_.load()) throw store_closed_error();
         if (!state_.idle_readers.empty()) {
             connection_ = std::move(state_.idle_readers.back());
             state_.idle_readers.pop_back();
@@ -176,20 +172,18 @@ std::vector<std::exception_ptr> Database::run_batch(const std::vector<const Batc
                     return;  // ~Transaction rolls back what the step wrote before it threw
                 }
             } else {
-                Statement& savepoint = connection.statement("SAVEPOINT group_commit_step");
-                Statement& release = connection.statement("RELEASE group_commit_step");
-                Statement& rollback = connection.statement("ROLLBACK TO group_commit_step");
                 for (std::size_t i = 0; i < steps.size(); ++i) {
-                    Statement::Use(savepoint)->run();
+                    Savepoint step(connection, "group_commit_step");
                     try {
                         (*steps[i])(connection);
                     } catch (...) {
                         errors[i] = std::current_exception();
                         // If SQLite cannot roll back to the savepoint, the whole transaction
-                        // is lost; the exception escapes and fails every step below.
-                        Statement::Use(rollback)->run();
+                        // is lost; the exception escapes and fails every step.
+                        step.rollback();
+                        continue;
                     }
-                    Statement::Use(release)->run();
+                    step.release();
                 }
             }
             transaction.commit();

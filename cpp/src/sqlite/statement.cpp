@@ -19,8 +19,14 @@ Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
 void Statement::bind(int index, std::string_view text) {
-    const int rc = sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC,
-                                       SQLITE_UTF8);
+    const int rc =
+        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    if (rc != SQLITE_OK) throw_sqlite_error(db_, rc, "bind");
+}
+
+void Statement::bind_no_copy(int index, const std::string& text) {
+    const int rc =
+        sqlite3_bind_text64(stmt_, index, text.data(), text.size(), SQLITE_STATIC, SQLITE_UTF8);
     if (rc != SQLITE_OK) throw_sqlite_error(db_, rc, "bind");
 }
 

@@ -22,13 +22,15 @@ namespace asap_native::sqlite {
 /// never touching the ones inherited from the parent.
 class Database {
 public:
+    using Connection = sqlite::Connection;
     /// Hook run on every new connection (to register SQL functions) before use.
     using ConnectionSetup = std::function<void(Connection&)>;
     /// One step of a group commit: runs inside the shared transaction.
     using BatchStep = std::function<void(Connection&)>;
 
     /// Validates and opens `path`, applies WAL and durability, then runs `schema_sql` on the
-    /// writer. Throws InvalidArgument for a bad path and StoreError for SQLite failures.
+    /// writer. `max_readers` 0 gives a connection per executor reader thread and as many for
+    /// sync callers. Throws InvalidArgument for a bad path and StoreError for SQLite failures.
     Database(std::string path, ConnectionOptions options, const std::string& schema_sql,
              ConnectionSetup setup = {}, int max_readers = 0);
     ~Database();

@@ -19,8 +19,12 @@ public:
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
 
-    /// Binds text to the 1-based parameter `index` (copied only if SQLite needs to).
+    /// Binds a copy of `text` to the 1-based parameter `index`.
     void bind(int index, std::string_view text);
+    /// Binds `text` without copying it: it must stay alive and unchanged until the statement
+    /// is reset (a Statement::Use scope ends). A temporary cannot be passed.
+    void bind_no_copy(int index, const std::string& text);
+    void bind_no_copy(int index, std::string&& text) = delete;
     /// Binds a 64-bit integer to the 1-based parameter `index`.
     void bind(int index, std::int64_t value);
     /// Binds NULL to the 1-based parameter `index`.

@@ -1,4 +1,4 @@
-// Reading store arguments out of Python objects, with clear TypeErrors.
+// Reading store arguments out of Python objects, with clear TypeErrors and ValueErrors.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -7,11 +7,16 @@
 #include <optional>
 #include <string>
 
-#include "asap_native/snapshot.hpp"
 #include "asap_native/timestamp.hpp"
 #include "asap_native/usage.hpp"
 
 namespace asap_native::bindings {
+
+/// An attribute name interned once and kept for the interpreter's life.
+PyObject* interned(const char* text);
+/// `owner.attribute`, or TypeError "expected <expected> with attribute '<name>'".
+pybind11::object required_attribute(pybind11::handle owner, PyObject* attribute,
+                                    const char* expected);
 
 /// A str argument, possibly empty, as UTF-8; raises TypeError / ValueError naming `what`.
 std::string any_text(pybind11::handle value, const char* what);
@@ -19,16 +24,15 @@ std::string any_text(pybind11::handle value, const char* what);
 std::string require_text(pybind11::handle value, const char* what);
 /// None or an int >= 1 (bool rejected); raises TypeError / ValueError naming `what`.
 std::optional<std::int64_t> optional_version(pybind11::handle value, const char* what);
+/// An int that fits in 64 bits (bool rejected); raises TypeError / ValueError naming `what`.
+std::int64_t int64_argument(pybind11::handle value, const char* what);
+/// An int >= 0 that fits in 128 bits (bool rejected); raises TypeError / ValueError.
+UsageCount count_argument(pybind11::handle value, const char* what);
 /// A datetime (via isoformat()) or an ISO-8601 str, validated; raises TypeError / ValueError.
 std::string timestamp_text(pybind11::handle value, const char* what);
 /// The instant of a datetime or ISO-8601 str (naive means UTC).
 InstantMicros instant_of(pybind11::handle value, const char* what);
-/// Parses stored ISO-8601 text into a datetime ('Z' accepted on every Python version).
-pybind11::object datetime_from_text(const std::string& text);
-
-/// Reads a StateSnapshot, or any object with its attributes, into the core model.
-Snapshot snapshot_from_python(pybind11::handle snapshot);
-/// Reads a UsageEvent, or any object with its attributes, into the core model.
-UsageEvent usage_event_from_python(pybind11::handle event);
+/// A str or os.PathLike path as UTF-8 text; raises TypeError naming `what`.
+std::string path_argument(pybind11::handle value, const char* what);
 
 }  // namespace asap_native::bindings
