@@ -1,5 +1,6 @@
 # asap-native: every entry point a developer or CI needs.
 #   make test    - every test (C++ GoogleTest + Python pytest), installing what it needs
+#   make test-random - the property tests with fresh random examples and a larger budget
 #   make demo    - the main job: failover demo (primary agent SIGKILLed mid-task, backup finishes)
 #   make demo-tour - a short tour of the stores' API (examples/demo.py)
 #   make bench   - benchmarks; writes docs/benchmarks.md
@@ -18,7 +19,7 @@ APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libb
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn uvloop
 
-.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo demo-tour bench fuzz clean format
+.PHONY: all system-deps venv install build-cpp test test-cpp test-py test-random sanitize demo demo-tour bench fuzz clean format
 
 all: install
 
@@ -64,6 +65,11 @@ test-py: install
 	ASAP_BENCH_CPP=$(CURDIR)/build/cpp/bench_store_cpp $(PY) -m pytest -q tests_py
 
 test: test-cpp test-py
+
+# The property tests with fresh random examples, ten times as many as `make test` runs (which
+# derives them from each test's name, so that nothing random can fail CI).
+test-random: install
+	HYPOTHESIS_PROFILE=random $(PY) -m pytest -q tests_py -k "random or oracle or property or mutat or changed"
 
 sanitize: system-deps
 	cmake -S . -B build/sanitize -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
