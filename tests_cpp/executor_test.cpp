@@ -168,7 +168,7 @@ struct BatchFigures {
 /// The figures once everything submitted so far has finished.
 BatchFigures settled_stats(SqlExecutor& executor, const StoreStats& stats) {
     executor.shutdown();
-    const StoreStatsSnapshot figures = stats.snapshot();
+    const StoreFigures figures = stats.figures();
     return BatchFigures{figures.batched_writes, figures.batches, figures.batch_size_max};
 }
 
@@ -525,7 +525,7 @@ TEST_F(ExecutorTest, ShutdownOfAnUnusedExecutorStartsNoThreads) {
     SqlExecutor executor(db_, 0, 1024, &stats_);
     executor.shutdown();
     EXPECT_THROW(executor.submit_write("k", write("k", 0, 0)), StoreError);
-    EXPECT_EQ(stats_.snapshot().batched_writes, 0u);
+    EXPECT_EQ(stats_.figures().batched_writes, 0u);
 }
 
 TEST_F(ExecutorTest, ConcurrentShutdownCallsAreSafe) {

@@ -1,42 +1,15 @@
-// The snapshot model: data conversion and validation.
+// The snapshot model: validation.
 #include "asap_native/snapshot.hpp"
 
 #include <gtest/gtest.h>
 
 #include <limits>
-#include <nlohmann/json.hpp>
 
 #include "asap_native/errors.hpp"
 #include "test_support.hpp"
 
 namespace asap_native::testing {
 namespace {
-
-TEST(SnapshotData, KeepsKeyOrderBothWays) {
-    nlohmann::ordered_json data;
-    data["zeta"] = 1;
-    data["alpha"] = nlohmann::ordered_json::array({3, "x", nullptr});
-    data["mid"] = {{"z", true}, {"a", 2.5}};
-    const std::string text = snapshot_data_from_json(data);
-    EXPECT_EQ(text, R"({"zeta":1,"alpha":[3,"x",null],"mid":{"z":true,"a":2.5}})");
-    const auto back = snapshot_data_to_json(text);
-    EXPECT_EQ(back, data);
-    EXPECT_EQ(back.dump(), text);
-}
-
-TEST(SnapshotData, EmptyObjectAndUnicode) {
-    EXPECT_EQ(snapshot_data_from_json(nlohmann::ordered_json::object()), "{}");
-    nlohmann::ordered_json data;
-    data["k\xC3\xA9"] = "\xE2\x9C\x93";
-    EXPECT_EQ(snapshot_data_to_json(snapshot_data_from_json(data)), data);
-}
-
-TEST(SnapshotData, OnlyObjectsAreSnapshotData) {
-    EXPECT_THROW(snapshot_data_from_json(nlohmann::ordered_json::array()), InvalidArgument);
-    EXPECT_THROW(snapshot_data_from_json(nlohmann::ordered_json("text")), InvalidArgument);
-    EXPECT_THROW(snapshot_data_from_json(nlohmann::ordered_json(nullptr)), InvalidArgument);
-    EXPECT_THROW(snapshot_data_from_json(nlohmann::ordered_json(3)), InvalidArgument);
-}
 
 TEST(ValidateSnapshot, AcceptsAndRejects) {
     EXPECT_NO_THROW(validate_snapshot(make_snapshot("task", 1)));

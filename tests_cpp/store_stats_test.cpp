@@ -22,7 +22,7 @@ using testing::make_snapshot;
 using testing::RawDb;
 using testing::TempDir;
 
-const OperationFigures& figures(const StoreStatsSnapshot& stats, StoreOperation operation) {
+const OperationFigures& figures(const StoreFigures& stats, StoreOperation operation) {
     return stats.operations[static_cast<std::size_t>(operation)];
 }
 
@@ -69,7 +69,7 @@ TEST(StoreStatsTest, CountsOperationsAndErrorsByKind) {
     EXPECT_TRUE(store.get("task", std::nullopt).has_value());
     EXPECT_THROW(store.get("", std::nullopt), InvalidArgument);
     EXPECT_THROW(store.remove("task", std::int64_t{0}), InvalidArgument);
-    const StoreStatsSnapshot stats = store.stats();
+    const StoreFigures stats = store.stats();
     EXPECT_EQ(figures(stats, StoreOperation::Save).count, 2u);
     EXPECT_EQ(figures(stats, StoreOperation::Save).errors, 0u);
     EXPECT_EQ(figures(stats, StoreOperation::Get).count, 2u);
@@ -92,7 +92,7 @@ TEST(StoreStatsTest, SqliteStoreCountsBusyWaitsAndBusyErrors) {
     EXPECT_THROW(store.save(make_snapshot("task", 1)), StoreError);
     holder.exec("COMMIT");
     store.save(make_snapshot("task", 1));
-    const StoreStatsSnapshot stats = store.stats();
+    const StoreFigures stats = store.stats();
     EXPECT_EQ(stats.busy_waits, 1u);
     EXPECT_EQ(stats.errors_by_kind.at("busy"), 1u);
     EXPECT_EQ(figures(stats, StoreOperation::Save).count, 2u);
@@ -117,7 +117,7 @@ TEST(StoreStatsTest, QueuedCallsAreCountedOnCompletionWithTheirBatches) {
     store.close();  // waits for the queue
     EXPECT_EQ(done.load(), kWrites);
     EXPECT_THROW(std::rethrow_exception(invalid), InvalidArgument);
-    const StoreStatsSnapshot stats = store.stats();
+    const StoreFigures stats = store.stats();
     EXPECT_EQ(figures(stats, StoreOperation::Save).count, kWrites + 1u);
     EXPECT_EQ(figures(stats, StoreOperation::Save).errors, 1u);
     EXPECT_EQ(stats.errors_by_kind.at("invalid_argument"), 1u);

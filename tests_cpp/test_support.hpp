@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -23,6 +24,17 @@
 #include "asap_native/usage.hpp"
 
 namespace asap_native::testing {
+
+/// The text of an ordered JSON object, as `Snapshot::data_json` holds it (key order kept).
+inline std::string snapshot_data_from_json(const nlohmann::ordered_json& data) {
+    if (!data.is_object()) throw std::invalid_argument("snapshot data must be a JSON object");
+    return data.dump();
+}
+
+/// `Snapshot::data_json` parsed back into an ordered JSON object.
+inline nlohmann::ordered_json snapshot_data_to_json(const std::string& data_json) {
+    return nlohmann::ordered_json::parse(data_json);
+}
 
 /// A fresh folder under $TMPDIR (or /tmp), removed with its contents on destruction.
 class TempDir {

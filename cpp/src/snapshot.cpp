@@ -1,19 +1,10 @@
 #include "asap_native/snapshot.hpp"
 
-#include <nlohmann/json.hpp>
+#include <string>
 
 #include "asap_native/errors.hpp"
 
 namespace asap_native {
-
-std::string snapshot_data_from_json(const nlohmann::ordered_json& data) {
-    if (!data.is_object()) throw InvalidArgument("snapshot data must be a JSON object");
-    return data.dump();
-}
-
-nlohmann::ordered_json snapshot_data_to_json(const std::string& data_json) {
-    return nlohmann::ordered_json::parse(data_json);
-}
 
 void validate_task_key(const std::string& task_id, const std::int64_t* version) {
     if (task_id.empty()) throw InvalidArgument("task_id must be a non-empty string");

@@ -106,11 +106,11 @@ void StoreStats::record(StoreOperation operation, std::chrono::nanoseconds elaps
     }
 }
 
-StoreStatsSnapshot StoreStats::snapshot() const {
+StoreFigures StoreStats::figures() const {
     static constexpr const char* kErrorNames[kErrorKinds] = {
         "invalid_argument", "busy",         "read_only", "not_a_database", "cant_open", "io",
         "closed",           "invalid_data", "other"};
-    StoreStatsSnapshot out;
+    StoreFigures out;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {
         const PerOperation& figures = operations_[i];
         OperationFigures& target = out.operations[i];

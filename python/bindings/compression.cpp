@@ -13,6 +13,8 @@
 #include "asap_native/codec/errors.hpp"
 #include "asap_native/codec/one_shot.hpp"
 #include "asap_native/codec/output_buffer.hpp"
+#include "gil.hpp"
+#include "python_classes.hpp"
 
 namespace py = pybind11;
 
@@ -26,29 +28,6 @@ using codec::Encoding;
 // multi-threaded program, so it runs with the GIL held.
 constexpr std::size_t kReleaseInputBytes = 8 * 1024;
 constexpr std::size_t kReleaseOutputBytes = 64 * 1024;
-
-/// Lets go of the GIL on demand and always takes it back before the scope ends.
-class GilRelease {
-public:
-    GilRelease() = default;
-    ~GilRelease() { reacquire(); }
-    GilRelease(const GilRelease&) = delete;
-    GilRelease& operator=(const GilRelease&) = delete;
-
-    void release() {
-        if (state_ == nullptr) state_ = PyEval_SaveThread();
-    }
-    void reacquire() {
-        if (state_ != nullptr) {
-            PyEval_RestoreThread(state_);
-            state_ = nullptr;
-        }
-    }
-    bool released() const { return state_ != nullptr; }
-
-private:
-    PyThreadState* state_ = nullptr;
-};
 
 /// A read-only view of any bytes-like argument, pinned for as long as the view lives.
 class InputView {
@@ -143,7 +122,7 @@ std::size_t limit_from(std::optional<std::size_t> max_output) {
 py::bytes decode(py::handle data, Encoding encoding, std::optional<std::size_t> max_output) {
     InputView input(data);
     Decompressor decompressor(encoding, limit_from(max_output));
-    GilRelease gil;
+    GilRelease gil(GilRelease::Start::Held);
     BytesOutput out(gil);
     if (input.size() >= kReleaseInputBytes) gil.release();
     decompressor.feed(input.data(), input.size(), out,
@@ -238,7 +217,7 @@ py::bytes compress(py::handle data, const std::string& encoding_name, int level)
     py::object out = py::reinterpret_steal<py::object>(raw);
     std::size_t size = 0;
     {
-        GilRelease gil;
+        GilRelease gil(GilRelease::Start::Held);
         if (input.size() >= kReleaseInputBytes) gil.release();
         size = codec::compress_into(input.data(), input.size(), encoding, level,
                                     reinterpret_cast<std::uint8_t*>(PyBytes_AS_STRING(raw)), bound);
@@ -260,7 +239,7 @@ public:
     py::bytes feed(py::handle data) {
         Busy busy(*this);
         InputView input(data);
-        GilRelease gil;
+        GilRelease gil(GilRelease::Start::Held);
         BytesOutput out(gil);
         if (input.size() >= kReleaseInputBytes) gil.release();
         decompressor_.feed(input.data(), input.size(), out);
@@ -293,9 +272,9 @@ private:
     bool busy_ = false;  // only read and written with the GIL held
 };
 
-void raise_python(const char* class_name, const char* message, py::handle extra = py::handle()) {
+void raise_codec_error(CodecError kind, const char* message, py::handle extra = py::handle()) {
     try {
-        py::object type = py::module_::import("asap_native.compression").attr(class_name);
+        py::handle type = codec_error_class(kind);
         py::object instance = extra ? type(message, extra) : type(message);
         PyErr_SetObject(type.ptr(), instance.ptr());
     } catch (py::error_already_set& error) {
@@ -306,9 +285,8 @@ void raise_python(const char* class_name, const char* message, py::handle extra 
 }  // namespace
 
 void register_compression(py::module_& module) {
-    py::module_ codec_module = module.def_submodule(
-        "codec", "Bounded gzip/brotli codecs (use asap_native.compression, not this module).");
-
+    // Bounded gzip/brotli codecs: use asap_native.compression, not these.
+    py::module_& codec_module = module;
     codec_module.def("decompress", &decompress, py::arg("data"), py::arg("encoding"),
                      py::arg("max_output") = py::none(),
                      "Decompresses a whole body; raises past max_output bytes of output.");
@@ -349,11 +327,11 @@ void register_compression(py::module_& module) {
         try {
             std::rethrow_exception(pointer);
         } catch (const codec::TruncatedData& error) {
-            raise_python("TruncatedDataError", error.what());
+            raise_codec_error(CodecError::Truncated, error.what());
         } catch (const codec::CorruptData& error) {
-            raise_python("CorruptDataError", error.what());
+            raise_codec_error(CodecError::Corrupt, error.what());
         } catch (const codec::DecompressionLimitExceeded& error) {
-            raise_python("DecompressionLimitExceededError", error.what(), py::int_(error.limit()));
+            raise_codec_error(CodecError::LimitExceeded, error.what(), py::int_(error.limit()));
         }
     });
 }

@@ -14,21 +14,37 @@
 
 namespace asap_native::bindings {
 
-/// Releases the GIL for a scope, as py::gil_scoped_release does, but with a destructor that
-/// may throw. When a daemon thread wants the GIL back after finalization has begun, CPython
-/// (before 3.14) ends it with pthread_exit(), whose forced unwind must not leave a noexcept
-/// destructor (that is std::terminate, "terminate called without an active exception");
-/// letting it through ends the thread quietly, as CPython ends pure-Python daemon threads.
-/// Use it through without_gil(), which never re-takes the GIL while an exception unwinds.
-class ReleaseGil {
+/// Lets go of the GIL, at once or on demand (release()), and takes it back by the end of the
+/// scope, as py::gil_scoped_release does, but with a destructor that may throw. When a daemon
+/// thread wants the GIL back after finalization has begun, CPython (before 3.14) ends it with
+/// pthread_exit(), whose forced unwind must not leave a noexcept destructor (that is
+/// std::terminate, "terminate called without an active exception"); letting it through ends
+/// the thread quietly, as CPython ends pure-Python daemon threads. Release the GIL around a
+/// whole call through without_gil(), which never re-takes it while an exception unwinds.
+class GilRelease {
 public:
-    ReleaseGil() : state_(PyEval_SaveThread()) {}
-    ~ReleaseGil() noexcept(false) { PyEval_RestoreThread(state_); }
-    ReleaseGil(const ReleaseGil&) = delete;
-    ReleaseGil& operator=(const ReleaseGil&) = delete;
+    enum class Start { Released, Held };
+    explicit GilRelease(Start start = Start::Released) {
+        if (start == Start::Released) release();
+    }
+    ~GilRelease() noexcept(false) { reacquire(); }
+    GilRelease(const GilRelease&) = delete;
+    GilRelease& operator=(const GilRelease&) = delete;
+
+    void release() {
+        if (state_ == nullptr) state_ = PyEval_SaveThread();
+    }
+    void reacquire() {
+        if (state_ != nullptr) {
+            PyThreadState* state = state_;
+            state_ = nullptr;
+            PyEval_RestoreThread(state);
+        }
+    }
+    bool released() const { return state_ != nullptr; }
 
 private:
-    PyThreadState* state_;
+    PyThreadState* state_ = nullptr;
 };
 
 /// Runs `work` with the GIL released and returns its result. An exception from `work` is
@@ -40,7 +56,7 @@ auto without_gil(Work&& work) -> decltype(work()) {
     std::exception_ptr error;
     if constexpr (std::is_void_v<Result>) {
         {
-            ReleaseGil release;
+            GilRelease release;
             try {
                 work();
 #ifdef __GLIBCXX__
@@ -55,7 +71,7 @@ auto without_gil(Work&& work) -> decltype(work()) {
     } else {
         std::optional<Result> result;
         {
-            ReleaseGil release;
+            GilRelease release;
             try {
                 result.emplace(work());
 #ifdef __GLIBCXX__

@@ -26,6 +26,7 @@ struct Registry {
     PyObject* path_error = nullptr;
     PyObject* model_resolver = nullptr;
     std::optional<ModelFactories> models;
+    std::array<PyObject*, 3> codec_errors{};
 };
 
 Registry& registry() {
@@ -58,6 +59,15 @@ py::object path_error_object(int error_number, const std::string& message,
                              const std::string& path) {
     require_registered(registry().path_error);
     return py::reinterpret_borrow<py::object>(registry().path_error)(error_number, message, path);
+}
+
+py::handle codec_error_class(CodecError kind) {
+    PyObject* type = registry().codec_errors[static_cast<std::size_t>(kind)];
+    if (type == nullptr)
+        throw std::logic_error(
+            "the codecs of asap_native._core are used before asap_native.compression registered "
+            "its exceptions; use asap_native.compression");
+    return type;
 }
 
 const ModelFactories& model_factories() {
@@ -95,6 +105,16 @@ void register_python_classes(py::module_& module) {
         py::arg("errors"), py::arg("path_error"), py::arg("model_resolver"),
         "Hands _core the exception classes it raises and the model builders it calls "
         "(asap_native does this once, at import).");
+    module.def(
+        "_register_codec_errors",
+        [](py::object truncated, py::object corrupt, py::object limit_exceeded) {
+            Registry& r = registry();
+            r.codec_errors = {truncated.release().ptr(), corrupt.release().ptr(),
+                              limit_exceeded.release().ptr()};
+        },
+        py::arg("truncated"), py::arg("corrupt"), py::arg("limit_exceeded"),
+        "Hands _core the codecs' exception classes (asap_native.compression does this once, "
+        "at import).");
 }
 
 }  // namespace asap_native::bindings

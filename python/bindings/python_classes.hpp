@@ -18,6 +18,11 @@ pybind11::handle store_error_class(StoreErrorKind kind);
 pybind11::object path_error_object(int error_number, const std::string& message,
                                    const std::string& path);
 
+/// The exceptions of the codecs (asap_native.compression registers them when it is imported:
+/// they derive from FastAPI's HTTPException when it is installed).
+enum class CodecError { Truncated, Corrupt, LimitExceeded };
+pybind11::handle codec_error_class(CodecError kind);
+
 /// The model builders, resolved on first use (asap's models when asap-protocol is installed:
 /// resolving them imports it, which store users pay for only when a result is built).
 struct ModelFactories {
@@ -28,7 +33,7 @@ struct ModelFactories {
 };
 const ModelFactories& model_factories();
 
-/// Registers _core._register_python_classes.
+/// Registers _core._register_python_classes and _core._register_codec_errors.
 void register_python_classes(pybind11::module_& module);
 
 }  // namespace asap_native::bindings

@@ -4,7 +4,7 @@ namespace py = pybind11;
 
 namespace asap_native::bindings {
 
-py::dict stats_to_dict(const StoreStatsSnapshot& stats) {
+py::dict stats_to_dict(const StoreFigures& stats) {
     auto milliseconds = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
     py::dict operations;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {

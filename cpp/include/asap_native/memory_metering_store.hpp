@@ -18,7 +18,7 @@ public:
                                   InstantMicros end, QueryPage page) override;
     UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override;
 
-    StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
+    StoreFigures stats() const override { return stats_.figures(); }
     void close() override;
     bool is_closed() const override { return closed_.load(); }
 

@@ -20,7 +20,7 @@ public:
     std::vector<std::int64_t> list_versions(const std::string& task_id) override;
     bool remove(const std::string& task_id, std::optional<std::int64_t> version) override;
 
-    StoreStatsSnapshot stats() const override { return stats_.snapshot(); }
+    StoreFigures stats() const override { return stats_.figures(); }
     void close() override;
     bool is_closed() const override { return closed_.load(); }
 

@@ -50,7 +50,7 @@ public:
     }
 
     /// Operations, errors, busy waits and group commits so far, with latency percentiles.
-    virtual StoreStatsSnapshot stats() const = 0;
+    virtual StoreFigures stats() const = 0;
 
     /// Waits for calls in progress, then refuses new ones with StoreError(Closed). Idempotent.
     virtual void close() = 0;

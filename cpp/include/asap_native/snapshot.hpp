@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <nlohmann/json_fwd.hpp>
 #include <string>
 
 namespace asap_native {
@@ -19,13 +18,6 @@ struct Snapshot {
     bool checkpoint = false;
     std::string created_at;
 };
-
-/// Serializes an ordered JSON object into the text form stored in `Snapshot::data_json`.
-/// Throws InvalidArgument when `data` is not an object.
-std::string snapshot_data_from_json(const nlohmann::ordered_json& data);
-
-/// Parses `Snapshot::data_json` back into an ordered JSON object (key order kept).
-nlohmann::ordered_json snapshot_data_to_json(const std::string& data_json);
 
 /// Throws InvalidArgument unless the snapshot's ids are non-empty and version >= 1.
 void validate_snapshot(const Snapshot& snapshot);

@@ -29,7 +29,7 @@ public:
     void aggregate_queued(std::string agent_id, std::string period,
                           Done<UsageAggregate> done) override;
 
-    StoreStatsSnapshot stats() const override { return engine_.stats(); }
+    StoreFigures stats() const override { return engine_.stats(); }
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
     void close() override { engine_.close(); }
     bool is_closed() const override { return engine_.is_closed(); }

@@ -31,7 +31,7 @@ public:
     void remove_queued(std::string task_id, std::optional<std::int64_t> version,
                        Done<bool> done) override;
 
-    StoreStatsSnapshot stats() const override { return engine_.stats(); }
+    StoreFigures stats() const override { return engine_.stats(); }
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
     void close() override { engine_.close(); }
     bool is_closed() const override { return engine_.is_closed(); }

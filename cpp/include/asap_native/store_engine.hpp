@@ -73,7 +73,7 @@ public:
     }
     bool is_closed() const { return database_->is_closed(); }
     /// Operations, errors, busy waits and group commits so far.
-    StoreStatsSnapshot stats() const { return stats_.snapshot(); }
+    StoreFigures stats() const { return stats_.figures(); }
     Database& database() { return *database_; }
 
 private:

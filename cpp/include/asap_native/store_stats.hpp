@@ -53,7 +53,7 @@ struct OperationFigures {
 };
 
 /// A copy of a store's figures at one moment.
-struct StoreStatsSnapshot {
+struct StoreFigures {
     std::array<OperationFigures, kStoreOperationCount> operations{};
     std::map<std::string, std::uint64_t> errors_by_kind;  ///< "busy", "invalid_argument"...
     std::uint64_t busy_waits = 0;  ///< calls that had to wait for another connection's lock
@@ -81,7 +81,7 @@ public:
     /// The counter a connection's busy handler increments.
     std::atomic<std::uint64_t>* busy_wait_counter() noexcept { return &busy_waits_; }
     /// A consistent-enough copy of every figure (each counter is read atomically).
-    StoreStatsSnapshot snapshot() const;
+    StoreFigures figures() const;
 
     /// Runs `work`, recording its latency and outcome under `operation`; rethrows its error.
     template <typename Work>
