@@ -44,18 +44,21 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_stores import make_state  # noqa: E402
-from stdlib_store import StdlibSnapshotStore  # noqa: E402
+import contextlib
 
-import asap_native  # noqa: E402
-from asap_native.loop_bridge import bridge_for_running_loop  # noqa: E402
+from bench_stores import make_state
+from stdlib_store import StdlibSnapshotStore
+
+import asap_native
+from asap_native.loop_bridge import bridge_for_running_loop
 
 TITLE = "Awaitable snapshot stores (asyncio)"
 DATA_BYTES = 1024
@@ -509,10 +512,8 @@ class _Bench:
     @staticmethod
     def remove(path: Path) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{path}{suffix}")
-            except FileNotFoundError:
-                pass
 
     def idle_lag(self, seconds: float) -> list[float]:
         async def idle() -> list[float]:
@@ -528,10 +529,7 @@ class _Bench:
     def measure(self) -> dict[str, Any]:
         rounds, slow_rounds = self.plan["rounds"]
         configs = [
-            _Config(impl, op, tasks)
-            for impl in self.impls
-            for op in OPS
-            for tasks in CONCURRENCY
+            _Config(impl, op, tasks) for impl in self.impls for op in OPS for tasks in CONCURRENCY
         ]
         full = _Config(NATIVE_ASYNC, "save", 64, "full")
         configs.append(full)
@@ -737,7 +735,7 @@ def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
         "Reading the figures: asap-protocol opens a connection (and an aiosqlite thread) per "
         "call, and closing the last connection checkpoints the WAL with an fsync, so its "
         "speed, and the ratios against it, follow the disk's fsync latency; so does the "
-        "sync save rate at durability \"full\". The loop-lag floor is the idle loop's (below). "
+        'sync save rate at durability "full". The loop-lag floor is the idle loop\'s (below). '
         "The machine is shared: see the load average and the *runnable, not running* column.",
         "",
     ]

@@ -44,10 +44,30 @@ SCALING_CHECKED = ("100 KB", "5 MB")
 
 Progress = Callable[..., None]
 
-_WORDS = (
-    "task agent envelope payload status result input output message trace span conversation "
-    "skill echo research analysis summary document request response pending completed"
-).split()
+_WORDS = [
+    "task",
+    "agent",
+    "envelope",
+    "payload",
+    "status",
+    "result",
+    "input",
+    "output",
+    "message",
+    "trace",
+    "span",
+    "conversation",
+    "skill",
+    "echo",
+    "research",
+    "analysis",
+    "summary",
+    "document",
+    "request",
+    "response",
+    "pending",
+    "completed",
+]
 
 
 def json_body(size: int, seed: int = 7) -> bytes:

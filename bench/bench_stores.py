@@ -33,17 +33,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from stdlib_store import StdlibSnapshotStore  # noqa: E402
+from stdlib_store import StdlibSnapshotStore
 
-import asap_native  # noqa: E402
-from asap_native import _core  # noqa: E402
+import asap_native
+from asap_native import _core
 
 TITLE = "Snapshot stores (sync API)"
 OPS = ("save", "get", "list_versions", "delete")
@@ -69,11 +70,38 @@ Progress = Callable[..., Any]
 # ---------------------------------------------------------------- data
 
 
-_WORDS = (
-    "agent search result source token plan step tool call summary answer question context "
-    "retrieve rank score cache budget latency draft review cite verify merge update status "
-    "café naïve 東京 данные"
-).split()
+_WORDS = [
+    "agent",
+    "search",
+    "result",
+    "source",
+    "token",
+    "plan",
+    "step",
+    "tool",
+    "call",
+    "summary",
+    "answer",
+    "question",
+    "context",
+    "retrieve",
+    "rank",
+    "score",
+    "cache",
+    "budget",
+    "latency",
+    "draft",
+    "review",
+    "cite",
+    "verify",
+    "merge",
+    "update",
+    "status",
+    "café",
+    "naïve",
+    "東京",
+    "данные",
+]
 
 
 def _text(rng: random.Random, words: int) -> str:
@@ -138,7 +166,7 @@ def make_state(target_bytes: int, seed: int = 2) -> dict[str, Any]:
         if grown + 1 > target_bytes - 16:
             break
         target.append(item)
-        total = size()  if len(target) == 1 else grown + 1
+        total = size() if len(target) == 1 else grown + 1
     state["notes"] = ""
     state["notes"] = "x" * max(0, target_bytes - size())
     return state
@@ -255,7 +283,7 @@ class _PythonRunner(_Runner):
         if deleted != n:
             raise AssertionError(f"{self.name}: deleted {deleted} of {n} rows")
         if record:
-            for op, values in zip(OPS, (saves, gets, lists, deletes)):
+            for op, values in zip(OPS, (saves, gets, lists, deletes), strict=False):
                 self.samples[op].extend(values)
 
     def close(self) -> None:
@@ -418,19 +446,23 @@ def _per_call_median(call: Callable[[], Any], repeats: int) -> float:
     times = []
     result: Any = None
     for _ in range(repeats):
-        result = None  # freed outside the timing, as in the store rounds
         start = clock()
         result = call()
         times.append(clock() - start)
+        del result  # freed outside the timing, as in the store rounds
     return float(statistics.median(times))
 
 
 def _measure_conversion(data: dict, data_text: bytes, model: Any, repeats: int) -> dict[str, float]:
     """Where a call's time goes: JSON and model building alone, interleaved, median ns."""
     text = data_text.decode()
-    fields = dict(
-        id="snap-x", task_id="task-x", version=1, checkpoint=False, created_at=CREATED_AT
-    )
+    fields = {
+        "id": "snap-x",
+        "task_id": "task-x",
+        "version": 1,
+        "checkpoint": False,
+        "created_at": CREATED_AT,
+    }
     construct = getattr(model, "model_construct", None)
     calls: dict[str, Callable[[], Any]] = {
         "json.dumps": lambda: json.dumps(data),
@@ -654,7 +686,7 @@ def _breakdown(sizes: dict[str, dict[str, Any]]) -> list[str]:
     rows.append(
         (
             "save: rest (reading the snapshot, created_at, GIL, call), by difference",
-            [n - c - d for n, c, d in zip(native_save, cpp_save, dumps)],
+            [n - c - d for n, c, d in zip(native_save, cpp_save, dumps, strict=False)],
         )
     )
     native_get = part("get: asap_native", lambda r: r["median_ns"][NATIVE]["get"])
@@ -669,7 +701,7 @@ def _breakdown(sizes: dict[str, dict[str, Any]]) -> list[str]:
     rows.append(
         (
             "get: rest (created_at, field dict, GIL, call), by difference",
-            [n - c - d - b for n, c, d, b in zip(native_get, cpp_get, loads, build)],
+            [n - c - d - b for n, c, d, b in zip(native_get, cpp_get, loads, build, strict=False)],
         )
     )
     lines = [

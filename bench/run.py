@@ -14,6 +14,7 @@ if any target check FAILs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import inspect
 import os
@@ -311,19 +312,26 @@ def write_chart(path: Path, results: dict[str, dict[str, Any]]) -> bool:
         for check in checks_of(result):
             value = check.get("value")
             if isinstance(value, (int, float)) and value > 0:
-                rows.append((f"{name}: {check['name']}", float(value),
-                             _target_number(check.get("target", "")), check.get("passed")))
+                rows.append(
+                    (
+                        f"{name}: {check['name']}",
+                        float(value),
+                        _target_number(check.get("target", "")),
+                        check.get("passed"),
+                    )
+                )
     if not rows:
         return False
     height = max(3.0, 0.32 * len(rows) + 1.2)
     figure, axes = plt.subplots(figsize=(13, height))
     labels = [row[0] for row in rows][::-1]
     values = [row[1] for row in rows][::-1]
-    colours = ["#2e8b57" if row[3] else "#c0392b" if row[3] is False else "#999999"
-               for row in rows][::-1]
+    colours = [
+        "#2e8b57" if row[3] else "#c0392b" if row[3] is False else "#999999" for row in rows
+    ][::-1]
     positions = range(len(rows))
     axes.barh(list(positions), values, color=colours)
-    for position, row in zip(positions, rows[::-1]):
+    for position, row in zip(positions, rows[::-1], strict=False):
         if row[2]:
             axes.plot([row[2], row[2]], [position - 0.4, position + 0.4], color="black", lw=1.5)
     axes.set_xscale("log")
@@ -386,10 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = result
         progress.finish("done")
 
-    try:
+    with contextlib.suppress(OSError):
         info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        pass
     _, failed = print_summary(results, errors)
     if args.output:
         write_report(args.output, order, results, errors, info, command, date, args.quick)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (

@@ -27,7 +27,11 @@ def main() -> int:
                     id=f"snap_{step}",
                     task_id="task_demo",
                     version=step,
-                    data={"step": step, "status": "working", "notes": ["searched", "ranked"][:step]},
+                    data={
+                        "step": step,
+                        "status": "working",
+                        "notes": ["searched", "ranked"][:step],
+                    },
                     checkpoint=step == 3,
                     created_at=started + timedelta(seconds=step),
                 )
@@ -50,9 +54,7 @@ def main() -> int:
                         timestamp=started + timedelta(seconds=step),
                     )
                 )
-            events = await metering.query(
-                "agent_demo", started, started + timedelta(minutes=1)
-            )
+            events = await metering.query("agent_demo", started, started + timedelta(minutes=1))
             total = await metering.aggregate("agent_demo", "day")
             print(f"usage events: {len(events)}; aggregate: {total}")
             assert len(events) == 3 and total.total_tokens == 660

@@ -65,8 +65,15 @@ class Progress:
 class TaskRunner:
     """Runs the steps of one task on a background thread, a snapshot per step."""
 
-    def __init__(self, role: str, agent_id: str, snapshots: Any, metering: Any, progress: Progress,
-                 step_seconds: float) -> None:
+    def __init__(
+        self,
+        role: str,
+        agent_id: str,
+        snapshots: Any,
+        metering: Any,
+        progress: Progress,
+        step_seconds: float,
+    ) -> None:
         self.role = role
         self.agent_id = agent_id
         self.snapshots = snapshots
@@ -77,8 +84,9 @@ class TaskRunner:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
-    def start(self, task_id: str, consumer_id: str, total_steps: int, first_step: int,
-              partial_sum: int) -> None:
+    def start(
+        self, task_id: str, consumer_id: str, total_steps: int, first_step: int, partial_sum: int
+    ) -> None:
         thread = threading.Thread(
             target=self._run,
             args=(task_id, consumer_id, total_steps, first_step, partial_sum),
@@ -93,8 +101,9 @@ class TaskRunner:
         for thread in self._threads:
             thread.join(timeout)
 
-    def _run(self, task_id: str, consumer_id: str, total_steps: int, first_step: int,
-             partial_sum: int) -> None:
+    def _run(
+        self, task_id: str, consumer_id: str, total_steps: int, first_step: int, partial_sum: int
+    ) -> None:
         from asap.models.entities import StateSnapshot
         from asap.models.ids import generate_id
         from asap.state.metering import UsageEvent, UsageMetrics
@@ -156,13 +165,14 @@ class TaskRunner:
 
 def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seconds: float) -> Any:
     """The asap-protocol app with native stores, behind the decompression middleware."""
-    import asap_native
     from asap.models.entities import Capability, Endpoint, Manifest, Skill
-    from asap.models.envelope import Envelope
     from asap.models.enums import TaskStatus
+    from asap.models.envelope import Envelope
     from asap.models.payloads import TaskRequest, TaskResponse
     from asap.transport.handlers import HandlerRegistry
     from asap.transport.server import create_app
+
+    import asap_native
 
     agent_id = AGENT_IDS[role]
     manifest = Manifest(
@@ -192,8 +202,9 @@ def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seco
             trace_id=envelope.trace_id,
         )
 
-    def task_response(envelope: Envelope, task_id: str, status: TaskStatus,
-                      result: dict[str, Any]) -> Envelope:
+    def task_response(
+        envelope: Envelope, task_id: str, status: TaskStatus, result: dict[str, Any]
+    ) -> Envelope:
         payload = TaskResponse(task_id=task_id, status=status, result=result).model_dump()
         return reply(envelope, "task.response", payload)
 
@@ -202,47 +213,83 @@ def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seco
         task_id = str(request.input.get("task_id", ""))
         total_steps = int(request.input.get("total_steps", 0))
         if request.skill_id != SKILL or not task_id or total_steps < 1:
-            return task_response(envelope, task_id or "unknown", TaskStatus.FAILED,
-                                 {"error": "bad request", "skill_id": request.skill_id})
+            return task_response(
+                envelope,
+                task_id or "unknown",
+                TaskStatus.FAILED,
+                {"error": "bad request", "skill_id": request.skill_id},
+            )
         if request.input.get("resume"):
             restored = runner.restored.get(task_id)
             latest = snapshots.get(task_id)
             if restored is None or latest is None or latest.id != restored.id:
-                return task_response(envelope, task_id, TaskStatus.FAILED,
-                                     {"error": "no restored state, or the store moved on since"})
+                return task_response(
+                    envelope,
+                    task_id,
+                    TaskStatus.FAILED,
+                    {"error": "no restored state, or the store moved on since"},
+                )
             first_step = int(latest.data["step"]) + 1
             partial_sum = int(latest.data["partial_sum"])
         else:
             if snapshots.get(task_id) is not None:
-                return task_response(envelope, task_id, TaskStatus.FAILED,
-                                     {"error": "task already has state: resume it instead"})
+                return task_response(
+                    envelope,
+                    task_id,
+                    TaskStatus.FAILED,
+                    {"error": "task already has state: resume it instead"},
+                )
             first_step, partial_sum = 1, 0
         progress.emit("started", task_id=task_id, first_step=first_step, total_steps=total_steps)
         runner.start(task_id, envelope.sender, total_steps, first_step, partial_sum)
-        return task_response(envelope, task_id, TaskStatus.WORKING,
-                             {"first_step": first_step, "total_steps": total_steps})
+        return task_response(
+            envelope,
+            task_id,
+            TaskStatus.WORKING,
+            {"first_step": first_step, "total_steps": total_steps},
+        )
 
     def on_state_restore(envelope: Envelope, manifest: Manifest) -> Envelope:
         payload = envelope.payload_dict
         task_id, snapshot_id = payload.get("task_id"), payload.get("snapshot_id")
         snapshot = snapshots.get(task_id) if task_id else None
         if snapshot is None or snapshot.id != snapshot_id:
-            return reply(envelope, "state_restore.ack",
-                         {"ok": False, "error": "snapshot not found (or not the latest)"})
+            return reply(
+                envelope,
+                "state_restore.ack",
+                {"ok": False, "error": "snapshot not found (or not the latest)"},
+            )
         runner.restored[task_id] = snapshot
-        progress.emit("restored", task_id=task_id, version=snapshot.version,
-                      snapshot_id=snapshot.id, step=snapshot.data.get("step"),
-                      partial_sum=snapshot.data.get("partial_sum"),
-                      saved_by=snapshot.data.get("agent"))
-        return reply(envelope, "state_restore.ack",
-                     {"ok": True, "task_id": task_id, "snapshot_id": snapshot.id,
-                      "version": snapshot.version})
+        progress.emit(
+            "restored",
+            task_id=task_id,
+            version=snapshot.version,
+            snapshot_id=snapshot.id,
+            step=snapshot.data.get("step"),
+            partial_sum=snapshot.data.get("partial_sum"),
+            saved_by=snapshot.data.get("agent"),
+        )
+        return reply(
+            envelope,
+            "state_restore.ack",
+            {
+                "ok": True,
+                "task_id": task_id,
+                "snapshot_id": snapshot.id,
+                "version": snapshot.version,
+            },
+        )
 
     registry = HandlerRegistry()
     registry.register("task.request", on_task_request)
     registry.register("state_restore", on_state_restore)
-    app = create_app(manifest, registry, rate_limit="100000/second",
-                     snapshot_store=snapshots, metering_store=metering)
+    app = create_app(
+        manifest,
+        registry,
+        rate_limit="100000/second",
+        snapshot_store=snapshots,
+        metering_store=metering,
+    )
     return asap_native.DecompressionMiddleware(app), runner, snapshots, metering
 
 

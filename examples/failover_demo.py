@@ -32,10 +32,11 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 
@@ -91,10 +92,14 @@ class Agent:
                 [
                     sys.executable,
                     str(AGENT_SCRIPT),
-                    "--role", role,
-                    "--db", str(db_path),
-                    "--progress", str(self.progress_path),
-                    "--step-ms", str(step_ms),
+                    "--role",
+                    role,
+                    "--db",
+                    str(db_path),
+                    "--progress",
+                    str(self.progress_path),
+                    "--step-ms",
+                    str(step_ms),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -150,9 +155,14 @@ class Agent:
         return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
-def wait_for(agent: Agent, timeline: Timeline, done: Callable[[dict[str, Any]], bool],
-             timeout: float, what: str,
-             on_event: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+def wait_for(
+    agent: Agent,
+    timeline: Timeline,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float,
+    what: str,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Prints the agent's events as they come until one satisfies ``done``; bounded."""
     deadline = time.monotonic() + timeout
     while True:
@@ -182,11 +192,15 @@ def describe(role: str, event: dict[str, Any], timeline: Timeline) -> None:
     elif kind == "started":
         text = f"task started at step {event['first_step']} of {event['total_steps']}"
     elif kind == "committed":
-        text = (f"step {event['step']} committed (snapshot v{event['version']}, "
-                f"partial_sum={event['partial_sum']})")
+        text = (
+            f"step {event['step']} committed (snapshot v{event['version']}, "
+            f"partial_sum={event['partial_sum']})"
+        )
     elif kind == "restored":
-        text = (f"restored v{event['version']} (step {event['step']}, "
-                f"partial_sum={event['partial_sum']}, saved by {event['saved_by']})")
+        text = (
+            f"restored v{event['version']} (step {event['step']}, "
+            f"partial_sum={event['partial_sum']}, saved by {event['saved_by']})"
+        )
     elif kind == "finished":
         text = f"finished: step {event['step']}, result partial_sum={event['partial_sum']}"
     elif kind == "stopped":
@@ -199,8 +213,9 @@ def describe(role: str, event: dict[str, Any], timeline: Timeline) -> None:
 
 
 def wait_healthy(agent: Agent, timeline: Timeline) -> None:
-    listening = wait_for(agent, timeline, lambda e: e["event"] == "listening", READY_TIMEOUT,
-                         "startup")
+    listening = wait_for(
+        agent, timeline, lambda e: e["event"] == "listening", READY_TIMEOUT, "startup"
+    )
     agent.port = listening["port"]
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
@@ -287,16 +302,18 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "POST":
-            self.sent.append((request.headers.get("content-encoding", "identity"),
-                              len(request.content)))
+            self.sent.append(
+                (request.headers.get("content-encoding", "identity"), len(request.content))
+            )
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
 
 
-async def send_with_asap_client(base_url: str, envelope: Any,
-                                compress: bool) -> tuple[Any, tuple[str, int]]:
+async def send_with_asap_client(
+    base_url: str, envelope: Any, compress: bool
+) -> tuple[Any, tuple[str, int]]:
     """Sends through asap's ASAPClient (threshold 0 when compressing: it then picks brotli)."""
     from asap.transport.client import ASAPClient
 
@@ -347,11 +364,14 @@ def check_run(db_path: Path, run: RunRecord) -> list[Check]:
     want = list(range(1, n + 1))
     missing = sorted(set(want) - set(versions))
     extra = sorted(set(versions) - set(want))
-    checks.append(Check(
-        versions == want,
-        f"versions are contiguous 1..{n}" if versions == want else
-        f"versions are not contiguous 1..{n}: missing {missing}, unexpected {extra}",
-    ))
+    checks.append(
+        Check(
+            versions == want,
+            f"versions are contiguous 1..{n}"
+            if versions == want
+            else f"versions are not contiguous 1..{n}: missing {missing}, unexpected {extra}",
+        )
+    )
 
     def data(v: int) -> dict[str, Any]:
         snapshot = snapshots.get(v)
@@ -359,22 +379,33 @@ def check_run(db_path: Path, run: RunRecord) -> list[Check]:
         return value if isinstance(value, dict) else {}
 
     bad_data = [
-        v for v, s in snapshots.items()
-        if s is None or s.version != v
-        or data(v).get("step") != v or data(v).get("partial_sum") != expected_partial_sum(v)
+        v
+        for v, s in snapshots.items()
+        if s is None
+        or s.version != v
+        or data(v).get("step") != v
+        or data(v).get("partial_sum") != expected_partial_sum(v)
     ]
-    checks.append(Check(
-        not bad_data,
-        f"every snapshot's data is intact (step and partial_sum match, {len(snapshots)} versions)"
-        if not bad_data else f"snapshots with wrong data: versions {bad_data}",
-    ))
+    checks.append(
+        Check(
+            not bad_data,
+            "every snapshot's data is intact (step and partial_sum match, "
+            f"{len(snapshots)} versions)"
+            if not bad_data
+            else f"snapshots with wrong data: versions {bad_data}",
+        )
+    )
 
     for role, committed in (("primary", run.primary_committed), ("backup", run.backup_committed)):
         lost = []
         for step, event in sorted(committed.items()):
             s = snapshots.get(step)
-            if (s is None or s.id != event["snapshot_id"] or data(step).get("agent") != role
-                    or data(step).get("partial_sum") != event["partial_sum"]):
+            if (
+                s is None
+                or s.id != event["snapshot_id"]
+                or data(step).get("agent") != role
+                or data(step).get("partial_sum") != event["partial_sum"]
+            ):
                 lost.append(step)
         steps = sorted(committed)
         first = 1 if role == "primary" else steps[0] if steps else 0
@@ -386,39 +417,51 @@ def check_run(db_path: Path, run: RunRecord) -> list[Check]:
         elif gaps:
             text = f"{role}: no committed report for steps {gaps}"
         else:
-            text = (f"all {len(steps)} steps the {role} reported committed "
-                    f"({steps[0]}..{steps[-1]}) are in the store with their data")
+            text = (
+                f"all {len(steps)} steps the {role} reported committed "
+                f"({steps[0]}..{steps[-1]}) are in the store with their data"
+            )
         checks.append(Check(bool(steps) and not lost and not gaps, text))
 
     primary_saved = [v for v in snapshots if data(v).get("agent") == "primary"]
     restored_v = run.restored["version"] if run.restored else None
     first_backup = min(run.backup_committed) if run.backup_committed else None
     resumed_ok = (
-        restored_v is not None and primary_saved and restored_v == max(primary_saved)
+        restored_v is not None
+        and primary_saved
+        and restored_v == max(primary_saved)
         and restored_v >= max(run.primary_committed, default=0)
         and first_backup == restored_v + 1
     )
-    checks.append(Check(
-        bool(resumed_ok),
-        f"the backup restored v{restored_v}, the primary's last snapshot, and resumed at step "
-        f"{first_backup}" if resumed_ok else
-        f"resume point wrong: restored v{restored_v}, primary's snapshots {primary_saved[-3:]}, "
-        f"backup's first step {first_backup}",
-    ))
+    checks.append(
+        Check(
+            bool(resumed_ok),
+            f"the backup restored v{restored_v}, the primary's last snapshot, and resumed at step "
+            f"{first_backup}"
+            if resumed_ok
+            else f"resume point wrong: restored v{restored_v}, primary's snapshots "
+            f"{primary_saved[-3:]}, backup's first step {first_backup}",
+        )
+    )
 
     latest_data = latest.data if latest is not None and isinstance(latest.data, dict) else {}
     final_ok = (
-        latest is not None and latest.version == n and latest_data.get("status") == "done"
+        latest is not None
+        and latest.version == n
+        and latest_data.get("status") == "done"
         and latest_data.get("partial_sum") == expected_partial_sum(n)
-        and run.finished is not None and run.finished.get("partial_sum") == expected_partial_sum(n)
+        and run.finished is not None
+        and run.finished.get("partial_sum") == expected_partial_sum(n)
     )
-    checks.append(Check(
-        final_ok,
-        f"final state: v{n}, status done, partial_sum={expected_partial_sum(n)} (= sum of k*k)"
-        if final_ok else
-        f"final state wrong: {None if latest is None else (latest.version, latest.data)}, "
-        f"finished event {run.finished}",
-    ))
+    checks.append(
+        Check(
+            final_ok,
+            f"final state: v{n}, status done, partial_sum={expected_partial_sum(n)} (= sum of k*k)"
+            if final_ok
+            else f"final state wrong: {None if latest is None else (latest.version, latest.data)}, "
+            f"finished event {run.finished}",
+        )
+    )
 
     checks.append(check_usage(db_path, run))
     return checks
@@ -432,10 +475,15 @@ def check_usage(db_path: Path, run: RunRecord) -> Check:
     end = datetime.now(timezone.utc) + timedelta(days=1)
     problems, counts = [], []
     with asap_native.SQLiteMeteringStore(db_path) as metering:
-        for role, committed in (("primary", run.primary_committed),
-                                ("backup", run.backup_committed)):
-            events = [e for e in metering.query_sync(AGENT_IDS[role], start, end)
-                      if e.task_id == run.task_id]
+        for role, committed in (
+            ("primary", run.primary_committed),
+            ("backup", run.backup_committed),
+        ):
+            events = [
+                e
+                for e in metering.query_sync(AGENT_IDS[role], start, end)
+                if e.task_id == run.task_id
+            ]
             per_step = {e.metrics.tokens_in for e in events if e.metrics.api_calls == 1}
             per_request = [e for e in events if e.metrics.api_calls == 0]
             absent = [s for s in committed if step_tokens(s)[0] not in per_step]
@@ -468,8 +516,9 @@ def quiet_asap_logging(log_path: Path) -> None:
 def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
     timeline = Timeline()
     db_path = folder / "failover.db"
-    print(f"asap_native failover demo: a task of {steps} steps, one snapshot per step, "
-          f"in {db_path}")
+    print(
+        f"asap_native failover demo: a task of {steps} steps, one snapshot per step, in {db_path}"
+    )
     quiet_asap_logging(folder / "coordinator.log")
     from asap.models.ids import generate_id
 
@@ -479,21 +528,28 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
     try:
         primary = Agent("primary", folder, db_path, step_ms)
         agents.append(primary)
-        timeline.say("coordinator",
-                     f"started the primary agent process (pid {primary.process.pid})")
+        timeline.say(
+            "coordinator", f"started the primary agent process (pid {primary.process.pid})"
+        )
         wait_healthy(primary, timeline)
 
         detail = probe_middleware(primary.base_url)
-        timeline.say("coordinator", f"corrupt gzip body -> 400 from DecompressionMiddleware "
-                                    f"({detail[:60]}...)")
+        timeline.say(
+            "coordinator",
+            f"corrupt gzip body -> 400 from DecompressionMiddleware ({detail[:60]}...)",
+        )
 
         sent_at = time.monotonic()
         reply, plain, packed = post_gzip(
             primary.base_url, task_request(AGENT_IDS["primary"], task_id, steps, resume=False)
         )
         status = reply["payload"]["status"]
-        timeline.say("coordinator", f"task.request -> primary (httpx, gzip {plain} -> {packed} "
-                                    f"bytes): {task_id}, reply '{status}'", sent_at)
+        timeline.say(
+            "coordinator",
+            f"task.request -> primary (httpx, gzip {plain} -> {packed} "
+            f"bytes): {task_id}, reply '{status}'",
+            sent_at,
+        )
         if status != "working":
             raise DemoError(f"primary refused the task: {reply['payload']}")
 
@@ -503,8 +559,14 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
             if event["event"] == "finished":
                 raise DemoError("the primary finished before it could be killed: use more --steps")
 
-        wait_for(primary, timeline, lambda e: len(run.primary_committed) >= kill_after,
-                 TASK_TIMEOUT, f"{kill_after} committed steps", note_primary)
+        wait_for(
+            primary,
+            timeline,
+            lambda e: len(run.primary_committed) >= kill_after,
+            TASK_TIMEOUT,
+            f"{kill_after} committed steps",
+            note_primary,
+        )
         # Somewhere inside the next step: in its work, its snapshot write or its usage write.
         time.sleep(random.uniform(0.0, step_ms / 1000.0))
         os.kill(primary.process.pid, signal.SIGKILL)
@@ -518,8 +580,11 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
             note_primary(event)
         if primary.process.returncode != -signal.SIGKILL:
             raise DemoError(f"primary exit status {primary.process.returncode}, not SIGKILL")
-        timeline.say("coordinator", f"primary is gone (exit status {primary.process.returncode}); "
-                                    f"{describe_health(primary)}")
+        timeline.say(
+            "coordinator",
+            f"primary is gone (exit status {primary.process.returncode}); "
+            f"{describe_health(primary)}",
+        )
 
         import asap_native
 
@@ -529,8 +594,11 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
         if latest is None:
             raise DemoError("no snapshot of the task in the store after the kill")
         note = "" if latest.version in run.primary_committed else ", saved but not yet reported"
-        timeline.say("coordinator", f"shared store: {count} versions, latest v{latest.version} "
-                                    f"(step {latest.data['step']}{note})")
+        timeline.say(
+            "coordinator",
+            f"shared store: {count} versions, latest v{latest.version} "
+            f"(step {latest.data['step']}{note})",
+        )
 
         backup = Agent("backup", folder, db_path, step_ms)
         agents.append(backup)
@@ -550,12 +618,17 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
         )
         sent_at = time.monotonic()
         ack, _ = asyncio.run(send_with_asap_client(backup.base_url, restore, compress=False))
-        timeline.say("coordinator", f"state_restore v{latest.version} -> backup (ASAPClient): "
-                                    f"ok={ack.payload_dict.get('ok')}", sent_at)
+        timeline.say(
+            "coordinator",
+            f"state_restore v{latest.version} -> backup (ASAPClient): "
+            f"ok={ack.payload_dict.get('ok')}",
+            sent_at,
+        )
         if ack.payload_dict.get("ok") is not True:
             raise DemoError(f"backup refused state_restore: {ack.payload_dict}")
-        run.restored = wait_for(backup, timeline, lambda e: e["event"] == "restored",
-                                TASK_TIMEOUT, "the restore")
+        run.restored = wait_for(
+            backup, timeline, lambda e: e["event"] == "restored", TASK_TIMEOUT, "the restore"
+        )
 
         resume = task_request(AGENT_IDS["backup"], task_id, steps, resume=True)
         sent_at = time.monotonic()
@@ -564,8 +637,12 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
         )
         payload = reply_env.payload_dict
         status = getattr(payload.get("status"), "value", payload.get("status"))
-        timeline.say("coordinator", f"task.request resume -> backup (ASAPClient, {encoding}, "
-                                    f"{size} bytes): reply '{status}'", sent_at)
+        timeline.say(
+            "coordinator",
+            f"task.request resume -> backup (ASAPClient, {encoding}, "
+            f"{size} bytes): reply '{status}'",
+            sent_at,
+        )
         if encoding == "identity":
             raise DemoError("the resume request went out uncompressed")
         if status != "working":
@@ -575,8 +652,14 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
             if event["event"] == "committed":
                 run.backup_committed[event["step"]] = event
 
-        run.finished = wait_for(backup, timeline, lambda e: e["event"] == "finished",
-                                TASK_TIMEOUT, "the end of the task", note_backup)
+        run.finished = wait_for(
+            backup,
+            timeline,
+            lambda e: e["event"] == "finished",
+            TASK_TIMEOUT,
+            "the end of the task",
+            note_backup,
+        )
         timeline.say("coordinator", "SIGTERM -> backup (graceful stop)")
         status_code = backup.stop()
         for event in backup.drain():
@@ -625,12 +708,20 @@ def interrupt(signum: int, frame: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=24, help="steps in the task (default 24)")
-    parser.add_argument("--kill-after", type=int, default=8,
-                        help="SIGKILL the primary once this many steps are committed (default 8)")
-    parser.add_argument("--step-ms", type=float, default=40.0,
-                        help="simulated work per step, in ms (default 40)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the temporary directory (database, logs, progress files)")
+    parser.add_argument(
+        "--kill-after",
+        type=int,
+        default=8,
+        help="SIGKILL the primary once this many steps are committed (default 8)",
+    )
+    parser.add_argument(
+        "--step-ms", type=float, default=40.0, help="simulated work per step, in ms (default 40)"
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary directory (database, logs, progress files)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.kill_after < args.steps:
         parser.error("need 1 <= --kill-after < --steps")
@@ -652,8 +743,10 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"demo {'passed' if status == 0 else 'FAILED'} in {time.monotonic() - started:.1f}s "
-          f"(exit status {status})")
+    print(
+        f"demo {'passed' if status == 0 else 'FAILED'} in {time.monotonic() - started:.1f}s "
+        f"(exit status {status})"
+    )
     return status
 
 

@@ -36,6 +36,7 @@ def examples(count: int) -> int:
     """A property test's example budget: `count` by default, ten times it when random."""
     return count * 10 if HYPOTHESIS_PROFILE == "random" else count
 
+
 UTC = timezone.utc
 BASE_TIME = datetime(2024, 5, 17, 8, 0, 0, tzinfo=UTC)
 

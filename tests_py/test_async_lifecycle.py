@@ -12,7 +12,9 @@ import subprocess
 import threading
 import time
 import weakref
+from contextlib import closing
 from pathlib import Path
+
 import pytest
 from _async_helpers import (
     PATIENCE,
@@ -36,7 +38,7 @@ from asap_native.loop_bridge import bridge_for_running_loop
 
 
 def _usage_rows(db_path: Path, agent_id: str) -> int:
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         count = conn.execute("SELECT count(*) FROM usage_events WHERE agent_id = ?", (agent_id,))
         result = int(count.fetchone()[0])
     conn.close()
@@ -114,10 +116,16 @@ async def test_async_with_closes_even_when_the_body_raises(db_path: Path) -> Non
     assert store.closed
     with pytest.raises(StoreClosedError):
         await store.get("ctx")
-    with pytest.raises(RuntimeError, match="body failed"):
-        async with SQLiteSnapshotStore(db_path) as other:
+
+    other = SQLiteSnapshotStore(db_path)
+
+    async def body_that_fails() -> None:
+        async with other:
             await other.save_async(make_snapshot("ctx", 2))
             raise RuntimeError("body failed")
+
+    with pytest.raises(RuntimeError, match="body failed"):
+        await body_that_fails()
     assert other.closed
     async with SQLiteMeteringStore(db_path) as metering:
         await metering.record(make_event("ctx_agent"))
@@ -162,7 +170,7 @@ async def test_close_from_several_threads_at_once(db_path: Path) -> None:
     def close() -> None:
         try:
             store.close()
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     closers = [threading.Thread(target=close, daemon=True) for _ in range(4)]
@@ -293,7 +301,8 @@ _EXIT_WITH_A_BUSY_DAEMON_THREAD = """
     from asap_native import SQLiteAsyncSnapshotStore, SQLiteSnapshotStore, StoreClosedError
 
     mode = sys.argv[2]
-    store = SQLiteAsyncSnapshotStore(sys.argv[1]) if mode == "async" else SQLiteSnapshotStore(sys.argv[1])
+    opener = SQLiteAsyncSnapshotStore if mode == "async" else SQLiteSnapshotStore
+    store = opener(sys.argv[1])
     started = threading.Event()
 
     def run():
@@ -335,7 +344,7 @@ def test_interpreter_exit_with_a_daemon_thread_using_the_store(mode: str, db_pat
         assert_clean_exit(result)
         assert result.stdout.strip() == "running"
     # Every save was awaited before the next began: the versions have no gaps.
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM snapshots ORDER BY version")]
     conn.close()
     assert len(versions) >= 20
@@ -411,10 +420,9 @@ _FORK_SCRIPT = """
     store.save(make_snapshot("parent", 4))
     asyncio.run(astore.save(make_snapshot("parent", 5)))
     assert asyncio.run(astore.list_versions("parent")) == [1, 2, 3, 4, 5]
-    print(json.dumps({"who": "parent", "child_exit": os.waitstatus_to_exitcode(status)}), flush=True)
+    exit_code = os.waitstatus_to_exitcode(status)
+    print(json.dumps({"who": "parent", "child_exit": exit_code}), flush=True)
 """
-
-
 
 
 @pytest.mark.parametrize(
@@ -506,7 +514,7 @@ def test_a_forked_child_keeps_every_acknowledged_write_when_the_parent_closes_fi
     report = json.loads(result.stdout.strip().splitlines()[-1])
     acknowledged = report["acknowledged"]
     assert acknowledged[:1] == [1], report
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         stored = [
             row[0]
             for row in conn.execute(

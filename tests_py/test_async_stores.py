@@ -41,8 +41,8 @@ from asap_native import (
     SQLiteMeteringStore,
     SQLiteSnapshotStore,
     StoreError,
+    loop_bridge,
 )
-from asap_native import loop_bridge
 from asap_native.loop_bridge import bridge_for_running_loop
 
 SNAPSHOT_METHODS = ("save", "get", "list_versions", "delete")
@@ -109,7 +109,7 @@ def _outcome(build: Any) -> tuple[str, Any]:
     """What a factory call gives: the store's class name and path, or the error."""
     try:
         store = build()
-    except Exception as error:  # noqa: BLE001 - compared with asap's outcome
+    except Exception as error:
         return "error", (type(error), str(error))
     outcome = type(store).__name__, getattr(store, "_db_path", None)
     if type(store).__module__.startswith("asap_native"):
@@ -135,11 +135,15 @@ def test_create_async_snapshot_store_matches_asap(
     else:
         monkeypatch.setenv("ASAP_STORAGE_PATH", env_path)
     ours = _outcome(lambda: asap_native.create_async_snapshot_store(backend, db_path=db_path_arg))
-    theirs = _outcome(lambda: asap_snapshot.create_async_snapshot_store(backend, db_path=db_path_arg))
+    theirs = _outcome(
+        lambda: asap_snapshot.create_async_snapshot_store(backend, db_path=db_path_arg)
+    )
     assert ours == theirs
 
 
-def test_create_async_snapshot_store_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_async_snapshot_store_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ASAP_STORAGE_PATH", raising=False)
     ours_sig = inspect.signature(asap_native.create_async_snapshot_store)
@@ -168,7 +172,9 @@ def _open_async(kind: str, path: Path) -> Any:
 @pytest.mark.parametrize("kind", ["sqlite-async", "sqlite-async-memory", "memory"])
 async def test_async_crud_round_trip(kind: str, db_path: Path) -> None:
     async with _open_async(kind, db_path) as store:
-        snaps = {v: make_snapshot("crud", v, {"v": v, "nested": {"x": [v, str(v)]}}) for v in (3, 1, 2)}
+        snaps = {
+            v: make_snapshot("crud", v, {"v": v, "nested": {"x": [v, str(v)]}}) for v in (3, 1, 2)
+        }
         for snap in snaps.values():
             assert await store.save(snap) is None
         got = await store.get("crud")
@@ -230,9 +236,11 @@ async def test_metering_async_round_trip_and_concurrent_records(db_path: Path) -
         ordered = sorted(events, key=lambda e: e.timestamp)
         assert [e.timestamp for e in got] == [e.timestamp for e in ordered]
         by_tokens = sorted(got, key=lambda e: e.metrics.tokens_in)
-        for got_event, expected in zip(by_tokens, events):
+        for got_event, expected in zip(by_tokens, events, strict=False):
             assert_same_event(got_event, expected)
-        page = await store.query("agent_a", BASE_TIME, BASE_TIME.replace(minute=59), limit=5, offset=10)
+        page = await store.query(
+            "agent_a", BASE_TIME, BASE_TIME.replace(minute=59), limit=5, offset=10
+        )
         assert len(page) == 5
         total = await store.aggregate("agent_a", "day")
         assert total.total_tokens == sum(e.metrics.tokens_in + e.metrics.tokens_out for e in events)
@@ -240,7 +248,9 @@ async def test_metering_async_round_trip_and_concurrent_records(db_path: Path) -
         assert total.period == "day"
         # The sync methods see what the awaited records committed.
         assert store.aggregate_sync("agent_a", "day").total_tokens == total.total_tokens
-    assert store.stats()["group_commit"]["writes"] == 200  # closed by async with: every batch is counted
+    assert (
+        store.stats()["group_commit"]["writes"] == 200
+    )  # closed by async with: every batch is counted
 
 
 # --- the sync API inside a running loop (the seed review's untested path) -------------------
@@ -383,7 +393,9 @@ async def test_completions_of_one_batch_wake_the_loop_once(db_path: Path) -> Non
     store = SQLiteAsyncSnapshotStore(db_path)
     bridge = bridge_for_running_loop()
     await store.save(make_snapshot("warm", 1))
-    await wait_until(lambda: store.stats()["group_commit"]["writes"] == 1)  # the warm-up batch is counted
+    await wait_until(
+        lambda: store.stats()["group_commit"]["writes"] == 1
+    )  # the warm-up batch is counted
     before = bridge.stats()
     writes_before = 1
     tasks = [asyncio.create_task(store.save(make_snapshot("batched", i + 1))) for i in range(50)]
@@ -455,7 +467,9 @@ async def test_a_write_that_cannot_be_encoded_fails_at_submit_not_in_the_batch(
     good = [make_snapshot(f"ok_{i}", 1) for i in range(20)]
     bad = make_raw_snapshot({"when": object()}, task_id="bad")
     results = await asyncio.gather(
-        *(store.save(s) for s in good[:10]), store.save(bad), *(store.save(s) for s in good[10:]),
+        *(store.save(s) for s in good[:10]),
+        store.save(bad),
+        *(store.save(s) for s in good[10:]),
         return_exceptions=True,
     )
     assert isinstance(results[10], TypeError), results[10]
@@ -492,7 +506,9 @@ async def test_after_await_save_every_api_thread_and_process_sees_it(db_path: Pa
             assert_same_snapshot(sync_store.get("visible"), snap)
             # Another thread.
             seen: list[Any] = []
-            thread = threading.Thread(target=lambda: seen.append(sync_store.get("visible")))
+            thread = threading.Thread(
+                target=lambda seen=seen: seen.append(sync_store.get("visible"))
+            )
             thread.start()
             thread.join()
             assert_same_snapshot(seen[0], snap)
@@ -504,9 +520,7 @@ async def test_after_await_save_every_api_thread_and_process_sees_it(db_path: Pa
             reader.stdin.flush()
             assert reader.stdout.readline().split() == [str(version), str(version)]
     finally:
-        if reader.stdin is not None:
-            reader.stdin.close()
-        reader.wait(timeout=30)
+        reader.communicate(timeout=30)  # closes its stdin, so it ends; then its pipes
     store.close()
     sync_store.close()
 
@@ -547,7 +561,7 @@ async def test_mixed_sync_and_async_from_threads_and_the_loop(db_path: Path) -> 
                 snap = make_snapshot(f"sync_{n}", v, {"n": n, "v": v})
                 store.save(snap)
                 assert_same_snapshot(store.get(snap.task_id), snap)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     async def async_worker(prefix: str, save: Any, get: Any) -> None:
@@ -566,7 +580,7 @@ async def test_mixed_sync_and_async_from_threads_and_the_loop(db_path: Path) -> 
         try:
             barrier.wait()
             asyncio.run(main())
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=sync_worker, args=(n,)) for n in range(3)]
@@ -632,7 +646,7 @@ def test_loops_in_different_threads_at_once(db_path: Path) -> None:
         try:
             barrier.wait()
             asyncio.run(main())
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
@@ -668,7 +682,9 @@ def test_works_on_uvloop(db_path: Path) -> None:
         assert (await metering.aggregate("uv_agent", "x")).total_api_calls == 50
         # Cancellation on uvloop too.
         with WriteLock(db_path):
-            pending = [asyncio.create_task(store.save(make_snapshot("uv_cancel", v))) for v in (1, 2)]
+            pending = [
+                asyncio.create_task(store.save(make_snapshot("uv_cancel", v))) for v in (1, 2)
+            ]
             await asyncio.sleep(0)
             for task in pending:
                 task.cancel()
@@ -701,7 +717,9 @@ async def test_cancelled_awaits_neither_crash_nor_leak_and_writes_still_commit(
     assert bridge.pending == 0
 
     with WriteLock(db_path):
-        saves = [asyncio.create_task(store.save(make_snapshot(f"cancel_{i}", 1))) for i in range(100)]
+        saves = [
+            asyncio.create_task(store.save(make_snapshot(f"cancel_{i}", 1))) for i in range(100)
+        ]
         # A read and a delete queued behind writes of their task, a list on a reader thread.
         read = asyncio.create_task(store.get("cancel_7"))
         remove = asyncio.create_task(store.delete("cancel_8"))

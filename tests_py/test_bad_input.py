@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 import sqlite3
+from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -318,7 +318,11 @@ def test_db_path_through_a_file(cls: type, tmp_path: Path) -> None:
 @pytest.mark.parametrize("cls", STORE_CLASSES)
 @pytest.mark.parametrize(
     "content",
-    [b"this is not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 200, random.Random(8192).randbytes(8192)],
+    [
+        b"this is not a database" * 100,
+        b"SQLite format 3\x00" + b"\xff" * 200,
+        random.Random(8192).randbytes(8192),
+    ],
     ids=["text", "bad-header", "random"],
 )
 def test_db_path_not_a_database(cls: type, tmp_path: Path, content: bytes) -> None:
@@ -337,7 +341,7 @@ def test_empty_existing_file_becomes_a_database(cls: type, tmp_path: Path) -> No
     target.touch()
     store = cls(target)
     store.close()
-    with sqlite3.connect(target) as conn:
+    with closing(sqlite3.connect(target)) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 

@@ -84,9 +84,21 @@ def test_cpp_driver_reports_medians(tmp_path: Path) -> None:
     data = tmp_path / "data.json"
     data.write_text('{"a": [1, 2, {"b": "c"}]}')
     out = subprocess.run(
-        [str(_cpp_bench()), "--data", str(data), "--db", str(tmp_path / "c.db"),
-         "--iterations", "3", "--rounds", "2"],
-        capture_output=True, text=True, check=True, timeout=60,
+        [
+            str(_cpp_bench()),
+            "--data",
+            str(data),
+            "--db",
+            str(tmp_path / "c.db"),
+            "--iterations",
+            "3",
+            "--rounds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     ).stdout
     lines = [json.loads(line) for line in out.splitlines()]
     assert [line["op"] for line in lines] == list(bench_stores.OPS)
@@ -97,7 +109,9 @@ def test_cpp_driver_rejects_bad_arguments(tmp_path: Path) -> None:
     binary = _cpp_bench()
     if binary is None:
         pytest.skip("bench_store_cpp not built (make bench)")
-    done = subprocess.run([str(binary), "--iterations", "x"], capture_output=True, text=True)
+    done = subprocess.run(
+        [str(binary), "--iterations", "x"], capture_output=True, text=True, check=False
+    )
     assert done.returncode == 2 and "non-negative integer" in done.stderr
 
 

@@ -200,7 +200,11 @@ def outcome(action):
 def run_child(body: str, *args: str, prefix: tuple[str, ...] = ()) -> dict[str, Any]:
     script = CHILD_PRELUDE + textwrap.dedent(body)
     proc = subprocess.run(
-        [*prefix, sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        [*prefix, sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -356,7 +360,7 @@ def _read_only_mount_works() -> bool:
 )
 def test_a_read_only_file_system_is_a_read_only_database_error(tmp_path: Path) -> None:
     # A private mount namespace (unshare -rm) holds a read-only tmpfs, mounted over tmp_path.
-    mount = f"mount -t tmpfs -o ro tmpfs {tmp_path} && exec \"$@\""
+    mount = f'mount -t tmpfs -o ro tmpfs {tmp_path} && exec "$@"'
     results = run_child(
         """
         path = os.path.join(sys.argv[1], "new.db")

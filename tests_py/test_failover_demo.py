@@ -39,6 +39,7 @@ def test_demo_runs_and_passes() -> None:
         capture_output=True,
         text=True,
         timeout=110,
+        check=False,
     )
     out = result.stdout
     assert result.returncode == 0, out + result.stderr
@@ -79,8 +80,12 @@ def save_task(db: Path, task_id: str, versions: list[int]) -> dict[int, str]:
                     id=ids[v],
                     task_id=task_id,
                     version=v,
-                    data={"step": v, "partial_sum": demo.expected_partial_sum(v),
-                          "status": "working", "agent": "primary"},
+                    data={
+                        "step": v,
+                        "partial_sum": demo.expected_partial_sum(v),
+                        "status": "working",
+                        "agent": "primary",
+                    },
                     checkpoint=True,
                     created_at=datetime.now(timezone.utc),
                 )
@@ -114,5 +119,6 @@ def test_checker_rejects_a_changed_committed_snapshot(tmp_path: Path) -> None:
     reported[2] = {"snapshot_id": "snap_other", "partial_sum": reported[2]["partial_sum"]}
     run = demo.RunRecord(task_id="t1", total_steps=3, primary_committed=reported)
     failed = failures(demo.check_run(db, run))
-    assert any("primary: reported committed steps missing or changed" in t and "[2]" in t
-               for t in failed), failed
+    assert any(
+        "primary: reported committed steps missing or changed" in t and "[2]" in t for t in failed
+    ), failed

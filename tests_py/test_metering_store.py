@@ -6,7 +6,7 @@ import inspect
 import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from asap.state.metering import AsyncMeteringStore
@@ -15,7 +15,12 @@ from asap.state.metering import UsageAggregate as AsapUsageAggregate
 from asap.state.metering import UsageEvent as AsapUsageEvent
 from conftest import assert_same_event, make_event, open_metering_store
 
-from asap_native import InMemoryMeteringStore, SQLiteMeteringStore, StoreClosedError, StoredDataError
+from asap_native import (
+    InMemoryMeteringStore,
+    SQLiteMeteringStore,
+    StoreClosedError,
+    StoredDataError,
+)
 
 UTC = timezone.utc
 PLUS2 = timezone(timedelta(hours=2))
@@ -360,7 +365,7 @@ async def test_record_accepts_metrics_dict_with_defaults(metering_store: Any) ->
         task_id = "t"
         agent_id = "dict_metrics"
         consumer_id = "c"
-        metrics = {"tokens_in": 3}
+        metrics: ClassVar[dict[str, int]] = {"tokens_in": 3}
         timestamp = at(8)
 
     await metering_store.record(Duck())

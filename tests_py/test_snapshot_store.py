@@ -6,9 +6,10 @@ import json
 import os
 import sqlite3
 import stat
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import asap.state.stores as asap_stores
 import pytest
@@ -224,7 +225,7 @@ def test_save_accepts_any_object_with_the_attributes(snapshot_store: Any) -> Non
         id = "snap_duck"
         task_id = "task_duck"
         version = 7
-        data = {"quack": [1, 2]}
+        data: ClassVar[dict[str, list[int]]] = {"quack": [1, 2]}
         checkpoint = True
         created_at = BASE_TIME
 
@@ -298,7 +299,7 @@ async def test_snapshot_and_metering_store_share_a_file(db_path: Path) -> None:
     finally:
         snaps.close()
         meter.close()
-    with sqlite3.connect(db_path) as conn:
+    with closing(sqlite3.connect(db_path)) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"snapshots", "usage_events"} <= tables
 
@@ -388,9 +389,8 @@ def test_context_manager_closes(db_path: Path) -> None:
 
 
 def test_context_manager_closes_on_exception(db_path: Path) -> None:
-    with pytest.raises(RuntimeError, match="boom"):
-        with SQLiteSnapshotStore(db_path) as store:
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), SQLiteSnapshotStore(db_path) as store:
+        raise RuntimeError("boom")
     assert store.closed is True
 
 
@@ -499,8 +499,9 @@ def test_in_memory_stores_refuse_calls_after_close(factory: Any) -> None:
     store.close()
     store.close()  # idempotent
     assert store.closed
-    with pytest.raises(asap_native.StoreClosedError):
-        if isinstance(store, asap_native.InMemorySnapshotStore):
+    if isinstance(store, asap_native.InMemorySnapshotStore):
+        with pytest.raises(asap_native.StoreClosedError):
             store.list_versions("task")
-        else:
+    else:
+        with pytest.raises(asap_native.StoreClosedError):
             store.aggregate_sync("agent", "day")

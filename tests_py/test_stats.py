@@ -16,14 +16,18 @@ NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 def snapshot(task: str, version: int) -> StateSnapshot:
-    return StateSnapshot(id=f"s{version}", task_id=task, version=version, data={"v": version},
-                         created_at=NOW)
+    return StateSnapshot(
+        id=f"s{version}", task_id=task, version=version, data={"v": version}, created_at=NOW
+    )
 
 
 @pytest.mark.parametrize("factory", ["sqlite", "memory"])
 def test_operations_and_errors_are_counted(tmp_path: Path, factory: str) -> None:
-    store = (asap_native.SQLiteSnapshotStore(tmp_path / "s.db") if factory == "sqlite"
-             else asap_native.InMemorySnapshotStore())
+    store = (
+        asap_native.SQLiteSnapshotStore(tmp_path / "s.db")
+        if factory == "sqlite"
+        else asap_native.InMemorySnapshotStore()
+    )
     store.save(snapshot("t", 1))
     store.save(snapshot("t", 2))
     assert store.get("t").version == 2
@@ -55,8 +59,11 @@ def test_busy_waits_and_busy_errors(tmp_path: Path) -> None:
     figures = store.stats()
     assert figures["busy_waits"] == 1
     assert figures["errors"]["busy"] == 1
-    assert figures["operations"]["save"] == {**figures["operations"]["save"], "count": 2,
-                                             "errors": 1}
+    assert figures["operations"]["save"] == {
+        **figures["operations"]["save"],
+        "count": 2,
+        "errors": 1,
+    }
 
 
 async def test_group_commit_figures(tmp_path: Path) -> None:
