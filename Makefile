@@ -5,6 +5,8 @@
 #   make demo-tour - a short tour of the stores' API (examples/demo.py)
 #   make bench   - benchmarks; writes docs/benchmarks.md
 #   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make test-asan - the Python store and codec tests against an ASan+UBSan build of the extension
+#   make lint    - ruff, mypy --strict, stubtest of the extension's stubs, clang-format
 #   make fuzz    - libFuzzer on the streaming decompressor for FUZZ_SECONDS (default 60)
 
 # asap-protocol declares Python >= 3.13: test against 3.13 where the machine has one (on PATH
@@ -15,11 +17,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev
+APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev clang-format
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
-PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn uvloop
+# Test and lint tools: the `test` and `lint` extras of pyproject.toml, installed with the package.
 
-.PHONY: all system-deps venv install build-cpp test test-cpp test-py test-random sanitize demo demo-tour bench fuzz clean format
+.PHONY: all system-deps venv install build-cpp test test-cpp test-py test-random test-asan sanitize lint demo demo-tour bench fuzz clean format
 
 all: install
 
@@ -38,7 +40,7 @@ $(VENV)/.ready: Makefile
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(PY_BUILD_DEPS) $(PY_TEST_DEPS)
+	$(PIP) install -q $(PY_BUILD_DEPS)
 	$(PIP) install -q --ignore-requires-python asap-protocol
 	# That flag also lets pip pick Deprecated 3.x (Python >= 3.12 syntax), which breaks
 	# importing asap.transport on 3.11; the 1.x line has the same API.
@@ -51,7 +53,7 @@ $(VENV)/.ready: Makefile
 venv: system-deps $(VENV)/.ready
 
 install: venv
-	$(PIP) install -q --no-build-isolation .
+	$(PIP) install -q --no-build-isolation '.[test,lint]'
 
 build-cpp: system-deps
 	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -88,8 +90,36 @@ bench: install
 	cmake --build build/bench -j $(JOBS) --target bench_store_cpp
 	$(PY) bench/run.py --cpp-bench build/bench/bench_store_cpp --output docs/benchmarks.md
 
-format:
-	clang-format -i $$(git ls-files 'cpp/*.hpp' 'cpp/*.cpp' 'python/bindings/*.cpp' 'python/bindings/*.hpp' 'tests_cpp/*.cpp')
+CPP_FILES = $$(git ls-files 'cpp/*.[ch]pp' 'python/bindings/*.[ch]pp' 'tests_cpp/*.[ch]pp' 'bench/*.cpp' 'fuzz/*.cpp')
+
+format: install
+	clang-format -i $(CPP_FILES)
+	$(PY) -m ruff format python tests_py bench examples
+
+lint: install system-deps
+	$(PY) -m ruff check python tests_py bench examples
+	$(PY) -m ruff format --check python tests_py bench examples
+	$(PY) -m mypy
+	cd "$$(mktemp -d)" && $(CURDIR)/$(PY) -m mypy.stubtest asap_native._core \
+	  --allowlist $(CURDIR)/stubtest-allowlist.txt
+	clang-format --dry-run --Werror $(CPP_FILES)
+
+# The Python tests of the stores, the completion path and the codecs against the extension
+# built with AddressSanitizer and UndefinedBehaviorSanitizer (CPython itself is not: its
+# own allocations are not checked, and leak detection is off). libstdc++ is preloaded with
+# ASan, whose C++ exception interceptor must find it already loaded.
+ASAN_SITE := build/asan-site
+ASAN_TESTS := test_snapshot_store test_metering_store test_async_stores test_async_lifecycle \
+	test_completion_path test_json_encoding test_bad_input test_errors test_threads test_stats \
+	test_compression test_asap_compat
+test-asan: install
+	$(PIP) install -q --no-deps --no-build-isolation --upgrade --target $(ASAN_SITE) \
+	  -C cmake.define.ASAP_NATIVE_SANITIZE=ON -C cmake.build-type=RelWithDebInfo \
+	  -C build-dir=build/asan-extension .
+	PYTHONPATH=$(CURDIR)/$(ASAN_SITE) \
+	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PY) -m pytest -q -p no:cacheprovider $(addprefix tests_py/,$(addsuffix .py,$(ASAN_TESTS)))
 
 clean:
 	rm -rf build $(VENV)

@@ -59,10 +59,14 @@ class WriteLock:
         self.close()
 
 
-def count_rows(db_path: str | os.PathLike[str], where: str = "1", args: tuple[Any, ...] = ()) -> int:
+def count_rows(
+    db_path: str | os.PathLike[str], where: str = "1", args: tuple[Any, ...] = ()
+) -> int:
     """Snapshot rows matching ``where``, read through a fresh stdlib connection."""
     with closing(sqlite3.connect(db_path)) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM snapshots WHERE {where}", args).fetchone()[0])
+        return int(
+            conn.execute(f"SELECT count(*) FROM snapshots WHERE {where}", args).fetchone()[0]
+        )
 
 
 def integrity_check(db_path: str | os.PathLike[str]) -> str:

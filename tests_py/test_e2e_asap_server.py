@@ -5,7 +5,7 @@ Two ways to wire it:
 * explicit: ``create_app(manifest, snapshot_store=asap_native.SQLiteSnapshotStore(path),
   metering_store=asap_native.SQLiteMeteringStore(path))`` wrapped in
   ``asap_native.DecompressionMiddleware``;
-* ``asap_native.asap.install()``: an app built by asap's ``create_app`` whose snapshot store
+* ``asap_native.integration.install()``: an app built by asap's ``create_app`` whose snapshot store
   comes from asap's env factory (ASAP_STORAGE_BACKEND / ASAP_STORAGE_PATH) and whose request
   bodies are decoded by asap's own handler, now with the bounded native decoder.
 
@@ -52,7 +52,7 @@ from asap.state.stores.sqlite import SQLiteSnapshotStore as AsapSQLiteSnapshotSt
 from asap.transport.server import create_app
 
 import asap_native
-import asap_native.asap as native_asap
+import asap_native.integration as native_asap
 
 pytest.importorskip("uvicorn")
 
@@ -123,9 +123,10 @@ def send_all(url: str, jobs: list[Sent], *, workers: int = 6) -> list[Sent]:
         job.snapshot_id = payload["result"]["snapshot_id"]
         return job
 
-    with httpx.Client(base_url=url, timeout=HTTP_TIMEOUT) as client, ThreadPoolExecutor(
-        workers
-    ) as pool:
+    with (
+        httpx.Client(base_url=url, timeout=HTTP_TIMEOUT) as client,
+        ThreadPoolExecutor(workers) as pool,
+    ):
         return list(pool.map(lambda job: one(client, job), jobs))
 
 

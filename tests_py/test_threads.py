@@ -36,7 +36,7 @@ def run_threads(count: int, target: Any) -> None:
         try:
             barrier.wait()
             target(index)
-        except BaseException as error:  # noqa: BLE001 - reported to the main thread
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
@@ -359,7 +359,7 @@ def test_gil_is_released_while_waiting_for_the_database(db_path: Path, operation
                 snapshots.delete("task_a", 1)
             else:
                 meter.record_sync(make_event("gil_agent", BASE_TIME))
-        except BaseException as error:  # noqa: BLE001
+        except BaseException as error:
             failure.append(error)
         finally:
             finished.set()

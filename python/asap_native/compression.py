@@ -52,14 +52,12 @@ __all__ = [
     "get_accept_encoding_header",
     "get_supported_encodings",
     "is_brotli_available",
-    "stats",
     "select_best_encoding",
+    "stats",
 ]
 
 logger = logging.getLogger(__name__)
 
-# The native codecs (asap_native._core.codec); _core.pyi does not describe this submodule.
-_codec: Any = _core.codec
 
 # Only payloads at least this large are compressed (bytes), as in asap-protocol.
 COMPRESSION_THRESHOLD = 1024
@@ -98,13 +96,16 @@ def _http_exception_base() -> type[Exception]:
     # asap-protocol's handler returns an HTTPException's status code as is (it answers 413
     # that way today), so the size error is one when FastAPI or Starlette is installed.
     try:
-        from fastapi import HTTPException
+        from fastapi import HTTPException as FastAPIHTTPException
     except ImportError:
-        try:
-            from starlette.exceptions import HTTPException
-        except ImportError:
-            return Exception
-    return HTTPException
+        pass
+    else:
+        return FastAPIHTTPException
+    try:
+        from starlette.exceptions import HTTPException as StarletteHTTPException
+    except ImportError:
+        return Exception
+    return StarletteHTTPException
 
 
 _LimitBase: Any = _http_exception_base()
@@ -143,6 +144,9 @@ class DecompressionLimitExceededError(_LimitBase):  # type: ignore[misc]
 
 # ---- native entry points ----------------------------------------------------------------
 
+# Once: the exceptions the native codecs raise.
+_core._register_codec_errors(TruncatedDataError, CorruptDataError, DecompressionLimitExceededError)
+
 
 def _check_max(max_size: int | None) -> int | None:
     if max_size is None:
@@ -160,7 +164,7 @@ def decompress(data: Buffer, encoding: str, max_output: int | None = None) -> by
     Raises ValueError for another encoding, :class:`DecompressionError` (OSError) for invalid
     data and :class:`DecompressionLimitExceededError` once the output passes ``max_output``.
     """
-    result: bytes = _codec.decompress(data, encoding, _check_max(max_output))
+    result: bytes = _core.decompress(data, encoding, _check_max(max_output))
     return result
 
 
@@ -171,7 +175,7 @@ def compress(data: Buffer, encoding: str, level: int | None = None) -> bytes:
         raise TypeError(f"level must be an int or None, not {type(level).__name__}")
     if level is not None and level < 0:
         raise ValueError(f"level must be >= 0, got {level}")
-    result: bytes = _codec.compress(data, encoding, -1 if level is None else level)
+    result: bytes = _core.compress(data, encoding, -1 if level is None else level)
     return result
 
 
@@ -186,7 +190,7 @@ class Decompressor:
     __slots__ = ("_native",)
 
     def __init__(self, encoding: str, max_output: int | None = None) -> None:
-        self._native = _codec.Decompressor(encoding, _check_max(max_output))
+        self._native = _core.Decompressor(encoding, _check_max(max_output))
 
     def feed(self, data: Buffer) -> bytes:
         """Decodes one chunk and returns the bytes it produced (maybe none)."""
@@ -338,8 +342,7 @@ class DecompressionStats:
 def stats() -> dict[str, Any]:
     """Every :func:`decompress_payload` call in this process: ``{"requests": {"passed", "400",
     "413", "415"}, "bytes_in", "bytes_out"}`` (counted in C++, at no cost to the call)."""
-    figures: dict[str, Any] = _codec.payload_stats()
-    return figures
+    return _core.payload_stats()
 
 
 def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) -> bytes:
@@ -358,7 +361,7 @@ def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) 
     """
     limit = None if max_size is None else _check_max(max_size)
     try:
-        result: bytes = _codec.decompress_payload(data, encoding, limit)
+        result: bytes = _core.decompress_payload(data, encoding, limit)
     except ValueError:
         # The core trims ASCII whitespace and folds ASCII case; asap-protocol uses
         # str.lower().strip(), which also folds other characters: try that spelling too.
@@ -367,7 +370,7 @@ def decompress_payload(data: bytes, encoding: str, max_size: int | None = None) 
             raise ValueError(
                 f"Unsupported Content-Encoding: {encoding}. {_SUPPORTED_MESSAGE}"
             ) from None
-        result = _codec.decompress_payload(data, normalized, limit)
+        result = _core.decompress_payload(data, normalized, limit)
     return result
 
 

@@ -27,11 +27,19 @@ import os
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from asap_native import _core
 
-__all__ = ["LoopBridge", "bridge_for_running_loop", "call_queued"]
+__all__ = ["LoopBridge", "Queued", "bridge_for_running_loop", "call_queued"]
+
+ResultT = TypeVar("ResultT")
+
+
+class Queued(int, Generic[ResultT]):
+    """The id of a queued native call whose result is a ``ResultT``: what type checkers see of
+    the plain int a native ``*_queued`` call returns (no instance is ever made)."""
+
 
 _log = logging.getLogger("asap_native")
 
@@ -132,7 +140,7 @@ def bridge_for_running_loop() -> LoopBridge:
     return bridge
 
 
-def call_queued(submit: Callable[..., int], *args: Any) -> asyncio.Future[Any]:
+def call_queued(submit: Callable[..., Queued[ResultT]], *args: Any) -> asyncio.Future[ResultT]:
     """Start a queued native call and return the future of its result.
 
     ``submit(*args, queue)`` starts it and returns its id. The one path every awaitable store

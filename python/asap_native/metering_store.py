@@ -11,24 +11,29 @@ as UTC.
 from __future__ import annotations
 
 import os
-import weakref
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Generic
 
 from asap_native import _core
+from asap_native._store_base import (
+    DEFAULT_DB_PATH,
+    Durability,
+    SQLiteFile,
+    StoreBase,
+    check_options,
+)
 from asap_native.loop_bridge import call_queued
-from asap_native.snapshot_store import DEFAULT_DB_PATH, Durability, _check_options, _Closable
+from asap_native.models import UsageAggregateT, UsageEventLike, UsageEventT
 
 __all__ = ["InMemoryMeteringStore", "SQLiteMeteringStore"]
 
 
-class _MeteringStoreBase(_Closable):
+class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
     """Metering API shared by the SQLite and in-memory stores."""
 
-    _native: Any
+    _native: _core.NativeMeteringStore[UsageEventT, UsageAggregateT]
 
-    def record_sync(self, event: Any) -> None:
+    def record_sync(self, event: UsageEventLike) -> None:
         """Record a usage event (asap's ``UsageEvent`` or any object with its attributes)."""
         self._native.record(event)
 
@@ -39,20 +44,22 @@ class _MeteringStoreBase(_Closable):
         end: datetime,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[Any]:
+    ) -> list[UsageEventT]:
         """Events of ``agent_id`` in [start, end], oldest first, paged by offset/limit.
 
         Raises:
             ValueError: ``offset`` or ``limit`` is negative.
         """
-        result: list[Any] = self._native.query(agent_id, start, end, limit, offset)
-        return result
+        return self._native.query(agent_id, start, end, limit, offset)
 
-    def aggregate_sync(self, agent_id: str, period: str) -> Any:
-        """Totals over every event of ``agent_id`` (``period`` is carried through, as in asap)."""
+    def aggregate_sync(self, agent_id: str, period: str) -> UsageAggregateT:
+        """Totals over every event of ``agent_id`` (``period`` is carried through, as in asap).
+
+        The totals are exact Python ints, also beyond 64 bits.
+        """
         return self._native.aggregate(agent_id, period)
 
-    async def record(self, event: Any) -> None:
+    async def record(self, event: UsageEventLike) -> None:
         """Record a usage event."""
         self.record_sync(event)
 
@@ -63,16 +70,16 @@ class _MeteringStoreBase(_Closable):
         end: datetime,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[Any]:
+    ) -> list[UsageEventT]:
         """Query events in range (see :meth:`query_sync`)."""
         return self.query_sync(agent_id, start, end, limit, offset)
 
-    async def aggregate(self, agent_id: str, period: str) -> Any:
+    async def aggregate(self, agent_id: str, period: str) -> UsageAggregateT:
         """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
         return self.aggregate_sync(agent_id, period)
 
 
-class SQLiteMeteringStore(_MeteringStoreBase):
+class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregateT]):
     """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
 
     Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
@@ -86,13 +93,11 @@ class SQLiteMeteringStore(_MeteringStoreBase):
         durability: Durability = "normal",
         timeout: float = 15.0,
     ) -> None:
-        durability_text, seconds = _check_options(durability, timeout)
-        self._db_path = Path(db_path)
+        durability_text, seconds = check_options(durability, timeout)
         self._native = _core.open_sqlite_metering_store(db_path, durability_text, seconds)
-        # Queued records are committed before the threads stop, at collection or exit.
-        self._finalizer = weakref.finalize(self, self._native.close)
+        self._opened(db_path)
 
-    async def record(self, event: Any) -> None:
+    async def record(self, event: UsageEventLike) -> None:
         """Record a usage event; returns once it is committed."""
         await call_queued(self._native.record_queued, event)
 
@@ -103,27 +108,16 @@ class SQLiteMeteringStore(_MeteringStoreBase):
         end: datetime,
         limit: int | None = None,
         offset: int = 0,
-    ) -> list[Any]:
+    ) -> list[UsageEventT]:
         """Query events in range (see :meth:`query_sync`)."""
-        result: list[Any] = await call_queued(
-            self._native.query_queued, agent_id, start, end, limit, offset
-        )
-        return result
+        return await call_queued(self._native.query_queued, agent_id, start, end, limit, offset)
 
-    async def aggregate(self, agent_id: str, period: str) -> Any:
+    async def aggregate(self, agent_id: str, period: str) -> UsageAggregateT:
         """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
         return await call_queued(self._native.aggregate_queued, agent_id, period)
 
-    @property
-    def db_path(self) -> Path:
-        """The database file this store uses."""
-        return self._db_path
 
-    def __repr__(self) -> str:
-        return f"SQLiteMeteringStore(db_path={str(self._db_path)!r})"
-
-
-class InMemoryMeteringStore(_MeteringStoreBase):
+class InMemoryMeteringStore(_MeteringStore[UsageEventT, UsageAggregateT]):
     """:class:`~asap.state.metering.AsyncMeteringStore` held in process memory (for tests)."""
 
     def __init__(self) -> None:

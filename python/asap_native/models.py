@@ -3,20 +3,48 @@
 When asap-protocol is installed, stores return its own pydantic models
 (``asap.models.entities.StateSnapshot``, ``asap.state.metering.UsageEvent``...). Without it
 they return the equivalent frozen dataclasses defined here, with the same field names.
-Either way, ``save``/``record`` accept any object that has the fields as attributes.
+Either way, ``save``/``record`` accept any object that has the fields as attributes
+(:class:`SnapshotLike`, :class:`UsageEventLike`).
+
+Typing: the stores are generic in the models they return (:data:`SnapshotT`,
+:data:`UsageEventT`, :data:`UsageAggregateT`), which default to asap-protocol's models, the
+ones they return when asap-protocol is installed. Without it, name this module's instead:
+``SQLiteSnapshotStore[asap_native.models.StateSnapshot]("state.db")``.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from asap.models.entities import StateSnapshot as AsapStateSnapshot
+    from asap.state.metering import UsageAggregate as AsapUsageAggregate
+    from asap.state.metering import UsageEvent as AsapUsageEvent
+    from typing_extensions import TypeVar
+
+    SnapshotT = TypeVar("SnapshotT", default=AsapStateSnapshot)
+    UsageEventT = TypeVar("UsageEventT", default=AsapUsageEvent)
+    UsageAggregateT = TypeVar("UsageAggregateT", default=AsapUsageAggregate)
+else:
+    from typing import TypeVar
+
+    SnapshotT = TypeVar("SnapshotT")
+    UsageEventT = TypeVar("UsageEventT")
+    UsageAggregateT = TypeVar("UsageAggregateT")
 
 __all__ = [
+    "SnapshotLike",
+    "SnapshotT",
     "StateSnapshot",
     "UsageAggregate",
+    "UsageAggregateT",
     "UsageEvent",
+    "UsageEventLike",
+    "UsageEventT",
     "UsageMetrics",
     "asap_available",
     "model_factories",
@@ -71,11 +99,46 @@ class UsageAggregate:
     total_api_calls: int = 0
 
 
-@functools.lru_cache(maxsize=None)
+class SnapshotLike(Protocol):
+    """What ``save`` reads from a snapshot: asap's ``StateSnapshot``, or any object with these
+    attributes (``checkpoint`` may be missing: False). ``created_at`` may be an ISO-8601 str."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def data(self) -> Mapping[str, Any]: ...
+    @property
+    def checkpoint(self) -> bool: ...
+    @property
+    def created_at(self) -> datetime | str: ...
+
+
+class UsageEventLike(Protocol):
+    """What ``record`` reads from an event: asap's ``UsageEvent``, or any object with these
+    attributes. ``metrics`` has the counters as attributes (``UsageMetrics``) or keys (a dict);
+    a missing counter is 0. ``timestamp`` may be an ISO-8601 str."""
+
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def agent_id(self) -> str: ...
+    @property
+    def consumer_id(self) -> str: ...
+    @property
+    def metrics(self) -> Any: ...
+    @property
+    def timestamp(self) -> datetime | str: ...
+
+
+@functools.cache
 def asap_available() -> bool:
     """True when asap-protocol can be imported (its models are then returned)."""
     try:
-        import asap.models.entities  # noqa: F401
+        import asap.models.entities
         import asap.state.metering  # noqa: F401
     except Exception:  # ImportError, or an asap that fails to import on this Python
         return False
@@ -121,7 +184,7 @@ def _direct_builder(cls: Any) -> Callable[[dict[str, Any]], Any] | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def snapshot_factory() -> Callable[[dict[str, Any]], Any]:
     """Callable building the snapshot model from a dict of its fields (asap's when available)."""
     cls: Any = StateSnapshot
@@ -135,7 +198,7 @@ def snapshot_factory() -> Callable[[dict[str, Any]], Any]:
     return lambda fields: cls(**fields)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def usage_event_factory() -> Callable[[tuple[Any, ...]], Any]:
     """Callable building a usage event model from a native row tuple."""
     if asap_available():
@@ -165,7 +228,7 @@ def usage_event_factory() -> Callable[[tuple[Any, ...]], Any]:
     return build
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def usage_aggregate_factory() -> Callable[[tuple[Any, ...]], Any]:
     """Callable building a usage aggregate model from a native row tuple."""
     cls: Any = UsageAggregate

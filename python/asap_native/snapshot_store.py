@@ -13,17 +13,19 @@ fails) as if it had been awaited; only its result is dropped.
 from __future__ import annotations
 
 import os
-import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Generic
 
 from asap_native import _core
+from asap_native._store_base import (
+    DEFAULT_DB_PATH,
+    Durability,
+    SQLiteFile,
+    StoreBase,
+    check_options,
+)
 from asap_native.loop_bridge import call_queued
-
-if TYPE_CHECKING:
-    from types import TracebackType
-
-    from typing_extensions import Self
+from asap_native.models import SnapshotLike, SnapshotT
 
 __all__ = [
     "ASAP_STORAGE_BACKEND_ENV",
@@ -38,97 +40,33 @@ __all__ = [
     "create_snapshot_store",
 ]
 
-DEFAULT_DB_PATH = "asap_state.db"
 ASAP_STORAGE_BACKEND_ENV = "ASAP_STORAGE_BACKEND"
 ASAP_STORAGE_PATH_ENV = "ASAP_STORAGE_PATH"
 
-Durability = Literal["normal", "full"]
+
+class _SnapshotStore(StoreBase, Generic[SnapshotT]):
+    """A store on a native SnapshotStore."""
+
+    _native: _core.NativeSnapshotStore[SnapshotT]
 
 
-def _check_options(durability: object, timeout: object) -> tuple[str, float]:
-    if not isinstance(durability, str):
-        raise TypeError(f"durability must be 'normal' or 'full', not {type(durability).__name__}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    return durability, float(timeout)
-
-
-class _Closable:
-    """close(), ``with`` and ``async with`` for every store."""
-
-    _native: Any
-
-    def close(self) -> None:
-        """Wait for queued work, then close; later calls raise StoreClosedError."""
-        self._native.close()
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` has run."""
-        return bool(self._native.closed)
-
-    def stats(self) -> dict[str, Any]:
-        """Figures for monitoring, cheap enough to poll from any thread.
-
-        ``operations``: per kind (save, get, list_versions, delete, record, query, aggregate),
-        ``count``, ``errors`` and ``latency_ms`` (``p50``, ``p99``, ``max``; awaited calls
-        count from submission to completion). ``errors``: failures by kind (``busy``,
-        ``read_only``, ``invalid_argument``...). ``busy_waits``: calls that had to wait for
-        another connection's lock. ``group_commit``: ``batches``, ``writes``,
-        ``largest_batch`` and ``batch_size`` percentiles of the awaitable API.
-        """
-        figures: dict[str, Any] = self._native.stats()
-        return figures
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
+class _SQLiteSnapshots(SQLiteFile, _SnapshotStore[SnapshotT]):
+    def __init__(
         self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "normal",
+        timeout: float = 15.0,
     ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class _SQLiteOpener(_Closable):
-    """Opens the native SQLite store; closes it at interpreter exit or collection."""
-
-    def _open(self, db_path: str | os.PathLike[str], durability: object, timeout: object) -> None:
-        durability_text, seconds = _check_options(durability, timeout)
-        self._db_path = Path(db_path)
+        durability_text, seconds = check_options(durability, timeout)
         self._native = _core.open_sqlite_snapshot_store(db_path, durability_text, seconds)
-        # Runs at garbage collection or, at the latest, at interpreter exit: queued writes
-        # are committed before the threads stop.
-        self._finalizer = weakref.finalize(self, self._native.close)
-
-    @property
-    def db_path(self) -> Path:
-        """The database file this store uses."""
-        return self._db_path
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(db_path={str(self._db_path)!r})"
+        self._opened(db_path)
 
 
-class _SyncSnapshotAPI:
+class _SyncCalls(_SnapshotStore[SnapshotT]):
     """The synchronous SnapshotStore methods."""
 
-    _native: Any
-
-    def save(self, snapshot: Any) -> None:
+    def save(self, snapshot: SnapshotLike) -> None:
         """Save a snapshot, replacing any stored one with the same task_id and version.
 
         Accepts asap's ``StateSnapshot`` or any object with its attributes. ``data`` must be a
@@ -138,20 +76,20 @@ class _SyncSnapshotAPI:
         """
         self._native.save(snapshot)
 
-    def get(self, task_id: str, version: int | None = None) -> Any:
+    def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Return the given version, or the latest when ``version`` is None; None if absent."""
         return self._native.get(task_id, version)
 
     def list_versions(self, task_id: str) -> list[int]:
         """Return the task's stored versions in ascending order."""
-        return self._native.list_versions(task_id)  # type: ignore[no-any-return]
+        return self._native.list_versions(task_id)
 
     def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version, or every version when ``version`` is None; True if any went."""
-        return self._native.delete(task_id, version)  # type: ignore[no-any-return]
+        return self._native.delete(task_id, version)
 
 
-class SQLiteSnapshotStore(_SyncSnapshotAPI, _SQLiteOpener):
+class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.SnapshotStore` on a SQLite file.
 
     The sync methods run on the calling thread with the GIL released; ``save_async`` and its
@@ -166,39 +104,29 @@ class SQLiteSnapshotStore(_SyncSnapshotAPI, _SQLiteOpener):
             :class:`~asap_native.errors.DatabaseLockedError`.
 
     Raises:
-        FileNotFoundError, IsADirectoryError, PermissionError: ``db_path`` cannot be used.
+        FileNotFoundError, IsADirectoryError, PermissionError: ``db_path`` cannot be used
+            (each also a ``sqlite3.OperationalError``, as asap-protocol raises).
         asap_native.errors.StoreError: SQLite refused the file (not a database, read-only...).
     """
 
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        self._open(db_path, durability, timeout)
-
-    async def save_async(self, snapshot: Any) -> None:
+    async def save_async(self, snapshot: SnapshotLike) -> None:
         """Awaitable :meth:`save`; returns once the write is committed."""
         await call_queued(self._native.save_queued, snapshot)
 
-    async def get_async(self, task_id: str, version: int | None = None) -> Any:
+    async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Awaitable :meth:`get`."""
         return await call_queued(self._native.get_queued, task_id, version)
 
     async def list_versions_async(self, task_id: str) -> list[int]:
         """Awaitable :meth:`list_versions`."""
-        result: list[int] = await call_queued(self._native.list_versions_queued, task_id)
-        return result
+        return await call_queued(self._native.list_versions_queued, task_id)
 
     async def delete_async(self, task_id: str, version: int | None = None) -> bool:
         """Awaitable :meth:`delete`; returns once the delete is committed."""
-        result: bool = await call_queued(self._native.delete_queued, task_id, version)
-        return result
+        return await call_queued(self._native.delete_queued, task_id, version)
 
 
-class SQLiteAsyncSnapshotStore(_SQLiteOpener):
+class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
     Every method is a coroutine; its SQLite work runs on the store's C++ threads and
@@ -207,23 +135,24 @@ class SQLiteAsyncSnapshotStore(_SQLiteOpener):
     Arguments as for :class:`SQLiteSnapshotStore`.
     """
 
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        self._open(db_path, durability, timeout)
+    async def save(self, snapshot: SnapshotLike) -> None:
+        """Save a snapshot; returns once the write is committed."""
+        await call_queued(self._native.save_queued, snapshot)
 
-    # asap-protocol's async names for the same coroutines as SQLiteSnapshotStore's *_async.
-    save = SQLiteSnapshotStore.save_async
-    get = SQLiteSnapshotStore.get_async
-    list_versions = SQLiteSnapshotStore.list_versions_async
-    delete = SQLiteSnapshotStore.delete_async
+    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
+        """Retrieve a snapshot; ``version`` None means latest."""
+        return await call_queued(self._native.get_queued, task_id, version)
+
+    async def list_versions(self, task_id: str) -> list[int]:
+        """List version numbers for ``task_id`` in ascending order."""
+        return await call_queued(self._native.list_versions_queued, task_id)
+
+    async def delete(self, task_id: str, version: int | None = None) -> bool:
+        """Delete one version or all snapshots for ``task_id``; returns once committed."""
+        return await call_queued(self._native.delete_queued, task_id, version)
 
 
-class InMemorySnapshotStore(_SyncSnapshotAPI, _Closable):
+class InMemorySnapshotStore(_SyncCalls[SnapshotT]):
     """:class:`~asap.state.snapshot.SnapshotStore` held in process memory (for tests).
 
     Data is stored as JSON text, exactly as the SQLite store keeps it, so ``get`` returns a
@@ -237,7 +166,7 @@ class InMemorySnapshotStore(_SyncSnapshotAPI, _Closable):
         return "InMemorySnapshotStore()"
 
 
-class AsyncInMemorySnapshotStore(_Closable):
+class AsyncInMemorySnapshotStore(_SnapshotStore[SnapshotT]):
     """:class:`~asap.state.snapshot.AsyncSnapshotStore` held in process memory (for tests).
 
     Operations take microseconds and never wait on I/O, so they run inline.
@@ -246,27 +175,27 @@ class AsyncInMemorySnapshotStore(_Closable):
     def __init__(self) -> None:
         self._native = _core.open_memory_snapshot_store()
 
-    async def save(self, snapshot: Any) -> None:
+    async def save(self, snapshot: SnapshotLike) -> None:
         """Save a snapshot to the in-memory store."""
         self._native.save(snapshot)
 
-    async def get(self, task_id: str, version: int | None = None) -> Any:
+    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Retrieve a snapshot; ``version`` None means latest."""
         return self._native.get(task_id, version)
 
     async def list_versions(self, task_id: str) -> list[int]:
         """List version numbers in ascending order."""
-        return self._native.list_versions(task_id)  # type: ignore[no-any-return]
+        return self._native.list_versions(task_id)
 
     async def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version or all snapshots for ``task_id``."""
-        return self._native.delete(task_id, version)  # type: ignore[no-any-return]
+        return self._native.delete(task_id, version)
 
     def __repr__(self) -> str:
         return "AsyncInMemorySnapshotStore()"
 
 
-def create_snapshot_store() -> SQLiteSnapshotStore | InMemorySnapshotStore:
+def create_snapshot_store() -> SQLiteSnapshotStore[Any] | InMemorySnapshotStore[Any]:
     """Create a snapshot store from the environment, as asap-protocol's factory does.
 
     Reads ``ASAP_STORAGE_BACKEND`` (default ``"memory"``) and ``ASAP_STORAGE_PATH`` (default
@@ -288,7 +217,7 @@ def create_async_snapshot_store(
     backend: str = "sqlite",
     *,
     db_path: str | os.PathLike[str] | None = None,
-) -> SQLiteAsyncSnapshotStore | AsyncInMemorySnapshotStore:
+) -> SQLiteAsyncSnapshotStore[Any] | AsyncInMemorySnapshotStore[Any]:
     """Build an awaitable snapshot store (default ``sqlite``; ``memory`` for tests).
 
     ``db_path`` applies to sqlite only; if omitted, uses ``ASAP_STORAGE_PATH`` or

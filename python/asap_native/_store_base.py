@@ -1,0 +1,110 @@
+"""What every store class shares: closing, ``with``/``async with``, figures, and opening a
+SQLite file (options checked, closed at collection or interpreter exit)."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+    from asap_native.figures import StoreFigures
+
+__all__ = ["DEFAULT_DB_PATH", "Durability", "SQLiteFile", "StoreBase", "check_options"]
+
+DEFAULT_DB_PATH = "asap_state.db"
+
+Durability = Literal["normal", "full"]
+
+
+class _Native(Protocol):
+    """The part of every native store binding this module uses."""
+
+    def close(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    def stats(self) -> StoreFigures: ...
+
+
+def check_options(durability: object, timeout: object) -> tuple[str, float]:
+    """The checked ``durability`` and ``timeout`` arguments of a SQLite store."""
+    if not isinstance(durability, str):
+        raise TypeError(f"durability must be 'normal' or 'full', not {type(durability).__name__}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    return durability, float(timeout)
+
+
+class StoreBase:
+    """close(), ``with``, ``async with`` and stats() for every store."""
+
+    _native: _Native
+
+    def close(self) -> None:
+        """Wait for queued work, then close; later calls raise StoreClosedError."""
+        self._native.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has run."""
+        return self._native.closed
+
+    def stats(self) -> StoreFigures:
+        """Figures for monitoring, cheap enough to poll from any thread.
+
+        ``operations``: per kind (save, get, list_versions, delete, record, query, aggregate),
+        ``count``, ``errors`` and ``latency_ms`` (``p50``, ``p99``, ``max``; awaited calls
+        count from submission to completion). ``errors``: failures by kind (``busy``,
+        ``read_only``, ``invalid_argument``, ``invalid_data``...). ``busy_waits``: calls that
+        had to wait for another connection's lock. ``group_commit``: ``batches``, ``writes``,
+        ``largest_batch`` and ``batch_size`` percentiles of the awaitable API.
+        """
+        return self._native.stats()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SQLiteFile(StoreBase):
+    """A store on a SQLite file: its path, and a close at collection or interpreter exit."""
+
+    _db_path: Path
+
+    def _opened(self, db_path: str | os.PathLike[str]) -> None:
+        """Call once ``_native`` is open."""
+        self._db_path = Path(db_path)
+        # Runs at garbage collection or, at the latest, at interpreter exit: queued writes are
+        # committed before the threads stop.
+        self._finalizer = weakref.finalize(self, self._native.close)
+
+    @property
+    def db_path(self) -> Path:
+        """The database file this store uses."""
+        return self._db_path
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(db_path={str(self._db_path)!r})"
