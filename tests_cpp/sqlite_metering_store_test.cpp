@@ -125,6 +125,17 @@ TEST_F(SqliteMeteringStoreTest, RecordedRowsHaveUlidIds) {
 
 // ---- files ----
 
+// SQLite's LIMIT reads any negative limit as no limit (asap-protocol binds it as given).
+TEST_F(SqliteMeteringStoreTest, ANegativeLimitIsNoLimit) {
+    SqliteMeteringStore store(path_);
+    for (int i = 0; i < 5; ++i)
+        store.record(make_event("agent", "2024-05-01T08:0" + std::to_string(i) + ":00Z", i));
+    const InstantMicros start = *parse_iso8601("2024-05-01T08:00:00Z");
+    const InstantMicros end = *parse_iso8601("2024-05-01T09:00:00Z");
+    EXPECT_EQ(store.query("agent", start, end, QueryPage{-1, 0}).size(), 5u);
+    EXPECT_EQ(store.query("agent", start, end, QueryPage{-7, 2}).size(), 3u);
+}
+
 TEST_F(SqliteMeteringStoreTest, DataPersistsAcrossReopen) {
     {
         SqliteMeteringStore store(path_);

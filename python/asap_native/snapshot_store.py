@@ -26,6 +26,7 @@ from asap_native._store_base import (
 )
 from asap_native.loop_bridge import call_queued
 from asap_native.models import SnapshotLike, SnapshotT
+from asap_native.repository import SQLiteRepositoryMethods
 
 __all__ = [
     "ASAP_STORAGE_BACKEND_ENV",
@@ -44,13 +45,81 @@ ASAP_STORAGE_BACKEND_ENV = "ASAP_STORAGE_BACKEND"
 ASAP_STORAGE_PATH_ENV = "ASAP_STORAGE_PATH"
 
 
+def _plain(task_id: object, version: object) -> bool:
+    """A str task id and an int (or no) version: the keys the native calls take."""
+    return type(task_id) is str and (version is None or type(version) is int)
+
+
 class _SnapshotStore(StoreBase, Generic[SnapshotT]):
-    """A store on a native SnapshotStore."""
+    """A store on a native SnapshotStore.
+
+    Keys of other types (``get(123)``, ``get("t", 1.0)``) are looked up as asap-protocol's
+    store of the same kind looks them up: by its SQL for the SQLite stores, by Python
+    equality for the in-memory ones.
+    """
 
     _native: _core.NativeSnapshotStore[SnapshotT]
 
+    def _save(self, snapshot: SnapshotLike) -> None:
+        self._native.save(snapshot)
 
-class _SQLiteSnapshots(SQLiteFile, _SnapshotStore[SnapshotT]):
+    def _get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        if _plain(task_id, version):
+            return self._native.get(task_id, version)
+        return self._other_get(task_id, version)
+
+    def _list_versions(self, task_id: Any) -> list[int]:
+        if type(task_id) is str:
+            return self._native.list_versions(task_id)
+        return self._other_list(task_id)
+
+    def _delete(self, task_id: Any, version: Any) -> bool:
+        if _plain(task_id, version):
+            return self._native.delete(task_id, version)
+        return self._other_delete(task_id, version)
+
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        raise NotImplementedError
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        raise NotImplementedError
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        raise NotImplementedError
+
+
+# asap-protocol's SQL, for keys of other types: SQLite compares them as asap's store does.
+_GET_BY_VERSION_SQL = (
+    "SELECT task_id, id, version, data, checkpoint, created_at FROM snapshots "
+    "WHERE task_id = ? AND version = ?"
+)
+_GET_LATEST_SQL = (
+    "SELECT task_id, id, version, data, checkpoint, created_at FROM snapshots "
+    "WHERE task_id = ? ORDER BY version DESC LIMIT 1"
+)
+_LIST_VERSIONS_SQL = "SELECT version FROM snapshots WHERE task_id = ? ORDER BY version"
+_DELETE_VERSION_SQL = "DELETE FROM snapshots WHERE task_id = ? AND version = ?"
+_DELETE_TASK_SQL = "DELETE FROM snapshots WHERE task_id = ?"
+
+
+def _get_sql(task_id: Any, version: Any) -> tuple[str, tuple[Any, ...]]:
+    if version is not None:
+        return _GET_BY_VERSION_SQL, (task_id, version)
+    return _GET_LATEST_SQL, (task_id,)
+
+
+def _delete_sql(task_id: Any, version: Any) -> tuple[str, tuple[Any, ...]]:
+    if version is not None:
+        return _DELETE_VERSION_SQL, (task_id, version)
+    return _DELETE_TASK_SQL, (task_id,)
+
+
+def _snapshot_of_row(row: tuple[Any, ...]) -> Any:
+    task_id, id_, version, data, checkpoint, created_at = row
+    return _core.snapshot_from_row(task_id, id_, version, data, bool(checkpoint), created_at)
+
+
+class _SQLiteSnapshots(SQLiteFile, SQLiteRepositoryMethods, _SnapshotStore[SnapshotT]):
     def __init__(
         self,
         db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
@@ -61,6 +130,72 @@ class _SQLiteSnapshots(SQLiteFile, _SnapshotStore[SnapshotT]):
         durability_text, seconds = check_options(durability, timeout)
         self._native = _core.open_sqlite_snapshot_store(db_path, durability_text, seconds)
         self._opened(db_path)
+
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        rows = self._sql._native.fetch(*_get_sql(task_id, version))[1]
+        return _snapshot_of_row(rows[0]) if rows else None
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        return [row[0] for row in self._sql._native.fetch(_LIST_VERSIONS_SQL, (task_id,))[1]]
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        return bool(self._sql._native.execute(*_delete_sql(task_id, version))[2] > 0)
+
+    async def _save_queued(self, snapshot: SnapshotLike) -> None:
+        await call_queued(self._native.save_queued, snapshot)
+
+    async def _get_queued(self, task_id: Any, version: Any = None) -> SnapshotT | None:
+        if _plain(task_id, version):
+            return await call_queued(self._native.get_queued, task_id, version)
+        rows = await self._sql.fetch_all(*_get_sql(task_id, version))
+        return _snapshot_of_row(rows[0]) if rows else None
+
+    async def _list_versions_queued(self, task_id: Any) -> list[int]:
+        if type(task_id) is str:
+            return await call_queued(self._native.list_versions_queued, task_id)
+        return [row[0] for row in await self._sql.fetch_all(_LIST_VERSIONS_SQL, (task_id,))]
+
+    async def _delete_queued(self, task_id: Any, version: Any = None) -> bool:
+        if _plain(task_id, version):
+            return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._sql.execute(*_delete_sql(task_id, version)) > 0
+
+
+class _InMemorySnapshots(_SnapshotStore[SnapshotT]):
+    """Keys of other types, as asap's in-memory stores (dicts) find them: a task id that is
+    not a str finds nothing (ours are all str); a version equal to an int (``1.0``, ``True``)
+    finds that version; an unhashable key raises TypeError."""
+
+    def __init__(self) -> None:
+        self._native = _core.open_memory_snapshot_store()
+
+    @staticmethod
+    def _version(version: Any) -> tuple[bool, int | None]:
+        """(found, the int version it equals, if any)."""
+        hash(version)  # a dict lookup: unhashable is TypeError
+        if version is None:
+            return True, None
+        if isinstance(version, (int, float)) and version == int(version):
+            return True, int(version)
+        return False, None
+
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        hash(task_id)
+        usable, number = self._version(version)
+        if type(task_id) is not str or not usable:
+            return None
+        return self._native.get(task_id, number)
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        hash(task_id)
+        return []  # only str task ids are ever stored
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        hash(task_id)
+        usable, number = self._version(version)
+        if type(task_id) is not str or not usable:
+            return False
+        return self._native.delete(task_id, number)
 
 
 class _SyncCalls(_SnapshotStore[SnapshotT]):
@@ -74,19 +209,19 @@ class _SyncCalls(_SnapshotStore[SnapshotT]):
         anything else raises TypeError/ValueError naming the offending path, and nothing is
         written.
         """
-        self._native.save(snapshot)
+        self._save(snapshot)
 
     def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Return the given version, or the latest when ``version`` is None; None if absent."""
-        return self._native.get(task_id, version)
+        return self._get(task_id, version)
 
     def list_versions(self, task_id: str) -> list[int]:
         """Return the task's stored versions in ascending order."""
-        return self._native.list_versions(task_id)
+        return self._list_versions(task_id)
 
     def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version, or every version when ``version`` is None; True if any went."""
-        return self._native.delete(task_id, version)
+        return self._delete(task_id, version)
 
 
 class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
@@ -111,19 +246,19 @@ class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
 
     async def save_async(self, snapshot: SnapshotLike) -> None:
         """Awaitable :meth:`save`; returns once the write is committed."""
-        await call_queued(self._native.save_queued, snapshot)
+        await self._save_queued(snapshot)
 
     async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Awaitable :meth:`get`."""
-        return await call_queued(self._native.get_queued, task_id, version)
+        return await self._get_queued(task_id, version)
 
     async def list_versions_async(self, task_id: str) -> list[int]:
         """Awaitable :meth:`list_versions`."""
-        return await call_queued(self._native.list_versions_queued, task_id)
+        return await self._list_versions_queued(task_id)
 
     async def delete_async(self, task_id: str, version: int | None = None) -> bool:
         """Awaitable :meth:`delete`; returns once the delete is committed."""
-        return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._delete_queued(task_id, version)
 
 
 class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
@@ -137,59 +272,54 @@ class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
 
     async def save(self, snapshot: SnapshotLike) -> None:
         """Save a snapshot; returns once the write is committed."""
-        await call_queued(self._native.save_queued, snapshot)
+        await self._save_queued(snapshot)
 
     async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Retrieve a snapshot; ``version`` None means latest."""
-        return await call_queued(self._native.get_queued, task_id, version)
+        return await self._get_queued(task_id, version)
 
     async def list_versions(self, task_id: str) -> list[int]:
         """List version numbers for ``task_id`` in ascending order."""
-        return await call_queued(self._native.list_versions_queued, task_id)
+        return await self._list_versions_queued(task_id)
 
     async def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version or all snapshots for ``task_id``; returns once committed."""
-        return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._delete_queued(task_id, version)
 
 
-class InMemorySnapshotStore(_SyncCalls[SnapshotT]):
+class InMemorySnapshotStore(_SyncCalls[SnapshotT], _InMemorySnapshots[SnapshotT]):
     """:class:`~asap.state.snapshot.SnapshotStore` held in process memory (for tests).
 
     Data is stored as JSON text, exactly as the SQLite store keeps it, so ``get`` returns a
-    fresh copy and the same encoding rules apply.
+    fresh copy and the same encoding rules apply (asap-protocol's returns the very object
+    saved: ``install()`` leaves asap's in-memory stores in place unless asked).
     """
-
-    def __init__(self) -> None:
-        self._native = _core.open_memory_snapshot_store()
 
     def __repr__(self) -> str:
         return "InMemorySnapshotStore()"
 
 
-class AsyncInMemorySnapshotStore(_SnapshotStore[SnapshotT]):
+class AsyncInMemorySnapshotStore(_InMemorySnapshots[SnapshotT]):
     """:class:`~asap.state.snapshot.AsyncSnapshotStore` held in process memory (for tests).
 
     Operations take microseconds and never wait on I/O, so they run inline.
     """
 
-    def __init__(self) -> None:
-        self._native = _core.open_memory_snapshot_store()
-
     async def save(self, snapshot: SnapshotLike) -> None:
         """Save a snapshot to the in-memory store."""
-        self._native.save(snapshot)
+        self._save(snapshot)
 
     async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Retrieve a snapshot; ``version`` None means latest."""
-        return self._native.get(task_id, version)
+        return self._get(task_id, version)
 
     async def list_versions(self, task_id: str) -> list[int]:
         """List version numbers in ascending order."""
-        return self._native.list_versions(task_id)
+        return self._list_versions(task_id)
 
     async def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version or all snapshots for ``task_id``."""
-        return self._native.delete(task_id, version)
+        return self._delete(task_id, version)
 
     def __repr__(self) -> str:
         return "AsyncInMemorySnapshotStore()"

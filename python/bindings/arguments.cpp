@@ -43,17 +43,16 @@ std::string require_text(py::handle value, const char* what) {
     return text;
 }
 
-std::optional<std::int64_t> optional_version(py::handle value, const char* what) {
-    if (value.is_none()) return std::nullopt;
+VersionArgument version_argument(py::handle value, const char* what) {
+    if (value.is_none()) return {};
     if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
         throw py::type_error(std::string(what) + " must be an int or None, not " +
                              Py_TYPE(value.ptr())->tp_name);
     int overflow = 0;
     const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
-    if (overflow != 0) throw py::value_error(std::string(what) + " does not fit in 64 bits");
-    if (number < 1)
-        throw py::value_error(std::string(what) + " must be >= 1, got " + std::to_string(number));
-    return number;
+    if (overflow != 0) return VersionArgument{std::nullopt, true};
+    if (number == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return VersionArgument{number, false};
 }
 
 namespace {

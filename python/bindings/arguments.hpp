@@ -22,8 +22,12 @@ pybind11::object required_attribute(pybind11::handle owner, PyObject* attribute,
 std::string any_text(pybind11::handle value, const char* what);
 /// A non-empty str argument; raises TypeError / ValueError naming `what`.
 std::string require_text(pybind11::handle value, const char* what);
-/// None or an int >= 1 (bool rejected); raises TypeError / ValueError naming `what`.
-std::optional<std::int64_t> optional_version(pybind11::handle value, const char* what);
+/// A version argument: None, or an int (bool rejected; raises TypeError naming `what`).
+struct VersionArgument {
+    std::optional<std::int64_t> version;
+    bool matches_nothing = false;  ///< an int beyond 64 bits: no stored version can equal it
+};
+VersionArgument version_argument(pybind11::handle value, const char* what);
 /// An int that fits in 64 bits (bool rejected); raises TypeError / ValueError naming `what`.
 std::int64_t int64_argument(pybind11::handle value, const char* what);
 /// An int >= 0 that fits in 128 bits (bool rejected); raises TypeError / ValueError.

@@ -8,6 +8,7 @@
 #include "json_reader.hpp"
 #include "json_writer.hpp"
 #include "python_classes.hpp"
+#include "repository.hpp"
 #include "stores.hpp"
 
 PYBIND11_MODULE(_core, module) {
@@ -19,5 +20,6 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_json_writer(module);
     asap_native::bindings::register_completions(module);
     asap_native::bindings::register_stores(module);
+    asap_native::bindings::register_repository(module);
     asap_native::bindings::register_compression(module);
 }
