@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(BENCH_DIR.parent))
 # Modules run in this order; any other bench_*.py follows alphabetically.
 PREFERRED_ORDER = ("stores", "compression", "async")
 
@@ -163,9 +165,7 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def run_module(name: str, progress: Progress, options: dict[str, Any]) -> dict[str, Any]:
-    if str(BENCH_DIR) not in sys.path:
-        sys.path.insert(0, str(BENCH_DIR))
-    module = importlib.import_module(f"bench_{name}")
+    module = importlib.import_module(f"bench.bench_{name}")
     run = module.run
     params = inspect.signature(run).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -209,8 +209,9 @@ def print_summary(results: dict[str, dict[str, Any]], errors: dict[str, str]) ->
         width = max(len(str(c["name"])) for c in checks)
         for check in checks:
             value = check.get("value")
-            if isinstance(value, float):
-                shown = f"{value:8.2f}x"
+            unit = check.get("unit", "x")
+            if isinstance(value, (int, float)):
+                shown = f"{value:8.2f}x" if unit == "x" else f"{value:.3g} {unit}"
             else:
                 shown = "n/a" if value is None else str(value)
             mark = verdict(check.get("passed"))
@@ -221,6 +222,8 @@ def print_summary(results: dict[str, dict[str, Any]], errors: dict[str, str]) ->
             if isinstance(ceiling, float):
                 bound = f"  (C++ raw in its place: {ceiling:.2f}x)"
             target = str(check.get("target", ""))
+            if unit != "x" and _target_number(target) is not None:
+                target = f"{target} {unit}"
             label = str(check["name"])
             print(f"  {label:<{width}}  {shown:>9}  target {target:<8} {mark:<4}{bound}")
     for name, error in errors.items():

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the bench package
 
-import bench_stores  # noqa: E402
-import run as bench_run  # noqa: E402
-from stdlib_store import StdlibSnapshotStore  # noqa: E402
+from bench import bench_stores  # noqa: E402
+from bench import run as bench_run  # noqa: E402
+from bench.stdlib_store import StdlibSnapshotStore  # noqa: E402
 
 TINY = {"1 KB": (1, 2, 1), "100 KB": (1, 2, 1)}
 
 
 def _cpp_bench() -> Path | None:
-    path = Path(os.environ.get("ASAP_BENCH_CPP", BENCH.parent / "build/bench/bench_store_cpp"))
+    path = Path(os.environ.get("ASAP_BENCH_CPP", ROOT / "build/bench/bench_store_cpp"))
     return path if path.is_file() else None
 
 
@@ -137,3 +137,4 @@ def test_runner_writes_report_and_keeps_other_sections(
 def test_runner_rejects_unknown_module() -> None:
     with pytest.raises(SystemExit):
         bench_run.main(["--only", "nosuchbench"])
+

@@ -583,10 +583,10 @@ def test_benchmark_quick_run_returns_figures() -> None:
     import sys
     from pathlib import Path
 
-    bench_dir = str(Path(__file__).resolve().parent.parent / "bench")
-    if bench_dir not in sys.path:
-        sys.path.insert(0, bench_dir)
-    import bench_compression
+    root = str(Path(__file__).resolve().parent.parent)  # the bench package
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import bench_compression
 
     result = bench_compression.run(quick=True)
     throughput = result["figures"]["throughput"]
