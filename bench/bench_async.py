@@ -55,15 +55,8 @@ if not __package__:  # run as a script: the repo root makes the bench package im
 
 import asap_native
 from asap_native.loop_bridge import bridge_for_running_loop
+from bench import common
 from bench.bench_stores import make_state
-from bench.common import (
-    Check,
-    Progress,
-    make_snapshots,
-    no_progress,
-    snapshot_model,
-    temp_parent,
-)
 from bench.stdlib_store import StdlibSnapshotStore
 from tests_py._async_helpers import LagMonitor, count_rows
 
@@ -368,11 +361,11 @@ class _Config:
 
 
 class _Bench:
-    def __init__(self, plan: dict[str, Any], tmp: Path, report: Progress) -> None:
+    def __init__(self, plan: dict[str, Any], tmp: Path, report: common.Progress) -> None:
         self.plan = plan
         self.tmp = tmp
         self.report = report
-        self.model = snapshot_model()
+        self.model = common.snapshot_model()
         self.data = make_state(DATA_BYTES)
         self.skipped: dict[str, str] = {}
         why = _asap_available()
@@ -385,7 +378,8 @@ class _Bench:
         self.save_work: dict[tuple[int, int], list[list[Any]]] = {}
         warm_fast, warm_slow = plan["warmup"]
         self.warm_saves = {
-            n: make_snapshots(self.model, "warm", n, self.data) for n in {warm_fast, warm_slow}
+            n: common.make_snapshots(self.model, "warm", n, self.data)
+            for n in {warm_fast, warm_slow}
         }
 
     def fresh_path(self, label: str) -> Path:
@@ -399,7 +393,7 @@ class _Bench:
             snapshots = [
                 s
                 for k in range(GET_TASKS)
-                for s in make_snapshots(self.model, f"task-{k}", GET_VERSIONS, self.data)
+                for s in common.make_snapshots(self.model, f"task-{k}", GET_VERSIONS, self.data)
             ]
             path = self.tmp / f"template-{family.replace(' ', '-')}.db"
             _make_get_template(impl, path, snapshots)
@@ -417,7 +411,8 @@ class _Bench:
         key = (config.tasks, n)
         if key not in self.save_work:
             self.save_work[key] = [
-                make_snapshots(self.model, f"save-{k}", n, self.data) for k in range(config.tasks)
+                common.make_snapshots(self.model, f"save-{k}", n, self.data)
+                for k in range(config.tasks)
             ]
         return self.save_work[key]
 
@@ -457,7 +452,7 @@ class _Bench:
         count = self.plan["sync_calls"][durability]
         key = ("sync", count)
         if key not in self.save_work:
-            self.save_work[key] = [make_snapshots(self.model, "sync", count + 1, self.data)]
+            self.save_work[key] = [common.make_snapshots(self.model, "sync", count + 1, self.data)]
         gc.collect()
         rates.append(_sync_save_run(self.save_work[key][0], path, durability))
         self.remove(path)
@@ -590,14 +585,14 @@ def _rate(figures: dict[str, Any], impl: str, op: str, tasks: int, durability: s
     return None if config is None else config["ops_per_s"]
 
 
-def _checks(figures: dict[str, Any]) -> list[Check]:
-    checks: list[Check] = []
+def _checks(figures: dict[str, Any]) -> list[common.Check]:
+    checks: list[common.Check] = []
     sync = figures["sync_save_ops_per_s"]
 
     def ratio(name: str, top: float | None, bottom: float | None, floor: float) -> None:
         value = None if top is None or bottom is None else top / bottom
         passed = None if value is None else value >= floor
-        checks.append(Check(name, value, f">= {floor:g}", passed))
+        checks.append(common.Check(name, value, f">= {floor:g}", passed))
 
     for impl in (NATIVE_ASYNC, NATIVE_SA):
         save64 = _rate(figures, impl, "save", 64)
@@ -616,7 +611,7 @@ def _checks(figures: dict[str, Any]) -> list[Check]:
                 config = figures["configs"].get(f"{impl}|{op}|{tasks}|normal")
                 lag = None if config is None else config["lag_p99_us"]
                 checks.append(
-                    Check(
+                    common.Check(
                         f"event-loop lag p99, {impl} {op} x{tasks}",
                         None if lag is None else lag / 1000,
                         "< 1",
@@ -647,7 +642,7 @@ def _us(value: float | None) -> str:
     return f"{value:.0f} µs"
 
 
-def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
+def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
     lines: list[str] = []
     if quick:
         lines += ["**Quick run (smoke test): too few calls for the figures to mean much.**", ""]
@@ -788,7 +783,7 @@ def _load() -> str:
 
 
 def run(
-    progress: Progress | None = None,
+    progress: common.Progress | None = None,
     quick: bool = False,
     plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -797,38 +792,27 @@ def run(
     ``progress(fraction, message)`` is called before every run. ``quick`` makes a few calls
     only (a smoke test). ``plan`` overrides entries of the chosen plan (see ``PLANS``).
     """
-    report = progress or no_progress
+    report = progress or common.no_progress
     chosen = dict(PLANS["quick" if quick else "full"])
     if plan:
         chosen.update(plan)
     started = time.perf_counter()
     load_before = _load()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=temp_parent()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=common.temp_parent()) as tmp:
         figures = _Bench(chosen, Path(tmp), report).measure()
     figures["load"] = f"{load_before} / {_load()}"
     checks = _checks(figures)
     figures["data_bytes"] = len(asap_native._core._dumps(make_state(DATA_BYTES)))
-    return {
-        "name": "async",
-        "title": TITLE,
-        "markdown": _markdown(figures, checks, quick),
-        "checks": [check.as_dict() for check in checks],
-        "figures": figures,
-        "seconds": time.perf_counter() - started,
-    }
+    return common.section(
+        "async", TITLE, _markdown(figures, checks, quick), checks, figures, started
+    )
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few calls only")
+    parser = common.script_parser(__doc__)
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r\033[K{f:4.0%} {msg}"[:120], end="", file=sys.stderr),
-        quick=args.quick,
-    )
+    out = run(progress=common.print_progress, quick=args.quick)
     print(file=sys.stderr)
     if args.json:
         import json

@@ -33,7 +33,7 @@ from typing import Any
 if not __package__:  # run as a script: the repo root makes the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Check, Progress, no_progress
+from bench.common import Check, Progress, no_progress, print_progress, script_parser, section
 from tests_py._bombs import brotli_bomb, gzip_bomb
 
 TITLE = "Request decompression (gzip, brotli)"
@@ -477,29 +477,16 @@ def run(progress: Progress | None = None, quick: bool = False) -> dict[str, Any]
     except AttributeError:
         cpus = os.cpu_count() or 1
     checks = _checks(throughput, bombs)
-    return {
-        "name": "compression",
-        "title": TITLE,
-        "markdown": _markdown(throughput, bombs, quick, cpus, (load_start, _load_average())),
-        "checks": [check.as_dict() for check in checks],
-        "figures": {"throughput": throughput, "bombs": bombs, "max_size": MAX_SIZE},
-        "seconds": time.perf_counter() - started,
-    }
+    markdown = _markdown(throughput, bombs, quick, cpus, (load_start, _load_average()))
+    figures = {"throughput": throughput, "bombs": bombs, "max_size": MAX_SIZE}
+    return section("compression", TITLE, markdown, checks, figures, started)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == _CHILD_FLAG:
         _bomb_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
         sys.exit(0)
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run (few calls)")
-    args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r{msg:<50} {f:4.0%}", end="", file=sys.stderr),
-        quick=args.quick,
-    )
+    out = run(progress=print_progress, quick=script_parser(__doc__).parse_args().quick)
     print(file=sys.stderr)
     print(out["markdown"])
     print()

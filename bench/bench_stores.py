@@ -44,11 +44,14 @@ if not __package__:  # run as a script: the repo root makes the bench package im
 import asap_native
 from asap_native import _core
 from bench.common import (
-    CREATED_AT,
     Check,
     Progress,
     make_snapshots,
     no_progress,
+    print_progress,
+    script_parser,
+    section,
+    snapshot_fields,
     snapshot_model,
     temp_parent,
 )
@@ -439,13 +442,7 @@ def _per_call_median(call: Callable[[], Any], repeats: int) -> float:
 def _measure_conversion(data: dict, data_text: bytes, model: Any, repeats: int) -> dict[str, float]:
     """Where a call's time goes: JSON and model building alone, interleaved, median ns."""
     text = data_text.decode()
-    fields = {
-        "id": "snap-x",
-        "task_id": "task-x",
-        "version": 1,
-        "checkpoint": False,
-        "created_at": CREATED_AT,
-    }
+    fields = snapshot_fields("task-x", 1)
     construct = getattr(model, "model_construct", None)
     calls: dict[str, Callable[[], Any]] = {
         "json.dumps": lambda: json.dumps(data),
@@ -718,27 +715,13 @@ def run(
                 (index, len(size_list)),
             )
     checks = _checks(results)
-    return {
-        "name": "stores",
-        "title": TITLE,
-        "markdown": _markdown(results, checks, quick),
-        "checks": [check.as_dict() for check in checks],
-        "figures": results,
-        "seconds": time.perf_counter() - started,
-    }
+    return section("stores", TITLE, _markdown(results, checks, quick), checks, results, started)
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--cpp-bench", help="path to the bench_store_cpp binary")
-    parser.add_argument("--quick", action="store_true", help="a few calls only")
     args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r{msg} {f:4.0%}", end="", file=sys.stderr),
-        quick=args.quick,
-        cpp_bench=args.cpp_bench,
-    )
+    out = run(progress=print_progress, quick=args.quick, cpp_bench=args.cpp_bench)
     print(file=sys.stderr)
     print(out["markdown"])

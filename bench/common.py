@@ -7,9 +7,12 @@ The compression bombs and the event-loop lag monitor are the test suite's own
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,19 +46,20 @@ def snapshot_model() -> Callable[..., Any]:
     return StateSnapshot
 
 
+def snapshot_fields(task: str, version: int) -> dict[str, Any]:
+    """The fields of version ``version`` of ``task`` but its data."""
+    return {
+        "id": f"snap-{task}-{version}",
+        "task_id": task,
+        "version": version,
+        "checkpoint": False,
+        "created_at": CREATED_AT,
+    }
+
+
 def make_snapshots(model: Callable[..., Any], task: str, count: int, data: dict) -> list[Any]:
     """Versions 1..count of ``task``, all holding ``data``."""
-    return [
-        model(
-            id=f"snap-{task}-{v}",
-            task_id=task,
-            version=v,
-            data=data,
-            checkpoint=False,
-            created_at=CREATED_AT,
-        )
-        for v in range(1, count + 1)
-    ]
+    return [model(data=data, **snapshot_fields(task, v)) for v in range(1, count + 1)]
 
 
 @dataclasses.dataclass
@@ -75,3 +79,34 @@ class Check:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def section(
+    name: str,
+    title: str,
+    markdown: str,
+    checks: Sequence[Check],
+    figures: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    """What a module's ``run()`` returns (see README.md); ``started`` is its perf_counter()."""
+    return {
+        "name": name,
+        "title": title,
+        "markdown": markdown,
+        "checks": [check.as_dict() for check in checks],
+        "figures": figures,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def script_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line of a module run on its own: its docstring's first line and --quick."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few calls only (a smoke run)")
+    return parser
+
+
+def print_progress(fraction: float, message: str) -> None:
+    """The progress of a module run on its own: one line on stderr, redrawn."""
+    print(f"\r\033[K{fraction:4.0%} {message}"[:120], end="", file=sys.stderr)
