@@ -17,8 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include "test_support.hpp"
+
 namespace asap_native {
 namespace {
+
+using testing::run_threads;
 
 /// True when the descriptor is readable within `timeout_ms` (0: right now).
 bool readable(int fd, int timeout_ms = 0) {
@@ -179,12 +183,9 @@ TEST(CompletionQueueTest, IdsAreUniqueAcrossThreads) {
     constexpr int kThreads = 4;
     constexpr int kPerThread = 10000;
     std::vector<std::vector<std::uint64_t>> ids(kThreads);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t)
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < kPerThread; ++i) ids[t].push_back(queue.next_id());
-        });
-    for (auto& thread : threads) thread.join();
+    run_threads(kThreads, [&](int t) {
+        for (int i = 0; i < kPerThread; ++i) ids[t].push_back(queue.next_id());
+    });
     std::set<std::uint64_t> all;
     for (const auto& some : ids) all.insert(some.begin(), some.end());
     EXPECT_EQ(all.size(), std::size_t{kThreads * kPerThread});

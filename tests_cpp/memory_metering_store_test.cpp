@@ -10,13 +10,10 @@
 namespace asap_native::testing {
 namespace {
 
-INSTANTIATE_TEST_SUITE_P(Memory, MeteringStoreContract,
-                         ::testing::Values(StoreFactory<MeteringStore>{
-                             "memory",
-                             [](const TempDir&) -> std::unique_ptr<MeteringStore> {
-                                 return std::make_unique<MemoryMeteringStore>();
-                             }}),
-                         factory_name<MeteringStore>);
+INSTANTIATE_TEST_SUITE_P(
+    Memory, MeteringStoreContract,
+    ::testing::ValuesIn(memory_factories<MeteringStore, MemoryMeteringStore>()),
+    factory_name<MeteringStore>);
 
 TEST(MemoryMeteringStore, StoresAreIndependent) {
     MemoryMeteringStore a;

@@ -188,60 +188,43 @@ TEST_P(SnapshotStoreContract, ConcurrentWritersAndReaders) {
     constexpr int kWriters = 4;
     constexpr int kReaders = 4;
     constexpr int kVersions = 60;
-    std::atomic<int> writers_left{kWriters};
-    std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int w = 0; w < kWriters; ++w) {
-        threads.emplace_back([&, w] {
-            const std::string task = "task_" + std::to_string(w);
-            try {
-                for (int v = 1; v <= kVersions; ++v) {
-                    store().save(make_snapshot(task, v));
-                    // A writer always sees its own write at once.
-                    auto mine = store().get(task, v);
-                    if (!mine || mine->data_json != make_snapshot(task, v).data_json) ++failures;
+    auto write = [&](int w, std::atomic<int>& failures) {
+        const std::string task = "task_" + std::to_string(w);
+        for (int v = 1; v <= kVersions; ++v) {
+            store().save(make_snapshot(task, v));
+            // A writer always sees its own write at once.
+            auto mine = store().get(task, v);
+            if (!mine || mine->data_json != make_snapshot(task, v).data_json) ++failures;
+        }
+        // Every other version is removed again; each removal must report success.
+        for (int v = 2; v <= kVersions; v += 2)
+            if (!store().remove(task, v)) ++failures;
+    };
+    auto read = [&](int r, const std::function<bool()>& writing, std::atomic<int>& failures) {
+        std::vector<std::int64_t> last_seen(kWriters, 0);
+        while (writing()) {
+            for (int w = 0; w < kWriters; ++w) {
+                const std::string task = "task_" + std::to_string(w);
+                auto latest = store().get(task, std::nullopt);
+                if (!latest) {
+                    if (last_seen[w] != 0) ++failures;  // it existed before
+                    continue;
                 }
-                // Every other version is removed again; each removal must report success.
-                for (int v = 2; v <= kVersions; v += 2)
-                    if (!store().remove(task, v)) ++failures;
-            } catch (const std::exception&) {
-                ++failures;
+                Snapshot expected = make_snapshot(task, latest->version);
+                if (latest->data_json != expected.data_json || latest->id != expected.id ||
+                    latest->checkpoint != expected.checkpoint)
+                    ++failures;
+                // Removals of even versions can lower the latest by one at the end.
+                if (latest->version + 1 < last_seen[w]) ++failures;
+                last_seen[w] = latest->version;
+                auto versions = store().list_versions(task);
+                for (std::size_t i = 1; i < versions.size(); ++i)
+                    if (versions[i - 1] >= versions[i]) ++failures;
             }
-            --writers_left;
-        });
-    }
-    for (int r = 0; r < kReaders; ++r) {
-        threads.emplace_back([&, r] {
-            std::vector<std::int64_t> last_seen(kWriters, 0);
-            try {
-                while (writers_left.load() > 0) {
-                    for (int w = 0; w < kWriters; ++w) {
-                        const std::string task = "task_" + std::to_string(w);
-                        auto latest = store().get(task, std::nullopt);
-                        if (!latest) {
-                            if (last_seen[w] != 0) ++failures;  // it existed before
-                            continue;
-                        }
-                        Snapshot expected = make_snapshot(task, latest->version);
-                        if (latest->data_json != expected.data_json || latest->id != expected.id ||
-                            latest->checkpoint != expected.checkpoint)
-                            ++failures;
-                        // Removals of even versions can lower the latest by one at the end.
-                        if (latest->version + 1 < last_seen[w]) ++failures;
-                        last_seen[w] = latest->version;
-                        auto versions = store().list_versions(task);
-                        for (std::size_t i = 1; i < versions.size(); ++i)
-                            if (versions[i - 1] >= versions[i]) ++failures;
-                    }
-                    if (r % 2 == 1) std::this_thread::yield();
-                }
-            } catch (const std::exception&) {
-                ++failures;
-            }
-        });
-    }
-    for (auto& t : threads) t.join();
-    EXPECT_EQ(failures.load(), 0);
+            if (r % 2 == 1) std::this_thread::yield();
+        }
+    };
+    EXPECT_EQ(run_writers_and_readers(kWriters, kReaders, write, read), 0);
 
     Versions odd;
     for (int v = 1; v <= kVersions; v += 2) odd.push_back(v);
@@ -257,34 +240,29 @@ TEST_P(SnapshotStoreContract, ConcurrentReplacesOfOneKeyLeaveOneWholeValue) {
     constexpr int kThreads = 4;
     constexpr int kRounds = 50;
     std::atomic<int> failures{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
-            try {
-                for (int i = 0; i < kRounds; ++i) {
-                    Snapshot s = make_snapshot("shared", 1,
-                                               "{\"writer\":" + std::to_string(t) +
-                                                   ",\"round\":" + std::to_string(i) + "}");
-                    s.id = "w" + std::to_string(t) + "_" + std::to_string(i);
-                    store().save(s);
-                    auto got = store().get("shared", std::nullopt);
-                    if (!got) {
-                        ++failures;
-                        continue;
-                    }
-                    // id and data always come from the same save.
-                    auto data = snapshot_data_to_json(got->data_json);
-                    const std::string expected_id = "w" +
-                                                    std::to_string(data["writer"].get<int>()) +
-                                                    "_" + std::to_string(data["round"].get<int>());
-                    if (got->id != expected_id) ++failures;
+    run_threads(kThreads, [&](int t) {
+        try {
+            for (int i = 0; i < kRounds; ++i) {
+                Snapshot s = make_snapshot(
+                    "shared", 1,
+                    "{\"writer\":" + std::to_string(t) + ",\"round\":" + std::to_string(i) + "}");
+                s.id = "w" + std::to_string(t) + "_" + std::to_string(i);
+                store().save(s);
+                auto got = store().get("shared", std::nullopt);
+                if (!got) {
+                    ++failures;
+                    continue;
                 }
-            } catch (const std::exception&) {
-                ++failures;
+                // id and data always come from the same save.
+                auto data = snapshot_data_to_json(got->data_json);
+                const std::string expected_id = "w" + std::to_string(data["writer"].get<int>()) +
+                                                "_" + std::to_string(data["round"].get<int>());
+                if (got->id != expected_id) ++failures;
             }
-        });
-    }
-    for (auto& t : threads) t.join();
+        } catch (const std::exception&) {
+            ++failures;
+        }
+    });
     EXPECT_EQ(failures.load(), 0);
     EXPECT_EQ(store().list_versions("shared"), (Versions{1}));
 }

@@ -170,20 +170,24 @@ def db_path(tmp_path: Path) -> Path:
 SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory"]
 
 
-def open_snapshot_store(kind: str, path: Path) -> Any:
+def _open_store(kind: str, path: Path, sqlite_class: Any, memory_class: Any) -> Any:
     if kind == "sqlite-file":
-        return asap_native.SQLiteSnapshotStore(path)
+        return sqlite_class(path)
     if kind == "sqlite-memory":
-        return asap_native.SQLiteSnapshotStore(":memory:")
-    return asap_native.InMemorySnapshotStore()
+        return sqlite_class(":memory:")
+    return memory_class()
+
+
+def open_snapshot_store(kind: str, path: Path) -> Any:
+    return _open_store(
+        kind, path, asap_native.SQLiteSnapshotStore, asap_native.InMemorySnapshotStore
+    )
 
 
 def open_metering_store(kind: str, path: Path) -> Any:
-    if kind == "sqlite-file":
-        return asap_native.SQLiteMeteringStore(path)
-    if kind == "sqlite-memory":
-        return asap_native.SQLiteMeteringStore(":memory:")
-    return asap_native.InMemoryMeteringStore()
+    return _open_store(
+        kind, path, asap_native.SQLiteMeteringStore, asap_native.InMemoryMeteringStore
+    )
 
 
 @pytest.fixture(params=SNAPSHOT_KINDS)

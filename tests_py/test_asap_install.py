@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import importlib
-import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,7 +18,9 @@ from typing import Any
 
 import brotli
 import pytest
-from _asap_server import brotli_bomb, gzip_bomb, make_manifest
+from _asap_server import echo_app as asap_echo_app
+from _asap_server import make_manifest, sized_task_body
+from _bombs import brotli_bomb, gzip_bomb
 from asap.models.constants import MAX_REQUEST_SIZE
 from conftest import assert_same_snapshot, make_snapshot
 from fastapi import HTTPException
@@ -436,28 +437,12 @@ async def post_to(app: Any, body: bytes, encoding: str) -> Any:
 
 def json_request(size: int) -> bytes:
     """A valid task.request JSON-RPC body of exactly ``size`` bytes."""
-    from _asap_server import rpc_body, task_envelope
-
-    usage = {"tokens_in": 0, "tokens_out": 0, "api_calls": 0}
-    request = json.loads(rpc_body(task_envelope("limit_task", 1, {"blob": ""}, usage), "r1"))
-    data = request["params"]["envelope"]["payload"]["input"]["data"]
-    data["blob"] = "x" * (size - len(json.dumps(request).encode()))
-    body = json.dumps(request).encode()
-    assert len(body) == size
-    return body
+    return sized_task_body(size, "limit_task", "r1")
 
 
 def echo_app(max_request_size: int) -> Any:
-    from _asap_server import RATE_LIMIT
-    from asap.transport.handlers import create_default_registry
-
-    create_app = attr("asap.transport.server.create_app")
-    return create_app(
-        make_manifest(),
-        create_default_registry(),
-        max_request_size=max_request_size,
-        rate_limit=RATE_LIMIT,
-        snapshot_store=asap_native.InMemorySnapshotStore(),
+    return asap_echo_app(
+        max_request_size=max_request_size, snapshot_store=asap_native.InMemorySnapshotStore()
     )
 
 

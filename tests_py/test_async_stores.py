@@ -20,6 +20,7 @@ from typing import Any
 import asap.state.snapshot as asap_snapshot
 import pytest
 from _async_helpers import LagMonitor, WriteLock, count_rows, spawn_python, wait_until
+from _threads import run_threads
 from asap.models.entities import StateSnapshot as AsapStateSnapshot
 from asap.state.metering import AsyncMeteringStore
 from asap.state.snapshot import AsyncSnapshotStore
@@ -630,8 +631,6 @@ async def test_one_store_serves_each_tests_own_loop(shared_store: Any, round_: i
 
 def test_loops_in_different_threads_at_once(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
 
     def run(n: int) -> None:
         async def main() -> None:
@@ -643,19 +642,9 @@ def test_loops_in_different_threads_at_once(db_path: Path) -> None:
             await asyncio.gather(*(one(v) for v in range(1, 101)))
             assert bridge_for_running_loop().pending == 0
 
-        try:
-            barrier.wait()
-            asyncio.run(main())
-        except BaseException as error:
-            errors.append(error)
+        asyncio.run(main())
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive()
-    assert errors == []
+    run_threads(4, run, timeout=120)
     assert count_rows(db_path) == 400
     store.close()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _threads import run_threads
 from conftest import (
     BASE_TIME,
     SNAPSHOT_KINDS,
@@ -25,27 +26,6 @@ from asap_native import SQLiteMeteringStore, SQLiteSnapshotStore, StoreClosedErr
 
 THREADS = 12
 PER_THREAD = 40
-
-
-def run_threads(count: int, target: Any) -> None:
-    """Run target(index) on `count` threads started together; re-raise the first failure."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def body(index: int) -> None:
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 def payload(thread: int, version: int) -> dict[str, Any]:
