@@ -6,9 +6,11 @@
 #include "errors.hpp"
 #include "json_convert.hpp"
 #include "stores.hpp"
+#include "versions.hpp"
 
 PYBIND11_MODULE(_core, module) {
     module.doc() = "C++ core of asap_native (use the asap_native package, not this module).";
+    asap_native::bindings::register_versions(module);
     asap_native::bindings::register_errors(module);
     asap_native::bindings::register_json(module);
     asap_native::bindings::register_completions(module);
