@@ -17,6 +17,8 @@ void register_versions(py::module_& module) {
                                sqlite::library_version());
     module.def("sqlite_version", &sqlite::library_version,
                "The version of the SQLite library the stores use, e.g. '3.50.4'.");
+    module.def("sqlite_bundled", &sqlite::library_is_bundled,
+               "True when the stores use the SQLite copy built into the extension.");
     module.def("minimum_sqlite_version", &sqlite::minimum_version,
                "The oldest SQLite version the stores work with.");
 }

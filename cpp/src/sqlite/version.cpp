@@ -9,6 +9,8 @@ namespace asap_native::sqlite {
 
 std::string library_version() { return sqlite3_libversion(); }
 
+bool library_is_bundled() { return ASAP_NATIVE_SQLITE_BUNDLED != 0; }
+
 std::string minimum_version() {
     constexpr int number = ASAP_NATIVE_MIN_SQLITE_VERSION_NUMBER;
     return std::to_string(number / 1000000) + "." + std::to_string(number / 1000 % 1000) + "." +

@@ -9,6 +9,12 @@ namespace asap_native::sqlite {
 /// copy in wheels, the system's in a developer build.
 std::string library_version();
 
+/// True when the core was built with the SQLite copy in third_party/ (ASAP_NATIVE_BUNDLED_SQLITE)
+/// rather than the system's libsqlite3. That copy is private to the extension: a connection
+/// that Python's sqlite3 module opens on the same file in the same process neither sees its
+/// locks nor is seen (POSIX locks are per process), see README "Bundled SQLite".
+bool library_is_bundled();
+
 /// The oldest SQLite the stores work with, e.g. "3.37.0" (set once, in CMakeLists.txt).
 std::string minimum_version();
 
