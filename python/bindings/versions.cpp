@@ -13,8 +13,7 @@ void register_versions(py::module_& module) {
     // otherwise fail later with an unresolved-symbol error far from its cause.
     if (!sqlite::library_is_supported())
         throw py::import_error("asap_native needs SQLite >= " + sqlite::minimum_version() +
-                               ", but the SQLite library loaded is " +
-                               sqlite::library_version());
+                               ", but the SQLite library loaded is " + sqlite::library_version());
     module.def("sqlite_version", &sqlite::library_version,
                "The version of the SQLite library the stores use, e.g. '3.50.4'.");
     module.def("sqlite_bundled", &sqlite::library_is_bundled,
