@@ -251,6 +251,7 @@ def measure(quick: bool, rebuild: bool, report: Progress) -> dict[str, Any]:
     for index, (name, (tree, defines)) in enumerate(chosen.items()):
         report(index / (len(chosen) * 3), f"build {name}")
         stages[name] = build(name, tree, defines, rebuild, report)
+    load_before = _load()
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     rng = random.Random(13)
     parent = os.environ.get("ASAP_BENCH_TMPDIR") or None
@@ -263,7 +264,7 @@ def measure(quick: bool, rebuild: bool, report: Progress) -> dict[str, Any]:
             report(1 / 3 + (2 / 3) * done / total, f"round {round_index + 1}: {name}")
             samples[name].append(_run_trial(stages[name], plan, parent))
             done += 1
-    figures: dict[str, Any] = {"plan": plan, "builds": {}}
+    figures: dict[str, Any] = {"plan": plan, "builds": {}, "load": f"{load_before} / {_load()}"}
     for name, trials in samples.items():
         figures["builds"][name] = {
             "sqlite_version": trials[0]["sqlite_version"],
@@ -274,11 +275,27 @@ def measure(quick: bool, rebuild: bool, report: Progress) -> dict[str, Any]:
     return figures
 
 
-def _speedup(figures: dict[str, Any], faster: str, slower: str, op: str) -> float:
-    """How many times faster ``faster`` is than ``slower`` on ``op`` (> 1: faster)."""
-    a, b = figures["builds"][faster][op], figures["builds"][slower][op]
+def _ratio(a: float, b: float, op: str) -> float:
     better = next(kind for name, _, kind in OPS if name == op)
     return a / b if better == "higher" else b / a
+
+
+def _speedup(figures: dict[str, Any], faster: str, slower: str, op: str) -> float:
+    """How many times faster ``faster`` is than ``slower`` on ``op`` (> 1: faster): the median
+    of the per-round ratios (both builds ran in the same round, so load drifts cancel)."""
+    first, second = figures["builds"][faster], figures["builds"][slower]
+    pairs = list(zip(first.get("trials", []), second.get("trials", [])))
+    if not pairs:
+        return _ratio(first[op], second[op], op)
+    return statistics.median(_ratio(a[op], b[op], op) for a, b in pairs)
+
+
+def _spread(figures: dict[str, Any], faster: str, slower: str, op: str) -> str:
+    """The lowest and highest per-round ratio, to show how noisy the machine was."""
+    pairs = zip(figures["builds"][faster].get("trials", []),
+                figures["builds"][slower].get("trials", []))
+    ratios = [_ratio(a[op], b[op], op) for a, b in pairs]
+    return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "n/a"
 
 
 def _markdown(figures: dict[str, Any], quick: bool) -> str:
@@ -287,9 +304,14 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
         "Same asap_native, different SQLite (see `bench/bench_sqlite.py`): medians over "
         f"{figures['plan']['rounds']} rounds of fresh processes, builds interleaved.",
         "",
+        f"Load average (1 min) before / after: {figures.get('load', 'n/a')} on "
+        f"{os.cpu_count()} CPUs. Per-round ratios vary by the range shown: a median ratio "
+        "inside that range's noise says the builds are not told apart on this machine.",
+        "",
         "| op | " + " | ".join(f"{n} ({figures['builds'][n]['sqlite_version']})"
-                               for n in (SYSTEM, BUNDLED, STOCK)) + " | bundled vs system |",
-        "|---|" + "---:|" * 4,
+                               for n in (SYSTEM, BUNDLED, STOCK))
+        + " | bundled vs system | per-round range |",
+        "|---|" + "---:|" * 5,
     ]
     for op, unit, _ in OPS:
         cells = []
@@ -297,7 +319,8 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
             value = figures["builds"][name][op]
             cells.append(f"{value:,.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}")
         ratio = _speedup(figures, BUNDLED, SYSTEM, op)
-        lines.append(f"| {op} | " + " | ".join(cells) + f" | {ratio:.2f}x |")
+        spread = _spread(figures, BUNDLED, SYSTEM, op)
+        lines.append(f"| {op} | " + " | ".join(cells) + f" | {ratio:.2f}x | {spread} |")
     lines += ["", "Ratios are how many times faster the first build is (above 1: faster)."]
     ablations = [n for n in names if n.startswith("bundled without ")]
     if ablations:
@@ -305,7 +328,8 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
             "",
             "### Each compile option: bundled vs bundled without it",
             "",
-            "Above 1.00: the option makes that op faster; within about ±0.05 is noise here.",
+            "Median per-round ratio; above 1.00: the option makes that op faster. Compare "
+            "with the per-round range above: a ratio inside it is noise, not an effect.",
             "",
             "| option | " + " | ".join(op for op, _, _ in OPS) + " |",
             "|---|" + "---:|" * len(OPS),
@@ -329,6 +353,13 @@ def _checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
         checks.append({"name": f"bundled vs system SQLite: {op}", "value": value,
                        "target": ">= 0.95", "passed": value >= 0.95})
     return checks
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
 
 
 def _no_progress(*_args: Any, **_kwargs: Any) -> None:
