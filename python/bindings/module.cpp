@@ -4,6 +4,7 @@
 #include "completions.hpp"
 #include "compression.hpp"
 #include "errors.hpp"
+#include "gil.hpp"
 #include "json_convert.hpp"
 #include "stores.hpp"
 #include "versions.hpp"
@@ -11,6 +12,7 @@
 PYBIND11_MODULE(_core, module) {
     module.doc() = "C++ core of asap_native (use the asap_native package, not this module).";
     asap_native::bindings::register_versions(module);
+    asap_native::bindings::install_exit_guard();
     asap_native::bindings::register_errors(module);
     asap_native::bindings::register_json(module);
     asap_native::bindings::register_completions(module);
