@@ -7,6 +7,7 @@
 #   make fuzz    - libFuzzer on the streaming decompressor for FUZZ_SECONDS (default 60)
 #   make wheel   - a manylinux_2_28 wheel (bundled SQLite, zlib, brotli; built with zig) in dist/
 #   make wheel-test - installs dist/'s wheel into a fresh venv with no compiler and smoke-tests it
+#   make test-wheel - the Python tests against dist/'s wheel
 #   make test-bundled - the Python tests against a build with every dependency bundled
 #   make test-cpp-bundled - the C++ tests against the bundled dependencies
 
@@ -23,7 +24,7 @@ PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 PY_TEST_DEPS := pytest pytest-asyncio hypothesis typing_extensions brotli httpx uvicorn uvloop
 
 .PHONY: all system-deps venv install build-cpp test test-cpp test-py sanitize demo demo-tour bench fuzz clean format \
-	wheel wheel-test test-bundled test-cpp-bundled
+	wheel wheel-test test-wheel test-bundled test-cpp-bundled
 
 all: install
 
@@ -92,7 +93,7 @@ format:
 	clang-format -i $$(git ls-files 'cpp/*.hpp' 'cpp/*.cpp' 'python/bindings/*.cpp' 'python/bindings/*.hpp' 'tests_cpp/*.cpp')
 
 clean:
-	rm -rf build $(VENV) $(BUNDLED_VENV) $(WHEEL_VENV)
+	rm -rf build $(VENV) $(BUNDLED_VENV) $(WHEEL_VENV) $(WHEEL_TEST_VENV)
 
 # ---- the bundled build and the wheel ----
 
@@ -150,6 +151,18 @@ wheel: $(WHEEL_VENV)/.ready
 	  -C cmake.define.ASAP_NATIVE_BUNDLED_DEPS=ON .
 	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH auditwheel repair --plat $(WHEEL_PLAT) -w dist build/wheel-raw/*.whl
 	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH auditwheel show dist/$$(basename build/wheel-raw/*.whl | sed 's/linux_$(WHEEL_ARCH)/*/')
+
+# The whole Python test suite against dist/'s newest wheel (the zig-built extension itself).
+WHEEL_TEST_VENV ?= .venv-wheeltest
+test-wheel: $(VENV)/.ready
+	rm -rf $(WHEEL_TEST_VENV)
+	$(PYTHON) -m venv $(WHEEL_TEST_VENV)
+	$(PY) -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > \
+	  $$($(WHEEL_TEST_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_asap_test_env.pth
+	$(WHEEL_TEST_VENV)/bin/python -m pip install -q --no-deps $$(ls -t dist/asap_native-*manylinux*.whl | head -n 1)
+	cd /tmp && $(CURDIR)/$(WHEEL_TEST_VENV)/bin/python -c "import asap_native, sqlite3; \
+	  print(asap_native.__file__, 'SQLite', asap_native.sqlite_version, '(system:', sqlite3.sqlite_version + ')')"
+	$(WHEEL_TEST_VENV)/bin/python -m pytest -q -p no:cacheprovider tests_py
 
 # Installs dist/'s newest wheel as a user would, in a fresh venv with no compiler on the PATH,
 # and runs tools/smoke_wheel.py against it (tools/wheel-test.sh).
