@@ -45,19 +45,19 @@ def test_a_lock_held_by_sqlite3_in_another_process_is_seen(db_path: Path) -> Non
     store = SQLiteSnapshotStore(db_path, timeout=0.1)
     meter = SQLiteMeteringStore(db_path, timeout=0.1)
     store.save(make_snapshot("before", 1))
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
-        with pytest.raises(DatabaseLockedError):
-            store.save(make_snapshot("during", 1))
-        with pytest.raises(sqlite3.OperationalError):
-            meter.record_sync(make_event("a"))
-    finally:
-        assert holder.stdin is not None
-        holder.stdin.write("\n")
-        holder.stdin.flush()
-        assert holder.wait(timeout=30) == 0
+    with subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+        assert holder.stdin is not None and holder.stdout is not None
+        try:
+            assert holder.stdout.readline().strip() == "locked"
+            with pytest.raises(DatabaseLockedError):
+                store.save(make_snapshot("during", 1))
+            with pytest.raises(sqlite3.OperationalError):
+                meter.record_sync(make_event("a"))
+        finally:
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+            assert holder.wait(timeout=30) == 0
     store.save(make_snapshot("after", 1))
     assert store.list_versions("after") == [1]
     store.close()

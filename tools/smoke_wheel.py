@@ -18,6 +18,7 @@ import sqlite3
 import sys
 import tempfile
 import zlib
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 
 import asap_native
@@ -71,7 +72,7 @@ def stores(folder: str) -> None:
 
     asyncio.run(awaited())
     # The file is an ordinary SQLite database: the interpreter's own sqlite3 reads it.
-    with sqlite3.connect(path) as connection:
+    with closing(sqlite3.connect(path)) as connection:
         rows = connection.execute("SELECT COUNT(*) FROM snapshots").fetchone()[0]
     check(rows == 2 + 64, "database readable by the stdlib sqlite3 module")
 
