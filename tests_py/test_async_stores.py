@@ -416,6 +416,7 @@ async def test_completions_of_one_batch_wake_the_loop_once(db_path: Path) -> Non
     store.close()
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_writes_queued_behind_a_busy_writer_commit_together(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     await store.save(make_snapshot("warm", 1))
@@ -429,6 +430,7 @@ async def test_writes_queued_behind_a_busy_writer_commit_together(db_path: Path)
     assert _settled_stats(store)["largest_batch"] >= 25
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_a_failing_write_in_a_group_commit_fails_only_its_caller(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     await store.save(make_snapshot("warm", 1))
@@ -694,6 +696,7 @@ def test_works_on_uvloop(db_path: Path) -> None:
 # --- cancellation ------------------------------------------------------------------------------
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_cancelled_awaits_neither_crash_nor_leak_and_writes_still_commit(
     db_path: Path,
 ) -> None:

@@ -46,6 +46,7 @@ def test_operations_and_errors_are_counted(tmp_path: Path, factory: str) -> None
     assert sum(figures["errors"].values()) == 0
 
 
+@pytest.mark.same_sqlite_in_process
 def test_busy_waits_and_busy_errors(tmp_path: Path) -> None:
     path = tmp_path / "busy.db"
     store = asap_native.SQLiteSnapshotStore(path, timeout=0.05)

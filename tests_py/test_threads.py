@@ -312,6 +312,7 @@ def test_calls_do_not_create_threads(db_path: Path) -> None:
 
 
 @pytest.mark.parametrize("operation", ["snapshot-save", "snapshot-delete", "metering-record"])
+@pytest.mark.same_sqlite_in_process
 def test_gil_is_released_while_waiting_for_the_database(db_path: Path, operation: str) -> None:
     """A save stuck on another connection's lock must not stop other Python threads.
 
@@ -374,6 +375,7 @@ def test_gil_is_released_while_waiting_for_the_database(db_path: Path, operation
     meter.close()
 
 
+@pytest.mark.same_sqlite_in_process
 def test_threads_run_in_parallel_with_blocked_reads_and_writes(db_path: Path) -> None:
     """Several threads blocked in the store at once do not serialize other Python threads."""
     store = SQLiteSnapshotStore(db_path, timeout=60)

@@ -43,6 +43,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+#: The SQLite library the stores use, like ``sqlite3.sqlite_version``: the copy bundled in the
+#: wheels, or the system's in a build from source with ``ASAP_NATIVE_BUNDLED_SQLITE=OFF``.
+sqlite_version: str = _core.sqlite_version()
+#: ``sqlite_version`` as a tuple of ints, like ``sqlite3.sqlite_version_info``.
+sqlite_version_info: tuple[int, ...] = tuple(int(part) for part in sqlite_version.split("."))
+
 __all__ = [
     "DEFAULT_DB_PATH",
     "AsyncInMemorySnapshotStore",
@@ -67,6 +73,8 @@ __all__ = [
     "compression",
     "create_async_snapshot_store",
     "create_snapshot_store",
+    "sqlite_version",
+    "sqlite_version_info",
 ]
 
 
