@@ -22,7 +22,6 @@ from asap_native._store_base import (
     Durability,
     SQLiteFile,
     StoreBase,
-    check_options,
 )
 from asap_native.loop_bridge import call_queued
 from asap_native.models import SnapshotLike, SnapshotT
@@ -126,16 +125,7 @@ def _snapshot_of_row(row: tuple[Any, ...]) -> Any:
 
 
 class _SQLiteSnapshots(SQLiteFile, SQLiteRepositoryMethods, _SnapshotStore[SnapshotT]):
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_snapshot_store(db_path, durability_text, seconds)
-        self._opened(db_path)
+    _open_native = staticmethod(_core.open_sqlite_snapshot_store)
 
     def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
         rows = self._sql._native.fetch(*_get_sql(task_id, version))[1]
