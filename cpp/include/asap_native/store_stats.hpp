@@ -134,7 +134,7 @@ public:
 private:
     enum ErrorKind {
         kInvalidArgument,
-        kBusy,
+        kBusy,  // from here on, in StoreErrorKind's order
         kReadOnly,
         kNotADatabase,
         kCantOpen,
