@@ -88,6 +88,12 @@ StoreStats::ErrorKind StoreStats::classify(const std::exception_ptr& error) noex
                 return kClosed;
             case StoreErrorKind::InvalidData:
                 return kInvalidData;
+            case StoreErrorKind::Connection:
+                return kConnection;
+            case StoreErrorKind::Authentication:
+                return kAuthentication;
+            case StoreErrorKind::Timeout:
+                return kTimeout;
             case StoreErrorKind::Other:
                 return kOther;
         }
@@ -108,8 +114,8 @@ void StoreStats::record(StoreOperation operation, std::chrono::nanoseconds elaps
 
 StoreFigures StoreStats::figures() const {
     static constexpr const char* kErrorNames[kErrorKinds] = {
-        "invalid_argument", "busy",         "read_only", "not_a_database", "cant_open", "io",
-        "closed",           "invalid_data", "other"};
+        "invalid_argument", "busy",         "read_only",  "not_a_database", "cant_open", "io",
+        "closed",           "invalid_data", "connection", "authentication", "timeout",   "other"};
     StoreFigures out;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {
         const PerOperation& figures = operations_[i];

@@ -128,6 +128,9 @@ private:
         kIO,
         kClosed,
         kInvalidData,
+        kConnection,
+        kAuthentication,
+        kTimeout,
         kOther,
         kErrorKinds
     };
