@@ -79,23 +79,9 @@ class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
         return self.aggregate_sync(agent_id, period)
 
 
-class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregateT]):
-    """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
-
-    Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
-    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class.
-    """
-
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_metering_store(db_path, durability_text, seconds)
-        self._opened(db_path)
+class _QueuedMeteringCalls(_MeteringStore[UsageEventT, UsageAggregateT]):
+    """``record``/``query``/``aggregate`` as coroutines run on the store's threads (records
+    group-committed)."""
 
     async def record(self, event: UsageEventLike) -> None:
         """Record a usage event; returns once it is committed."""
@@ -115,6 +101,25 @@ class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregate
     async def aggregate(self, agent_id: str, period: str) -> UsageAggregateT:
         """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
         return await call_queued(self._native.aggregate_queued, agent_id, period)
+
+
+class SQLiteMeteringStore(SQLiteFile, _QueuedMeteringCalls[UsageEventT, UsageAggregateT]):
+    """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
+
+    Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
+    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "normal",
+        timeout: float = 15.0,
+    ) -> None:
+        durability_text, seconds = check_options(durability, timeout)
+        self._native = _core.open_sqlite_metering_store(db_path, durability_text, seconds)
+        self._opened(db_path)
 
 
 class InMemoryMeteringStore(_MeteringStore[UsageEventT, UsageAggregateT]):

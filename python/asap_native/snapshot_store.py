@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from asap_native import _core
 from asap_native._store_base import (
@@ -27,9 +27,13 @@ from asap_native._store_base import (
 from asap_native.loop_bridge import call_queued
 from asap_native.models import SnapshotLike, SnapshotT
 
+if TYPE_CHECKING:
+    from asap_native.postgres import PostgresAsyncSnapshotStore, PostgresSnapshotStore
+
 __all__ = [
     "ASAP_STORAGE_BACKEND_ENV",
     "ASAP_STORAGE_PATH_ENV",
+    "ASAP_STORAGE_URL_ENV",
     "DEFAULT_DB_PATH",
     "AsyncInMemorySnapshotStore",
     "Durability",
@@ -42,6 +46,20 @@ __all__ = [
 
 ASAP_STORAGE_BACKEND_ENV = "ASAP_STORAGE_BACKEND"
 ASAP_STORAGE_PATH_ENV = "ASAP_STORAGE_PATH"
+# The PostgreSQL backend (asap_native only): ASAP_STORAGE_BACKEND=postgresql and the server in
+# ASAP_STORAGE_URL (a postgresql:// URL or a libpq connection string).
+ASAP_STORAGE_URL_ENV = "ASAP_STORAGE_URL"
+POSTGRES_BACKEND = "postgresql"
+
+
+def _storage_url() -> str:
+    url = os.environ.get(ASAP_STORAGE_URL_ENV, "").strip()
+    if not url:
+        raise ValueError(
+            f"{ASAP_STORAGE_BACKEND_ENV}={POSTGRES_BACKEND!r} needs {ASAP_STORAGE_URL_ENV} "
+            "(postgresql://user:password@host:5432/dbname, or a libpq connection string)"
+        )
+    return url
 
 
 class _SnapshotStore(StoreBase, Generic[SnapshotT]):
@@ -89,7 +107,49 @@ class _SyncCalls(_SnapshotStore[SnapshotT]):
         return self._native.delete(task_id, version)
 
 
-class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
+class _AsyncVariants(_SnapshotStore[SnapshotT]):
+    """The awaitable ``*_async`` variants of the sync methods (store threads, group commit)."""
+
+    async def save_async(self, snapshot: SnapshotLike) -> None:
+        """Awaitable :meth:`save`; returns once the write is committed."""
+        await call_queued(self._native.save_queued, snapshot)
+
+    async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
+        """Awaitable :meth:`get`."""
+        return await call_queued(self._native.get_queued, task_id, version)
+
+    async def list_versions_async(self, task_id: str) -> list[int]:
+        """Awaitable :meth:`list_versions`."""
+        return await call_queued(self._native.list_versions_queued, task_id)
+
+    async def delete_async(self, task_id: str, version: int | None = None) -> bool:
+        """Awaitable :meth:`delete`; returns once the delete is committed."""
+        return await call_queued(self._native.delete_queued, task_id, version)
+
+
+class _QueuedCalls(_SnapshotStore[SnapshotT]):
+    """The AsyncSnapshotStore methods: coroutines run on the store's threads."""
+
+    async def save(self, snapshot: SnapshotLike) -> None:
+        """Save a snapshot; returns once the write is committed."""
+        await call_queued(self._native.save_queued, snapshot)
+
+    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
+        """Retrieve a snapshot; ``version`` None means latest."""
+        return await call_queued(self._native.get_queued, task_id, version)
+
+    async def list_versions(self, task_id: str) -> list[int]:
+        """List version numbers for ``task_id`` in ascending order."""
+        return await call_queued(self._native.list_versions_queued, task_id)
+
+    async def delete(self, task_id: str, version: int | None = None) -> bool:
+        """Delete one version or all snapshots for ``task_id``; returns once committed."""
+        return await call_queued(self._native.delete_queued, task_id, version)
+
+
+class SQLiteSnapshotStore(
+    _SyncCalls[SnapshotT], _AsyncVariants[SnapshotT], _SQLiteSnapshots[SnapshotT]
+):
     """Persistent :class:`~asap.state.snapshot.SnapshotStore` on a SQLite file.
 
     The sync methods run on the calling thread with the GIL released; ``save_async`` and its
@@ -109,24 +169,8 @@ class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
         asap_native.errors.StoreError: SQLite refused the file (not a database, read-only...).
     """
 
-    async def save_async(self, snapshot: SnapshotLike) -> None:
-        """Awaitable :meth:`save`; returns once the write is committed."""
-        await call_queued(self._native.save_queued, snapshot)
 
-    async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
-        """Awaitable :meth:`get`."""
-        return await call_queued(self._native.get_queued, task_id, version)
-
-    async def list_versions_async(self, task_id: str) -> list[int]:
-        """Awaitable :meth:`list_versions`."""
-        return await call_queued(self._native.list_versions_queued, task_id)
-
-    async def delete_async(self, task_id: str, version: int | None = None) -> bool:
-        """Awaitable :meth:`delete`; returns once the delete is committed."""
-        return await call_queued(self._native.delete_queued, task_id, version)
-
-
-class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
+class SQLiteAsyncSnapshotStore(_QueuedCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
     Every method is a coroutine; its SQLite work runs on the store's C++ threads and
@@ -134,22 +178,6 @@ class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
     only once its write is committed, so any reader, in any thread or process, sees it.
     Arguments as for :class:`SQLiteSnapshotStore`.
     """
-
-    async def save(self, snapshot: SnapshotLike) -> None:
-        """Save a snapshot; returns once the write is committed."""
-        await call_queued(self._native.save_queued, snapshot)
-
-    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
-        """Retrieve a snapshot; ``version`` None means latest."""
-        return await call_queued(self._native.get_queued, task_id, version)
-
-    async def list_versions(self, task_id: str) -> list[int]:
-        """List version numbers for ``task_id`` in ascending order."""
-        return await call_queued(self._native.list_versions_queued, task_id)
-
-    async def delete(self, task_id: str, version: int | None = None) -> bool:
-        """Delete one version or all snapshots for ``task_id``; returns once committed."""
-        return await call_queued(self._native.delete_queued, task_id, version)
 
 
 class InMemorySnapshotStore(_SyncCalls[SnapshotT]):
@@ -195,14 +223,18 @@ class AsyncInMemorySnapshotStore(_SnapshotStore[SnapshotT]):
         return "AsyncInMemorySnapshotStore()"
 
 
-def create_snapshot_store() -> SQLiteSnapshotStore[Any] | InMemorySnapshotStore[Any]:
+def create_snapshot_store() -> (
+    SQLiteSnapshotStore[Any] | InMemorySnapshotStore[Any] | PostgresSnapshotStore[Any]
+):
     """Create a snapshot store from the environment, as asap-protocol's factory does.
 
     Reads ``ASAP_STORAGE_BACKEND`` (default ``"memory"``) and ``ASAP_STORAGE_PATH`` (default
-    ``"asap_state.db"``, used by ``"sqlite"``).
+    ``"asap_state.db"``, used by ``"sqlite"``). ``ASAP_STORAGE_BACKEND=postgresql`` (asap_native
+    only) opens a :class:`~asap_native.PostgresSnapshotStore` on ``ASAP_STORAGE_URL``.
 
     Raises:
-        ValueError: ``ASAP_STORAGE_BACKEND`` is neither ``"memory"`` nor ``"sqlite"``.
+        ValueError: ``ASAP_STORAGE_BACKEND`` is not ``"memory"``, ``"sqlite"`` or
+            ``"postgresql"``, or ``"postgresql"`` without ``ASAP_STORAGE_URL``.
     """
     backend = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "memory").strip().lower()
     path = os.environ.get(ASAP_STORAGE_PATH_ENV, DEFAULT_DB_PATH).strip()
@@ -210,23 +242,42 @@ def create_snapshot_store() -> SQLiteSnapshotStore[Any] | InMemorySnapshotStore[
         return InMemorySnapshotStore()
     if backend == "sqlite":
         return SQLiteSnapshotStore(db_path=Path(path))
+    if backend == POSTGRES_BACKEND:
+        from asap_native.postgres import PostgresSnapshotStore
+
+        return PostgresSnapshotStore(_storage_url())
     raise ValueError(f"Unknown {ASAP_STORAGE_BACKEND_ENV}={backend!r}. Use 'memory' or 'sqlite'.")
 
 
 def create_async_snapshot_store(
-    backend: str = "sqlite",
+    backend: str | None = None,
     *,
     db_path: str | os.PathLike[str] | None = None,
-) -> SQLiteAsyncSnapshotStore[Any] | AsyncInMemorySnapshotStore[Any]:
+) -> (
+    SQLiteAsyncSnapshotStore[Any]
+    | AsyncInMemorySnapshotStore[Any]
+    | PostgresAsyncSnapshotStore[Any]
+):
     """Build an awaitable snapshot store (default ``sqlite``; ``memory`` for tests).
 
     ``db_path`` applies to sqlite only; if omitted, uses ``ASAP_STORAGE_PATH`` or
-    ``asap_state.db``, as asap-protocol does.
+    ``asap_state.db``, as asap-protocol does. ``"postgresql"`` (asap_native only) opens a
+    :class:`~asap_native.PostgresAsyncSnapshotStore` on ``ASAP_STORAGE_URL``; it is also what
+    a call without ``backend`` gets when ``ASAP_STORAGE_BACKEND`` is ``postgresql`` (otherwise
+    ``sqlite``, whatever ``ASAP_STORAGE_BACKEND`` says, as asap-protocol does).
 
     Raises:
-        ValueError: ``backend`` is neither ``"memory"`` nor ``"sqlite"``.
+        ValueError: ``backend`` is not ``"memory"``, ``"sqlite"`` or ``"postgresql"``, or
+            ``"postgresql"`` without ``ASAP_STORAGE_URL``.
     """
+    if backend is None:
+        from_env = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "").strip().lower()
+        backend = POSTGRES_BACKEND if from_env == POSTGRES_BACKEND else "sqlite"
     key = backend.strip().lower()
+    if key == POSTGRES_BACKEND:
+        from asap_native.postgres import PostgresAsyncSnapshotStore
+
+        return PostgresAsyncSnapshotStore(_storage_url())
     if key == "memory":
         return AsyncInMemorySnapshotStore()
     if key == "sqlite":

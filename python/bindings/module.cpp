@@ -7,6 +7,7 @@
 #include "fault_injection.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "postgres.hpp"
 #include "python_classes.hpp"
 #include "stores.hpp"
 
@@ -19,5 +20,6 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_json_writer(module);
     asap_native::bindings::register_completions(module);
     asap_native::bindings::register_stores(module);
+    asap_native::bindings::register_postgres(module);
     asap_native::bindings::register_compression(module);
 }

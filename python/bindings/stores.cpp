@@ -11,6 +11,7 @@
 #include "completions.hpp"
 #include "gil.hpp"
 #include "models.hpp"
+#include "postgres.hpp"
 #include "stats.hpp"
 
 namespace py = pybind11;
@@ -227,6 +228,18 @@ void register_stores(py::module_& m) {
         py::arg("db_path"), py::arg("durability"), py::arg("timeout"));
     m.def("open_memory_metering_store",
           [] { return NativeMeteringStore(std::make_shared<MemoryMeteringStore>()); });
+    m.def(
+        "open_postgres_snapshot_store",
+        [](py::handle dsn, double timeout, int max_connections) {
+            return NativeSnapshotStore(open_postgres_snapshot(dsn, timeout, max_connections));
+        },
+        py::arg("dsn"), py::arg("timeout"), py::arg("max_connections"));
+    m.def(
+        "open_postgres_metering_store",
+        [](py::handle dsn, double timeout, int max_connections) {
+            return NativeMeteringStore(open_postgres_metering(dsn, timeout, max_connections));
+        },
+        py::arg("dsn"), py::arg("timeout"), py::arg("max_connections"));
 }
 
 }  // namespace asap_native::bindings
