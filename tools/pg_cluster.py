@@ -61,7 +61,7 @@ def _free_port() -> int:
 
 
 class Cluster:
-    """One throwaway cluster in ``folder`` (its data in ``folder/data``, its socket in ``folder``)."""
+    """A throwaway cluster in ``folder``: data in ``folder/data``, the socket in ``folder``."""
 
     def __init__(self, folder: Path, port: int) -> None:
         self.folder = folder
@@ -143,7 +143,12 @@ class Cluster:
 
     def dsn(self, dbname: str = "postgres", **options: str) -> str:
         """A key=value DSN over the Unix socket (trusted: no password)."""
-        parts = [f"host={self.folder}", f"port={self.port}", f"user={SUPERUSER}", f"dbname={dbname}"]
+        parts = [
+            f"host={self.folder}",
+            f"port={self.port}",
+            f"user={SUPERUSER}",
+            f"dbname={dbname}",
+        ]
         parts += [f"{key}={_quote(value)}" for key, value in options.items()]
         return " ".join(parts)
 

@@ -17,6 +17,7 @@ libpq's. The DSN is never logged, and ``repr()`` shows only host, port, database
 from __future__ import annotations
 
 import weakref
+
 from asap_native import _core
 from asap_native._store_base import StoreBase
 from asap_native.metering_store import _QueuedMeteringCalls
