@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _postgres import pg, pg_cluster, schema_for  # noqa: F401  (fixtures: PostgreSQL tests)
 from asap.models.entities import StateSnapshot
 from asap.state.metering import UsageEvent, UsageMetrics
 from hypothesis import settings
@@ -167,10 +168,12 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state.db"
 
 
-SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory"]
+SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory", "postgres"]
 
 
 def open_snapshot_store(kind: str, path: Path) -> Any:
+    if kind == "postgres":  # a schema per path on the session's cluster (tests_py/_postgres.py)
+        return asap_native.PostgresSnapshotStore(schema_for(path).dsn)
     if kind == "sqlite-file":
         return asap_native.SQLiteSnapshotStore(path)
     if kind == "sqlite-memory":
@@ -179,6 +182,8 @@ def open_snapshot_store(kind: str, path: Path) -> Any:
 
 
 def open_metering_store(kind: str, path: Path) -> Any:
+    if kind == "postgres":
+        return asap_native.PostgresMeteringStore(schema_for(path).dsn)
     if kind == "sqlite-file":
         return asap_native.SQLiteMeteringStore(path)
     if kind == "sqlite-memory":
