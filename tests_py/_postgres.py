@@ -30,7 +30,7 @@ from urllib.parse import quote
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-from pg_cluster import PASSWORD, SUPERUSER, Cluster, postgres_bin  # noqa: E402
+from pg_cluster import PASSWORD, SUPERUSER, Cluster, postgres_bin
 
 sys.path.pop(0)
 
@@ -96,9 +96,7 @@ class PgSchema:
     @property
     def dsn(self) -> str:
         """key=value DSN over the Unix socket (no password needed)."""
-        return self.cluster.dsn(
-            options=f"-csearch_path={self.name}", application_name=self.name
-        )
+        return self.cluster.dsn(options=f"-csearch_path={self.name}", application_name=self.name)
 
     def url(self, password: str | None = PASSWORD) -> str:
         """postgresql:// URL over TCP with password authentication."""
@@ -155,6 +153,7 @@ class PgSchema:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},
         )
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(

@@ -64,13 +64,17 @@ def test_bad_dsn_is_a_value_error_that_quotes_no_value(dsn: str) -> None:
 
 
 def test_unknown_option_is_named() -> None:
-    error, _ = _raises(lambda: asap_native.PostgresSnapshotStore("host=/tmp sslmod=require"), ValueError)
+    error, _ = _raises(
+        lambda: asap_native.PostgresSnapshotStore("host=/tmp sslmod=require"), ValueError
+    )
     assert 'invalid connection option "sslmod"' in str(error)
 
 
 def test_wrong_password_is_an_authentication_error(pg: PgSchema) -> None:
     for make in (asap_native.PostgresSnapshotStore, asap_native.PostgresMeteringStore):
-        error, took = _raises(lambda make=make: make(pg.url(password=SECRET)), DatabaseAuthenticationError)
+        error, took = _raises(
+            lambda make=make: make(pg.url(password=SECRET)), DatabaseAuthenticationError
+        )
         assert isinstance(error, DatabaseConnectionError)
         assert isinstance(error, PermissionError)
         assert isinstance(error, ConnectionError)
@@ -88,7 +92,8 @@ def test_unreachable_server_fails_fast(pg_cluster: Cluster) -> None:
         closed_port = s.getsockname()[1]
     for dsn in (f"host=127.0.0.1 port={closed_port} user=asap", "host=/nonexistent/dir port=5"):
         error, took = _raises(
-            lambda dsn=dsn: asap_native.PostgresSnapshotStore(dsn, timeout=2), DatabaseConnectionError
+            lambda dsn=dsn: asap_native.PostgresSnapshotStore(dsn, timeout=2),
+            DatabaseConnectionError,
         )
         assert isinstance(error, ConnectionError)
         assert "cannot connect to PostgreSQL" in str(error)
@@ -188,7 +193,12 @@ def test_sessions_ended_while_idle_are_replaced_unnoticed(pg: PgSchema) -> None:
         assert store.get("t").version == 10
         assert (await store.get_async("t", 1)).version == 1
         await metering.record(make_event_now())
-        assert len(metering.query_sync("agent", make_event_now().timestamp, make_event_now().timestamp)) == 2
+        assert (
+            len(
+                metering.query_sync("agent", make_event_now().timestamp, make_event_now().timestamp)
+            )
+            == 2
+        )
         store.close()
         metering.close()
 
@@ -226,6 +236,7 @@ def test_server_restart_during_a_64_way_write_load(pg: PgSchema, pg_cluster: Clu
         sync_store = asap_native.PostgresSnapshotStore(pg.dsn, timeout=5)
         acked: set[tuple[int, int]] = set()
         errors: list[BaseException] = []
+        late: list[BaseException] = []
         restarted = asyncio.Event()
 
         async def writer(task: int) -> None:
@@ -235,14 +246,13 @@ def test_server_restart_during_a_64_way_write_load(pg: PgSchema, pg_cluster: Clu
                 was_restarted = restarted.is_set()
                 try:
                     if task % 8 == 0:  # some writers use the sync API in a thread
-                        await asyncio.to_thread(
-                            sync_store.save, make_snapshot(f"w{task}", version)
-                        )
+                        await asyncio.to_thread(sync_store.save, make_snapshot(f"w{task}", version))
                     else:
                         await store.save(make_snapshot(f"w{task}", version))
                 except StoreError as error:
                     errors.append(error)
-                    assert not was_restarted or done_after == 0, error
+                    if was_restarted:  # submitted once the server was back: must succeed
+                        late.append(error)
                     await asyncio.sleep(0.05)
                     continue
                 acked.add((task, version))
@@ -264,6 +274,7 @@ def test_server_restart_during_a_64_way_write_load(pg: PgSchema, pg_cluster: Clu
         assert store.stats()["errors"]["connection"] >= 0
         store.close()
         sync_store.close()
+        assert not late, f"calls made after the restart failed: {late[:3]}"
         return acked, errors
 
     acked, errors = asyncio.run(main())

@@ -218,12 +218,12 @@ def test_metering_reads_back_as_from_sqlite(pg: PgSchema, tmp_path: Path) -> Non
 def test_metering_windows_use_timestamptz(pg: PgSchema) -> None:
     with asap_native.PostgresMeteringStore(pg.dsn) as store:
         store.record_sync(make_event("a", datetime(2024, 1, 1, 12, tzinfo=timezone.utc)))
-        assert pg.sql("SELECT pg_typeof(\"timestamp\") FROM usage_events") == (
+        assert pg.sql('SELECT pg_typeof("timestamp") FROM usage_events') == (
             "timestamp with time zone"
         )
         plan = pg.sql(
             "EXPLAIN SELECT * FROM usage_events WHERE agent_id = 'a' AND \"timestamp\" "
-            "BETWEEN now() AND now() ORDER BY \"timestamp\", seq"
+            'BETWEEN now() AND now() ORDER BY "timestamp", seq'
         )
         assert "usage_events_agent_time" in plan
 
@@ -324,7 +324,7 @@ def test_install_makes_asap_use_postgresql(pg: PgSchema, monkeypatch: pytest.Mon
     import asap.state.stores as asap_stores
     import asap.transport.server as asap_server
 
-    import asap_native.integration as integration
+    from asap_native import integration
 
     monkeypatch.setenv("ASAP_STORAGE_BACKEND", "postgresql")
     monkeypatch.setenv("ASAP_STORAGE_URL", pg.url())

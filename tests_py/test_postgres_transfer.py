@@ -64,9 +64,10 @@ def test_round_trip_sqlite_postgres_sqlite(pg: PgSchema, tmp_path: Path) -> None
     source, back = tmp_path / "source.db", tmp_path / "back.db"
     _fill_sqlite(source)
     assert copy_sqlite_to_postgres(source, pg.dsn) == TransferCounts(3, 6)
-    with asap_native.PostgresSnapshotStore(pg.dsn) as s, asap_native.PostgresMeteringStore(
-        pg.dsn
-    ) as m:
+    with (
+        asap_native.PostgresSnapshotStore(pg.dsn) as s,
+        asap_native.PostgresMeteringStore(pg.dsn) as m,
+    ):
         _check_all(s, m)
     ids = [row[0] for row in _raw(source, "SELECT id FROM usage_events ORDER BY rowid")]
     assert pg.sql("SELECT id FROM usage_events ORDER BY seq").split() == ids
@@ -114,9 +115,10 @@ def test_rows_asap_protocol_wrote_and_rows_jsonb_cannot_hold(pg: PgSchema, tmp_p
         "3|f",
     ]
     assert pg.sql("SELECT data::text FROM snapshots WHERE version = 3") == '{"k": 2}'
-    with asap_native.PostgresSnapshotStore(pg.dsn) as ours, asap_native.SQLiteSnapshotStore(
-        source
-    ) as theirs:
+    with (
+        asap_native.PostgresSnapshotStore(pg.dsn) as ours,
+        asap_native.SQLiteSnapshotStore(source) as theirs,
+    ):
         for version in (1, 2, 3):
             got, expected = ours.get("asap", version), theirs.get("asap", version)
             assert str(got.data) == str(expected.data)  # NaN != NaN: compare the text
@@ -129,10 +131,8 @@ def test_a_row_postgresql_cannot_take_stops_the_copy_and_is_named(
     source = tmp_path / "bad.db"
     _fill_sqlite(source)
     with contextlib.closing(sqlite3.connect(source)) as conn, conn:
-        conn.execute(
-            "INSERT INTO snapshots VALUES ('broken', 'x', 4, '{}', 0, 'last tuesday')"
-        )
-    with pytest.raises(StoredDataError, match="task 'broken' version 4.*not ISO-8601"):
+        conn.execute("INSERT INTO snapshots VALUES ('broken', 'x', 4, '{}', 0, 'last tuesday')")
+    with pytest.raises(StoredDataError, match=r"task 'broken' version 4.*not ISO-8601"):
         copy_sqlite_to_postgres(source, pg.dsn)
     assert pg.sql("SELECT count(*) FROM snapshots") == "0"  # all or nothing
     assert pg.sql("SELECT count(*) FROM usage_events") == "0"

@@ -249,8 +249,19 @@ def create_snapshot_store() -> (
     raise ValueError(f"Unknown {ASAP_STORAGE_BACKEND_ENV}={backend!r}. Use 'memory' or 'sqlite'.")
 
 
+class _DefaultBackend(str):
+    """The default ``backend`` of create_async_snapshot_store: equal to ``"sqlite"`` (the
+    signature stays asap-protocol's), but recognisable, so that a call that names no backend
+    can follow ``ASAP_STORAGE_BACKEND=postgresql``."""
+
+    __slots__ = ()
+
+
+_SQLITE_BY_DEFAULT = _DefaultBackend("sqlite")
+
+
 def create_async_snapshot_store(
-    backend: str | None = None,
+    backend: str = _SQLITE_BY_DEFAULT,
     *,
     db_path: str | os.PathLike[str] | None = None,
 ) -> (
@@ -270,7 +281,7 @@ def create_async_snapshot_store(
         ValueError: ``backend`` is not ``"memory"``, ``"sqlite"`` or ``"postgresql"``, or
             ``"postgresql"`` without ``ASAP_STORAGE_URL``.
     """
-    if backend is None:
+    if backend is _SQLITE_BY_DEFAULT:
         from_env = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "").strip().lower()
         backend = POSTGRES_BACKEND if from_env == POSTGRES_BACKEND else "sqlite"
     key = backend.strip().lower()

@@ -102,8 +102,25 @@ public:
     TestSchema& operator=(const TestSchema&) = delete;
 
     const std::string& name() const { return name_; }
+    /// The test server, search_path and application_name set to this schema's name (so a test
+    /// can find, and end, its own sessions).
     std::string dsn() const {
-        return postgres_test_dsn() + " options='-csearch_path=" + name_ + "'";
+        return postgres_test_dsn() + " options='-csearch_path=" + name_ +
+               "' application_name=" + name_;
+    }
+    /// Ends every session this schema's stores opened (as a server restart would).
+    void terminate_sessions() const {
+        RawPg(postgres_test_dsn())
+            .text(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+                "WHERE application_name = '" +
+                name_ + "'");
+    }
+    /// Sessions this schema's stores have open.
+    std::int64_t sessions() const {
+        return RawPg(postgres_test_dsn())
+            .integer("SELECT count(*) FROM pg_stat_activity WHERE application_name = '" + name_ +
+                     "'");
     }
     pg::ConnectOptions options(std::chrono::milliseconds timeout = std::chrono::seconds(10)) const {
         return pg::ConnectOptions{dsn(), timeout};

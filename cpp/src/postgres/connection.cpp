@@ -20,9 +20,15 @@ constexpr const char* kControlSql[] = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT
                                        "ROLLBACK TO SAVEPOINT asap_step"};
 constexpr const char* kControlNames[] = {"c0", "c1", "c2", "c3", "c4"};
 
-// Notices (and a FATAL message the server sends an idle session before closing it) are not
-// printed to stderr, as libpq's default processor would.
-void ignore_notice(void*, const char*) {}
+// Notices are not printed to stderr, as libpq's default processor would. An error that arrives
+// while the connection is idle comes here too: the FATAL message the server sends a session it
+// is about to close (a restart, pg_terminate_backend); the connection is then marked closing.
+void on_notice(void* closing, const PGresult* result) {
+    const char* severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (severity != nullptr &&
+        (std::strcmp(severity, "FATAL") == 0 || std::strcmp(severity, "PANIC") == 0))
+        *static_cast<bool*>(closing) = true;
+}
 
 struct ConnDeleter {
     void operator()(PGconn* conn) const { PQfinish(conn); }
@@ -64,7 +70,7 @@ Connection::Connection(const ConnectOptions& options)
     std::unique_ptr<PGconn, ConnDeleter> conn(PQconnectStartParams(keys, values, 1));
     if (!conn) throw std::bad_alloc();
     if (PQstatus(conn.get()) == CONNECTION_BAD) throw connect_error(PQerrorMessage(conn.get()));
-    PQsetNoticeProcessor(conn.get(), ignore_notice, nullptr);
+    PQsetNoticeReceiver(conn.get(), on_notice, &closing_);
     const auto deadline = Clock::now() + timeout_;
     PostgresPollingStatusType state = PGRES_POLLING_WRITING;
     while (state != PGRES_POLLING_OK) {
@@ -86,7 +92,6 @@ Connection::Connection(const ConnectOptions& options)
                              "; asap_native needs a UTF8 database",
                          "");
     conn_ = conn.release();
-    PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
     execute("SET statement_timeout = " + std::to_string(timeout_.count()));
 }
 
@@ -327,8 +332,13 @@ bool Connection::still_open() {
     pollfd p{PQsocket(conn_), POLLIN, 0};
     if (::poll(&p, 1, 0) <= 0) return true;  // nothing arrived while idle
     // Something arrived while idle: a notice, or the server closing the session (a restart
-    // sends FATAL, then closes).
+    // sends FATAL, then closes). PQisBusy parses it (on_notice sees an error).
     if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) == CONNECTION_BAD) {
+        broken_ = true;
+        return false;
+    }
+    (void)PQisBusy(conn_);
+    if (closing_ || PQstatus(conn_) == CONNECTION_BAD) {
         broken_ = true;
         return false;
     }

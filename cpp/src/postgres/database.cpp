@@ -12,6 +12,21 @@ namespace {
 // A connection for each executor reader thread, and as many for callers of the sync API.
 int default_connection_count() { return 2 * default_executor_readers(); }
 
+// Failures caused by a step's own values (data exceptions, constraint violations): the batch is
+// redone without that step. Any other failure (a statement timeout, a lock, a read-only server,
+// a full disk) would strike the other steps too: the whole batch fails with it at once, rather
+// than after one timeout per step.
+bool is_steps_own_failure(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const StoreError& e) {
+        const std::string& state = e.sqlstate();
+        return state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0;
+    } catch (...) {
+        return true;
+    }
+}
+
 }  // namespace
 
 Database::Database(ConnectOptions options, Schema schema, Statements statements,
@@ -195,8 +210,10 @@ void Database::run_rounds(Connection& connection, const std::vector<const BatchS
         }
         std::size_t failed = poisoned;
         if (outcome.error) {
-            // BEGIN, COMMIT or ROLLBACK failed: the whole batch does.
-            if (outcome.failed_tag == Connection::kNoTag) std::rethrow_exception(outcome.error);
+            // BEGIN, COMMIT or ROLLBACK failed, or a step on something not its own: the whole
+            // batch fails.
+            if (outcome.failed_tag == Connection::kNoTag || !is_steps_own_failure(outcome.error))
+                std::rethrow_exception(outcome.error);
             const auto tag = static_cast<std::size_t>(outcome.failed_tag);
             if (tag < failed) {
                 failed = tag;

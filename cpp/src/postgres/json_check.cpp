@@ -43,13 +43,13 @@ private:
         return true;
     }
 
+    // `depth`: containers around this value.
     bool value(int depth) {
-        if (depth > kMaxDepth) return false;
         switch (peek()) {
             case '{':
-                return object(depth + 1);
+                return depth < kMaxDepth && object(depth + 1);
             case '[':
-                return array(depth + 1);
+                return depth < kMaxDepth && array(depth + 1);
             case '"':
                 return string();
             case 't':

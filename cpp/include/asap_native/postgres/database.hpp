@@ -64,11 +64,13 @@ public:
     }
 
     /// Group commit: every step in one transaction, pipelined (one round trip when nothing
-    /// fails). A step that fails fails alone: the transaction is redone without it, its steps
-    /// isolated by savepoints from then on, so each further failure costs one more round trip
-    /// and no step runs more than twice. Returns one entry per step: null once committed, else
-    /// its error. When the connection is lost, every step not failed on its own gets that error
-    /// (whether the COMMIT reached the server is then unknown).
+    /// fails). A step that fails on its own values (it throws, or the server reports a data
+    /// exception or a constraint violation: SQLSTATE classes 22 and 23) fails alone: the
+    /// transaction is redone without it, its steps isolated by savepoints from then on, so each
+    /// further failure costs one more round trip and no step runs more than twice. Any other
+    /// failure (statement timeout, lock, read-only server, lost connection...) fails every step
+    /// not already failed on its own, at once. Returns one entry per step: null once committed,
+    /// else its error. After a lost connection, whether the COMMIT reached the server is unknown.
     std::vector<std::exception_ptr> run_batch(const std::vector<const BatchStep*>& steps);
 
     /// Waits for leased connections to come back, then closes every connection; later calls
