@@ -133,10 +133,20 @@ def install(*, max_size: int | None = None) -> list[str]:
         if _originals:
             return replaced_names()
         cap = None if max_size is None else int(max_size)
+        # asap.transport builds a default app when first imported, with asap.state.stores'
+        # create_snapshot_store(): ours must be in place first, or a backend only ours knows
+        # (ASAP_STORAGE_BACKEND=postgresql) fails that import.
+        for module_name, name in (
+            ("asap.state.stores", "create_snapshot_store"),
+            ("asap.state", "create_snapshot_store"),
+        ):
+            module = importlib.import_module(module_name)  # neither imports asap.transport
+            _originals[(module_name, name)] = getattr(module, name)
+            setattr(module, name, _FACTORIES[name])
         plan = _replacements(_default_max_size() if cap is None else cap, cap)
         for module_name, name, native in plan:
             module = importlib.import_module(module_name)
-            _originals[(module_name, name)] = getattr(module, name)
+            _originals.setdefault((module_name, name), getattr(module, name))
             setattr(module, name, native)
         return replaced_names()
 
