@@ -256,6 +256,7 @@ class _Bench:
             for schema in ("bench_asyncpg", "bench_psycopg"):
                 conn.execute(f"SET search_path = {schema}")
                 conn.execute(TABLE)
+            conn.execute("CREATE TABLE bench_psycopg.floor (n bigserial PRIMARY KEY)")
 
     def drop_schemas(self) -> None:
         import psycopg
@@ -332,6 +333,7 @@ class _Bench:
         if PSYCOPG in saves:
             stores[PSYCOPG] = PsycopgStore(_with_schema(self.url, "bench_psycopg"))
         get_tasks = [f"g{t}" for t in range(TASKS)]
+        floors: dict[str, list[float]] = {"round trip": [], "commit": []}
         try:
             for store in stores.values():
                 for task in get_tasks:
@@ -358,10 +360,21 @@ class _Bench:
                     if r > 0:
                         saves[impl] += save_times
                         gets[impl] += get_times
+                if PSYCOPG in stores and r > 0:
+                    # What no store can go below: a round trip, and a commit (round trip plus
+                    # the server's WAL flush, which dominates when the disk is slow).
+                    conn = stores[PSYCOPG].conn
+                    for _ in range(max(5, calls // 10)):
+                        start = time.perf_counter_ns()
+                        conn.execute("SELECT 1", prepare=True)
+                        floors["round trip"].append((time.perf_counter_ns() - start) / 1e3)
+                        start = time.perf_counter_ns()
+                        conn.execute("INSERT INTO floor DEFAULT VALUES", prepare=True)
+                        floors["commit"].append((time.perf_counter_ns() - start) / 1e3)
         finally:
             for store in stores.values():
                 store.close()
-        return {"save_us": saves, "get_us": gets}
+        return {"save_us": saves, "get_us": gets, "floor_us": floors}
 
 
 def _median(values: list[float]) -> float | None:
@@ -406,6 +419,12 @@ def _markdown(figures: dict[str, Any], checks: list[dict[str, Any]], quick: bool
         f"{_us(med['sync_save'].get(PSYCOPG))} | {_x(figures['ratios']['sync_save'])} |",
         f"| sync get | {_us(med['sync_get'][NATIVE])} | {PSYCOPG} | "
         f"{_us(med['sync_get'].get(PSYCOPG))} | {_x(figures['ratios']['sync_get'])} |",
+        "",
+        "Floors (psycopg, same server): a round trip (`SELECT 1`) "
+        f"{_us(_median(s['floor_us']['round trip']))} µs; a commit (a one-row insert, "
+        f"autocommit: round trip + WAL flush) {_us(_median(s['floor_us']['commit']))} µs. A sync "
+        "save cannot go below the commit: when the disk's flush dominates, both stores wait "
+        "for the same flush.",
         "",
         f"asap_native group commits in the 64-way runs: {a['group_commit'].get('batches', 0)}"
         f" transactions for {a['group_commit'].get('writes', 0)} saves (batch size p50 "

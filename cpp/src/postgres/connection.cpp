@@ -181,7 +181,6 @@ Result Connection::execute(const std::string& sql) {
 void Connection::prepare(const Statements& statements) {
     check_open();
     if (PQenterPipelineMode(conn_) == 0) fail(PQerrorMessage(conn_));
-    pipeline_ = true;
     names_.clear();
     for (std::size_t i = 0; i < statements.size(); ++i) {
         names_.push_back("s" + std::to_string(i));

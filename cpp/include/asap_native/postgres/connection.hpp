@@ -133,7 +133,6 @@ private:
     std::uint64_t sent_ = 0;
     bool broken_ = false;
     bool closing_ = false;  // the server said it is ending the session (set by a notice receiver)
-    bool pipeline_ = false;
     std::vector<std::string> names_;  // statement names: "s0", "s1"...
 };
 
