@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -290,3 +291,39 @@ def test_server_restart_during_a_64_way_write_load(pg: PgSchema, pg_cluster: Clu
     }
     missing = acked - stored
     assert not missing, f"{len(missing)} acknowledged writes lost: {sorted(missing)[:5]}"
+
+
+# ---- TLS, through the DSN ----
+
+
+def test_tls_through_the_dsn(pg: PgSchema, tmp_path: Path) -> None:
+    root = pg.cluster.root_certificate
+    verified = f"{pg.url()}&sslmode=verify-full&sslrootcert={root}"
+
+    async def big_batches(store: Any) -> None:
+        # Large group commits over TLS: the non-blocking sends and reads of a pipeline.
+        data = {"blob": "x" * 20_000}
+        await asyncio.gather(
+            *(store.save_async(make_snapshot(f"tls{i % 8}", i + 1, data)) for i in range(300))
+        )
+
+    with asap_native.PostgresSnapshotStore(verified) as store:
+        asyncio.run(big_batches(store))
+        assert len(store.list_versions("tls0")) == 38
+        encrypted = pg.cluster.psql(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) "
+            f"WHERE a.application_name = '{pg.name}'"
+        )
+        assert encrypted == "t"
+    wrong_root = tmp_path / "empty.crt"  # trusts nothing
+    wrong_root.write_text("")
+    for dsn in (
+        f"{pg.url()}&sslmode=verify-full&sslrootcert={tmp_path / 'missing.crt'}",
+        f"{pg.url()}&sslmode=verify-full&sslrootcert={wrong_root}",
+    ):
+        error, took = _raises(
+            lambda dsn=dsn: asap_native.PostgresSnapshotStore(dsn, timeout=5),
+            DatabaseConnectionError,
+        )
+        assert took < 5
+        assert PASSWORD not in str(error)

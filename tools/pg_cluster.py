@@ -11,7 +11,9 @@ fresh folder, the Unix socket in that folder, TCP on 127.0.0.1 at a free port, `
 in production). PostgreSQL refuses to run as root: when run as root, the server runs as the
 unprivileged user ``nobody`` (the folder is handed to it). Connections over the socket are
 trusted; TCP connections need a password (``scram-sha-256``), which the role ``asap`` has:
-``PASSWORD`` below. Nothing here reads or prints anything but the folder and the DSN.
+``PASSWORD`` below. TLS is on, with a self-signed certificate for 127.0.0.1 made by openssl (a
+dependency of Debian's postgresql): clients verify it with ``folder/root.crt``. Nothing here
+reads or prints anything but the folder and the DSN.
 
 Also importable: :class:`Cluster` (used by ``tests_py/_postgres.py`` and the benchmark).
 """
@@ -94,12 +96,32 @@ class Cluster:
             "--no-sync",  # initdb's own final sync only; the server runs with fsync on
         )
         password_file.unlink()
+        # A self-signed certificate for TLS over TCP, made by the cluster's owner.
+        cluster._run(
+            "openssl",
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "7",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(cluster.data / "server.key"),
+            "-out",
+            str(cluster.data / "server.crt"),
+        )
+        shutil.copyfile(cluster.data / "server.crt", root / "root.crt")
         with (cluster.data / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# tools/pg_cluster.py\n"
                 f"port = {cluster.port}\n"
                 f"unix_socket_directories = '{root}'\n"
                 "listen_addresses = '127.0.0.1'\n"
+                "ssl = on\n"
                 "fsync = on\n"
                 "synchronous_commit = on\n"
                 "max_connections = 300\n"
@@ -151,6 +173,11 @@ class Cluster:
         ]
         parts += [f"{key}={_quote(value)}" for key, value in options.items()]
         return " ".join(parts)
+
+    @property
+    def root_certificate(self) -> Path:
+        """The certificate TLS clients verify the server with (sslrootcert)."""
+        return self.folder / "root.crt"
 
     def url(self, dbname: str = "postgres", password: str | None = PASSWORD) -> str:
         """A postgresql:// URL over TCP to 127.0.0.1 (password authentication)."""
