@@ -33,6 +33,7 @@ Run through ``bench/run.py`` (``make bench``) or directly: ``python bench/bench_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import math
 import os
@@ -46,19 +47,18 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import contextlib
-
-from bench_stores import make_state
-from stdlib_store import StdlibSnapshotStore
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asap_native
 from asap_native.loop_bridge import bridge_for_running_loop
+from bench import common
+from bench.bench_stores import make_state
+from bench.stdlib_store import StdlibSnapshotStore
+from tests_py._async_helpers import LagMonitor, count_rows
 
 TITLE = "Awaitable snapshot stores (asyncio)"
 DATA_BYTES = 1024
@@ -66,7 +66,6 @@ CONCURRENCY = (1, 8, 64)
 OPS = ("save", "get")
 GET_TASKS = 64
 GET_VERSIONS = 3
-CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 LAG_INTERVAL = 0.001
 
 NATIVE_ASYNC = "native async"
@@ -108,8 +107,6 @@ PLANS: dict[str, dict[str, Any]] = {
     },
 }
 
-Progress = Callable[..., Any]
-
 
 # ---------------------------------------------------------------- helpers
 
@@ -124,28 +121,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return float(ordered[rank - 1])
-
-
-def _snapshot_model() -> Callable[..., Any]:
-    try:
-        from asap.models.entities import StateSnapshot
-    except Exception:
-        return asap_native.StateSnapshot
-    return StateSnapshot
-
-
-def _snapshots(model: Callable[..., Any], task: str, count: int, data: dict) -> list[Any]:
-    return [
-        model(
-            id=f"snap-{task}-{v}",
-            task_id=task,
-            version=v,
-            data=data,
-            checkpoint=False,
-            created_at=CREATED_AT,
-        )
-        for v in range(1, count + 1)
-    ]
 
 
 def _asap_available() -> str | None:
@@ -279,21 +254,6 @@ class _RunResult:
     loop_runq_s: float | None = None  # time the loop thread was runnable but not running
 
 
-class _LagMonitor:
-    """Sleeps ``LAG_INTERVAL`` in a loop on the event loop, recording how late it wakes."""
-
-    def __init__(self) -> None:
-        self.lags: list[float] = []
-        self.stopped = False
-
-    async def run(self) -> None:
-        clock = time.perf_counter
-        while not self.stopped:
-            start = clock()
-            await asyncio.sleep(LAG_INTERVAL)
-            self.lags.append(clock() - start - LAG_INTERVAL)
-
-
 async def _worker(
     call: Callable[[Any], Awaitable[Any]], items: list[Any], out: list[int], check: bool
 ) -> None:
@@ -339,21 +299,18 @@ async def _async_run(
         stats_before = handle.stats() if handle.stats else {}
         bridge_before = bridge_for_running_loop().stats() if native else {}
         latencies: list[list[int]] = [[] for _ in range(tasks)]
-        monitor = _LagMonitor()
-        monitor_task = asyncio.ensure_future(monitor.run())
-        await asyncio.sleep(0)  # the monitor's first sleep starts before the workers
-        runq_before = _runqueue_wait_s()
-        cpu_before = (time.thread_time(), time.process_time())
-        started = time.perf_counter()
-        await asyncio.gather(
-            *(_worker(call, work[k], latencies[k], op == "get") for k in range(tasks))
-        )
-        seconds = time.perf_counter() - started
-        loop_cpu = time.thread_time() - cpu_before[0]
-        process_cpu = time.process_time() - cpu_before[1]
-        runq_after = _runqueue_wait_s()
-        monitor.stopped = True
-        await monitor_task
+        # The monitor's first sleep starts before the workers and it stops after them.
+        async with LagMonitor(LAG_INTERVAL) as monitor:
+            runq_before = _runqueue_wait_s()
+            cpu_before = (time.thread_time(), time.process_time())
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(_worker(call, work[k], latencies[k], op == "get") for k in range(tasks))
+            )
+            seconds = time.perf_counter() - started
+            loop_cpu = time.thread_time() - cpu_before[0]
+            process_cpu = time.process_time() - cpu_before[1]
+            runq_after = _runqueue_wait_s()
         result = _RunResult(
             ops=sum(len(items) for items in work),
             seconds=seconds,
@@ -370,17 +327,6 @@ async def _async_run(
         return result
     finally:
         await handle.close()
-
-
-def _count_rows(path: Path, prefix: str) -> int:
-    conn = sqlite3.connect(str(path))
-    try:
-        row = conn.execute(
-            "SELECT COUNT(*) FROM snapshots WHERE task_id LIKE ?", (prefix + "%",)
-        ).fetchone()
-        return int(row[0])
-    finally:
-        conn.close()
 
 
 def _sync_save_run(snapshots: list[Any], path: Path, durability: str) -> tuple[float, float]:
@@ -415,11 +361,11 @@ class _Config:
 
 
 class _Bench:
-    def __init__(self, plan: dict[str, Any], tmp: Path, report: Progress) -> None:
+    def __init__(self, plan: dict[str, Any], tmp: Path, report: common.Progress) -> None:
         self.plan = plan
         self.tmp = tmp
         self.report = report
-        self.model = _snapshot_model()
+        self.model = common.snapshot_model()
         self.data = make_state(DATA_BYTES)
         self.skipped: dict[str, str] = {}
         why = _asap_available()
@@ -432,7 +378,8 @@ class _Bench:
         self.save_work: dict[tuple[int, int], list[list[Any]]] = {}
         warm_fast, warm_slow = plan["warmup"]
         self.warm_saves = {
-            n: _snapshots(self.model, "warm", n, self.data) for n in {warm_fast, warm_slow}
+            n: common.make_snapshots(self.model, "warm", n, self.data)
+            for n in {warm_fast, warm_slow}
         }
 
     def fresh_path(self, label: str) -> Path:
@@ -446,7 +393,7 @@ class _Bench:
             snapshots = [
                 s
                 for k in range(GET_TASKS)
-                for s in _snapshots(self.model, f"task-{k}", GET_VERSIONS, self.data)
+                for s in common.make_snapshots(self.model, f"task-{k}", GET_VERSIONS, self.data)
             ]
             path = self.tmp / f"template-{family.replace(' ', '-')}.db"
             _make_get_template(impl, path, snapshots)
@@ -464,7 +411,8 @@ class _Bench:
         key = (config.tasks, n)
         if key not in self.save_work:
             self.save_work[key] = [
-                _snapshots(self.model, f"save-{k}", n, self.data) for k in range(config.tasks)
+                common.make_snapshots(self.model, f"save-{k}", n, self.data)
+                for k in range(config.tasks)
             ]
         return self.save_work[key]
 
@@ -493,7 +441,7 @@ class _Bench:
             )
         )
         if config.op == "save":
-            written = _count_rows(path, "save-")
+            written = count_rows(path, "task_id LIKE ?", ("save-%",))
             if written != result.ops:
                 raise AssertionError(f"{config.key}: {written} rows written, {result.ops} saved")
         config.samples.append(result)
@@ -504,7 +452,7 @@ class _Bench:
         count = self.plan["sync_calls"][durability]
         key = ("sync", count)
         if key not in self.save_work:
-            self.save_work[key] = [_snapshots(self.model, "sync", count + 1, self.data)]
+            self.save_work[key] = [common.make_snapshots(self.model, "sync", count + 1, self.data)]
         gc.collect()
         rates.append(_sync_save_run(self.save_work[key][0], path, durability))
         self.remove(path)
@@ -517,11 +465,8 @@ class _Bench:
 
     def idle_lag(self, seconds: float) -> list[float]:
         async def idle() -> list[float]:
-            monitor = _LagMonitor()
-            task = asyncio.ensure_future(monitor.run())
-            await asyncio.sleep(seconds)
-            monitor.stopped = True
-            await task
+            async with LagMonitor(LAG_INTERVAL) as monitor:
+                await asyncio.sleep(seconds)
             return monitor.lags
 
         return asyncio.run(idle())
@@ -635,36 +580,19 @@ def _summarise(config: _Config, per_task: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- targets and report
 
 
-@dataclass
-class Check:
-    name: str
-    value: float | None
-    target: str
-    passed: bool | None
-    unit: str = "x"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": self.value,
-            "target": self.target,
-            "passed": self.passed,
-        }
-
-
 def _rate(figures: dict[str, Any], impl: str, op: str, tasks: int, durability: str = "normal"):
     config = figures["configs"].get(f"{impl}|{op}|{tasks}|{durability}")
     return None if config is None else config["ops_per_s"]
 
 
-def _checks(figures: dict[str, Any]) -> list[Check]:
-    checks: list[Check] = []
+def _checks(figures: dict[str, Any]) -> list[common.Check]:
+    checks: list[common.Check] = []
     sync = figures["sync_save_ops_per_s"]
 
     def ratio(name: str, top: float | None, bottom: float | None, floor: float) -> None:
         value = None if top is None or bottom is None else top / bottom
         passed = None if value is None else value >= floor
-        checks.append(Check(name, value, f">= {floor:g}", passed))
+        checks.append(common.Check(name, value, f">= {floor:g}", passed))
 
     for impl in (NATIVE_ASYNC, NATIVE_SA):
         save64 = _rate(figures, impl, "save", 64)
@@ -683,8 +611,8 @@ def _checks(figures: dict[str, Any]) -> list[Check]:
                 config = figures["configs"].get(f"{impl}|{op}|{tasks}|normal")
                 lag = None if config is None else config["lag_p99_us"]
                 checks.append(
-                    Check(
-                        f"event-loop lag p99 / 1 ms, {impl} {op} x{tasks}",
+                    common.Check(
+                        f"event-loop lag p99, {impl} {op} x{tasks}",
                         None if lag is None else lag / 1000,
                         "< 1",
                         None if lag is None else lag < 1000,
@@ -714,7 +642,7 @@ def _us(value: float | None) -> str:
     return f"{value:.0f} µs"
 
 
-def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
+def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
     lines: list[str] = []
     if quick:
         lines += ["**Quick run (smoke test): too few calls for the figures to mean much.**", ""]
@@ -837,7 +765,7 @@ def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
         if check.value is None:
             value = "n/a"
         elif check.unit == "ms":
-            value = f"{check.value:.3f} ms"  # the ratio to 1 ms is the lag in ms
+            value = f"{check.value:.3f} ms"
         else:
             value = f"{check.value:.2f}x"
         verdict = {True: "PASS", False: "**FAIL**", None: "not measured"}[check.passed]
@@ -847,10 +775,6 @@ def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
     return "\n".join(lines)
 
 
-def _no_progress(*_args: Any, **_kwargs: Any) -> None:
-    pass
-
-
 def _load() -> str:
     try:
         return ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -858,14 +782,8 @@ def _load() -> str:
         return "n/a"
 
 
-def _temp_parent() -> str | None:
-    # Databases belong on a disk-backed filesystem like a real deployment's, not tmpfs:
-    # durability="full" must pay for real fsyncs.
-    return os.environ.get("ASAP_BENCH_TMPDIR") or None
-
-
 def run(
-    progress: Progress | None = None,
+    progress: common.Progress | None = None,
     quick: bool = False,
     plan: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -874,38 +792,27 @@ def run(
     ``progress(fraction, message)`` is called before every run. ``quick`` makes a few calls
     only (a smoke test). ``plan`` overrides entries of the chosen plan (see ``PLANS``).
     """
-    report = progress or _no_progress
+    report = progress or common.no_progress
     chosen = dict(PLANS["quick" if quick else "full"])
     if plan:
         chosen.update(plan)
     started = time.perf_counter()
     load_before = _load()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=_temp_parent()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=common.temp_parent()) as tmp:
         figures = _Bench(chosen, Path(tmp), report).measure()
     figures["load"] = f"{load_before} / {_load()}"
     checks = _checks(figures)
     figures["data_bytes"] = len(asap_native._core._dumps(make_state(DATA_BYTES)))
-    return {
-        "name": "async",
-        "title": TITLE,
-        "markdown": _markdown(figures, checks, quick),
-        "checks": [check.as_dict() for check in checks],
-        "figures": figures,
-        "seconds": time.perf_counter() - started,
-    }
+    return common.section(
+        "async", TITLE, _markdown(figures, checks, quick), checks, figures, started
+    )
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few calls only")
+    parser = common.script_parser(__doc__)
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r\033[K{f:4.0%} {msg}"[:120], end="", file=sys.stderr),
-        quick=args.quick,
-    )
+    out = run(progress=common.print_progress, quick=args.quick)
     print(file=sys.stderr)
     if args.json:
         import json

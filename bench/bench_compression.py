@@ -26,10 +26,15 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Check, Progress, no_progress, print_progress, script_parser, section
+from tests_py._bombs import brotli_bomb, gzip_bomb
 
 TITLE = "Request decompression (gzip, brotli)"
 MAX_SIZE = 10 * 1024 * 1024  # asap-protocol's MAX_REQUEST_SIZE
@@ -41,8 +46,6 @@ ENCODINGS = ("gzip", "br")
 TARGET_RATIO = 1.0
 TARGET_SCALING = 1.7
 SCALING_CHECKED = ("100 KB", "5 MB")
-
-Progress = Callable[..., None]
 
 _WORDS = [
     "task",
@@ -87,40 +90,6 @@ def json_body(size: int, seed: int = 7) -> bytes:
         total += len(json.dumps(item)) + 2
     body = {"jsonrpc": "2.0", "method": "asap.send", "id": "1", "params": {"items": items}}
     return json.dumps(body).encode()
-
-
-def gzip_bomb(total: int) -> bytes:
-    """One gzip member expanding to ``total`` zero bytes (level 9, about 1 MB per GiB).
-
-    After a full flush deflate starts afresh, so every 1 MiB block of zeros compresses to
-    the same bytes: one block is compressed and repeated, in well under a second.
-    """
-    block = 1 << 20
-    zeros = bytes(block)
-    encoder = zlib.compressobj(9, zlib.DEFLATED, -15)
-    encoder.compress(zeros)
-    encoder.flush(zlib.Z_FULL_FLUSH)
-    repeated = encoder.compress(zeros) + encoder.flush(zlib.Z_FULL_FLUSH)
-    last = encoder.compress(zeros) + encoder.flush(zlib.Z_FINISH)
-    fresh = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = fresh.compress(zeros) + fresh.flush(zlib.Z_FULL_FLUSH)
-    crc = 0
-    for _ in range(total // block):
-        crc = zlib.crc32(zeros, crc)
-    deflate = first + repeated * (total // block - 2) + last
-    trailer = crc.to_bytes(4, "little") + (total & 0xFFFFFFFF).to_bytes(4, "little")
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + deflate + trailer
-
-
-def brotli_bomb(total: int) -> bytes:
-    """A brotli stream of ``total`` zero bytes with the largest standard window (16 MiB)."""
-    import brotli
-
-    encoder = brotli.Compressor(quality=4, lgwin=24)
-    zeros = bytes(1 << 20)
-    parts = [encoder.process(zeros) for _ in range(total // len(zeros))]
-    parts.append(encoder.finish())
-    return b"".join(parts)
 
 
 # ---------------------------------------------------------------- throughput
@@ -336,7 +305,10 @@ def _measure_bombs(quick: bool, report: Progress, fraction: tuple[float, float])
     start, span = fraction
     with tempfile.TemporaryDirectory(prefix="asap-bomb-") as tmp:
         for index, encoding in enumerate(ENCODINGS):
-            bomb = gzip_bomb(total) if encoding == "gzip" else brotli_bomb(total)
+            # The largest standard brotli window (16 MiB): the most a brotli bomb can make us hold.
+            bomb = (
+                gzip_bomb(total) if encoding == "gzip" else brotli_bomb(total, quality=4, lgwin=24)
+            )
             path = Path(tmp) / f"bomb.{encoding}"
             path.write_bytes(bomb)
             entry: dict[str, Any] = {"compressed": len(bomb), "expands_to": total}
@@ -360,41 +332,43 @@ def _measure_bombs(quick: bool, report: Progress, fraction: tuple[float, float])
 # ---------------------------------------------------------------- report
 
 
-def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> list[dict[str, Any]]:
-    checks: list[dict[str, Any]] = []
+def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> list[Check]:
+    checks: list[Check] = []
     for key, figures in throughput.items():
         label, encoding = key.split("|")
         reference = "gzip" if encoding == "gzip" else "brotli"
         ratio = figures["ratio_vs_python"]
         checks.append(
-            {
-                "name": f"decompress {encoding} {label}: vs Python {reference}, 1 thread",
-                "value": ratio,
-                "target": f">= {TARGET_RATIO:.2f}",
-                "passed": ratio >= TARGET_RATIO,
-            }
+            Check(
+                f"decompress {encoding} {label}: vs Python {reference}, 1 thread",
+                ratio,
+                f">= {TARGET_RATIO:.2f}",
+                ratio >= TARGET_RATIO,
+            )
         )
     for key, figures in throughput.items():
         label, encoding = key.split("|")
         scaling = figures["scaling"]["asap_native"]
+        checked = label in SCALING_CHECKED
         checks.append(
-            {
-                "name": f"decompress {encoding} {label}: 2 threads vs 1",
-                "value": scaling,
-                "target": f">= {TARGET_SCALING:.2f}" if label in SCALING_CHECKED else "(info)",
-                "passed": scaling >= TARGET_SCALING if label in SCALING_CHECKED else None,
-            }
+            Check(
+                f"decompress {encoding} {label}: 2 threads vs 1",
+                scaling,
+                f">= {TARGET_SCALING:.2f}" if checked else "(info)",
+                scaling >= TARGET_SCALING if checked else None,
+            )
         )
     bound = MAX_SIZE / (1 << 20) + 24  # the limit, brotli's 16 MiB window, a little slack
     for encoding, entry in bombs.items():
         ours = entry["asap_native"]
         checks.append(
-            {
-                "name": f"{entry['expands_to'] >> 20} MiB {encoding} bomb: memory growth",
-                "value": f"{ours['peak_growth_mib']:.1f} MiB",
-                "target": f"<= {bound:.0f} MiB",
-                "passed": ours["rejected"] and ours["peak_growth_mib"] <= bound,
-            }
+            Check(
+                f"{entry['expands_to'] >> 20} MiB {encoding} bomb: memory growth",
+                ours["peak_growth_mib"],
+                f"<= {bound:.0f}",
+                ours["rejected"] and ours["peak_growth_mib"] <= bound,
+                unit="MiB",
+            )
         )
     return checks
 
@@ -482,13 +456,9 @@ def _load_average() -> str:
         return "n/a"
 
 
-def _no_progress(*_args: Any, **_kwargs: Any) -> None:
-    pass
-
-
 def run(progress: Progress | None = None, quick: bool = False) -> dict[str, Any]:
     """Runs the benchmark; returns figures, target checks and a markdown section."""
-    report = progress or _no_progress
+    report = progress or no_progress
     started = time.perf_counter()
     load_start = _load_average()
     rounds, seconds_per_run = (1, 0.01) if quick else (7, 0.1)
@@ -507,34 +477,21 @@ def run(progress: Progress | None = None, quick: bool = False) -> dict[str, Any]
     except AttributeError:
         cpus = os.cpu_count() or 1
     checks = _checks(throughput, bombs)
-    return {
-        "name": "compression",
-        "title": TITLE,
-        "markdown": _markdown(throughput, bombs, quick, cpus, (load_start, _load_average())),
-        "checks": checks,
-        "figures": {"throughput": throughput, "bombs": bombs, "max_size": MAX_SIZE},
-        "seconds": time.perf_counter() - started,
-    }
+    markdown = _markdown(throughput, bombs, quick, cpus, (load_start, _load_average()))
+    figures = {"throughput": throughput, "bombs": bombs, "max_size": MAX_SIZE}
+    return section("compression", TITLE, markdown, checks, figures, started)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == _CHILD_FLAG:
         _bomb_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
         sys.exit(0)
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a smoke run (few calls)")
-    args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r{msg:<50} {f:4.0%}", end="", file=sys.stderr),
-        quick=args.quick,
-    )
+    out = run(progress=print_progress, quick=script_parser(__doc__).parse_args().quick)
     print(file=sys.stderr)
     print(out["markdown"])
     print()
     for check in out["checks"]:
-        value = check["value"]
-        shown = f"{value:.2f}x" if isinstance(value, float) else str(value)
+        unit = check["unit"]
+        shown = f"{check['value']:.2f}" + ("x" if unit == "x" else f" {unit}")
         verdict = {True: "PASS", False: "FAIL"}.get(check["passed"], "info")
         print(f"{check['name']:<55} {shown:>10}  {check['target']:<9} {verdict}")

@@ -32,15 +32,26 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import asap_native
+from bench.common import (
+    CREATED_AT,
+    Check,
+    Progress,
+    no_progress,
+    print_progress,
+    script_parser,
+    section,
+    snapshot_model,
+)
 
 TITLE = "PostgreSQL snapshot stores"
-CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 TASKS = 64
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,14 +108,6 @@ def make_state(seed: int = 7) -> dict[str, Any]:
     }
 
 
-def _model() -> Callable[..., Any]:
-    try:
-        from asap.models.entities import StateSnapshot
-    except Exception:
-        return asap_native.StateSnapshot
-    return StateSnapshot
-
-
 # ---------------------------------------------------------------- the server
 
 
@@ -148,7 +151,7 @@ class AsyncpgStore:
     def __init__(self, url: str, schema: str) -> None:
         self.url, self.schema = url, schema
         self.pool: Any = None
-        self.model = _model()
+        self.model = snapshot_model()
 
     async def open(self) -> None:
         import asyncpg
@@ -190,7 +193,7 @@ class PsycopgStore:
         import psycopg
 
         self.conn = psycopg.connect(url, autocommit=True)
-        self.model = _model()
+        self.model = snapshot_model()
 
     def save(self, s: Any) -> None:
         from psycopg.types.json import Jsonb
@@ -222,7 +225,7 @@ class PsycopgStore:
 class _Bench:
     def __init__(self, url: str, plan: dict[str, int], report: Callable[..., Any]) -> None:
         self.url, self.plan, self.report = url, plan, report
-        self.model = _model()
+        self.model = snapshot_model()
         self.data = make_state()
         self.serial = 0
         self.skipped: dict[str, str] = {}
@@ -385,13 +388,9 @@ def _ratio(peer: float | None, native: float | None) -> float | None:
     return None if peer is None or native is None or native == 0 else peer / native
 
 
-def _check(name: str, value: float | None, floor: float) -> dict[str, Any]:
-    return {
-        "name": name,
-        "value": value,
-        "target": f">= {floor:.2f}",
-        "passed": None if value is None else value >= floor,
-    }
+def _check(name: str, value: float | None, floor: float) -> Check:
+    passed = None if value is None else value >= floor
+    return Check(name, value, f">= {floor:.2f}", passed)
 
 
 def _us(value: float | None) -> str:
@@ -402,7 +401,7 @@ def _x(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
-def _markdown(figures: dict[str, Any], checks: list[dict[str, Any]], quick: bool) -> str:
+def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
     a, s = figures["async"], figures["sync"]
     med = figures["medians_us"]
     lines = [
@@ -434,8 +433,8 @@ def _markdown(figures: dict[str, Any], checks: list[dict[str, Any]], quick: bool
         "|---|---:|---|",
     ]
     for check in checks:
-        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[check["passed"]]
-        lines.append(f"| {check['name']} {check['target']} | {_x(check['value'])} | {verdict} |")
+        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[check.passed]
+        lines.append(f"| {check.name} {check.target} | {_x(check.value)} | {verdict} |")
     rounds = ", ".join(f"{v:.0f}" for v in a["save_us"][NATIVE])
     peer_rounds = ", ".join(f"{v:.0f}" for v in a["save_us"].get(ASYNCPG, []))
     lines += [
@@ -452,17 +451,13 @@ def _markdown(figures: dict[str, Any], checks: list[dict[str, Any]], quick: bool
     return "\n".join(lines)
 
 
-def _no_progress(*_args: Any, **_kwargs: Any) -> None:
-    pass
-
-
 def run(
-    progress: Callable[..., Any] | None = None,
+    progress: Progress | None = None,
     quick: bool = False,
     dsn: str | None = None,
 ) -> dict[str, Any]:
     """Runs the benchmark: figures, target checks and a markdown section."""
-    report = progress or _no_progress
+    report = progress or no_progress
     started = time.perf_counter()
     plan = PLANS["quick" if quick else "full"]
     with _server(dsn) as url:
@@ -498,29 +493,15 @@ def run(
         "skipped": bench.skipped,
         "plan": plan,
     }
-    return {
-        "name": "postgres",
-        "title": TITLE,
-        "markdown": _markdown(figures, checks, quick),
-        "checks": checks,
-        "figures": figures,
-        "seconds": time.perf_counter() - started,
-    }
+    return section("postgres", TITLE, _markdown(figures, checks, quick), checks, figures, started)
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few calls only")
+    parser = script_parser(__doc__)
     parser.add_argument("--dsn", help="a postgresql:// URL (default: a throwaway cluster)")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r\033[K{f:4.0%} {msg}"[:120], end="", file=sys.stderr),
-        quick=args.quick,
-        dsn=args.dsn,
-    )
+    out = run(progress=print_progress, quick=args.quick, dsn=args.dsn)
     print(file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(out["figures"], indent=1, default=str))

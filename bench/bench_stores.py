@@ -35,16 +35,27 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from stdlib_store import StdlibSnapshotStore
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asap_native
 from asap_native import _core
+from bench.common import (
+    Check,
+    Progress,
+    make_snapshots,
+    no_progress,
+    print_progress,
+    script_parser,
+    section,
+    snapshot_fields,
+    snapshot_model,
+    temp_parent,
+)
+from bench.stdlib_store import StdlibSnapshotStore
 
 TITLE = "Snapshot stores (sync API)"
 OPS = ("save", "get", "list_versions", "delete")
@@ -52,7 +63,6 @@ SIZES = (("1 KB", 1024), ("100 KB", 100 * 1024))
 READER_TASK = "reader"
 READER_VERSIONS = 10
 BACKGROUND_TASKS = 20
-CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 NATIVE, CPP, STDLIB, ASAP = "asap_native", "C++ raw", "stdlib", "asap-protocol"
 IMPLEMENTATIONS = (NATIVE, CPP, STDLIB, ASAP)
@@ -63,8 +73,6 @@ PLANS = {
     "full": {"1 KB": (120, 100, 3), "100 KB": (80, 30, 2)},
     "quick": {"1 KB": (3, 5, 1), "100 KB": (3, 3, 1)},
 }
-
-Progress = Callable[..., Any]
 
 
 # ---------------------------------------------------------------- data
@@ -175,28 +183,6 @@ def make_state(target_bytes: int, seed: int = 2) -> dict[str, Any]:
 # ---------------------------------------------------------------- implementations
 
 
-def _snapshot_model() -> Callable[..., Any]:
-    try:
-        from asap.models.entities import StateSnapshot
-    except Exception:
-        return asap_native.StateSnapshot
-    return StateSnapshot
-
-
-def _make_snapshots(model: Callable[..., Any], task: str, count: int, data: dict) -> list[Any]:
-    return [
-        model(
-            id=f"snap-{task}-{v}",
-            task_id=task,
-            version=v,
-            data=data,
-            checkpoint=False,
-            created_at=CREATED_AT,
-        )
-        for v in range(1, count + 1)
-    ]
-
-
 def _asap_store_class() -> Any:
     try:
         from asap.state.stores.sqlite import SQLiteSnapshotStore
@@ -225,10 +211,10 @@ class _PythonRunner(_Runner):
         super().__init__(name, per_round)
         self.store = store
         self.data = data
-        for snapshot in _make_snapshots(model, READER_TASK, READER_VERSIONS, data):
+        for snapshot in make_snapshots(model, READER_TASK, READER_VERSIONS, data):
             store.save(snapshot)
         for t in range(BACKGROUND_TASKS):
-            for snapshot in _make_snapshots(model, f"background-{t}", 2, data):
+            for snapshot in make_snapshots(model, f"background-{t}", 2, data):
                 store.save(snapshot)
 
     def round(self, task: str, snapshots: list[Any], record: bool) -> None:
@@ -373,7 +359,7 @@ def _measure_size(
     data_text = _core._dumps(data)
     data_file = workdir / f"data-{target}.json"
     data_file.write_bytes(data_text)
-    model = _snapshot_model()
+    model = snapshot_model()
 
     runners: list[_Runner] = []
     skipped: dict[str, str] = {}
@@ -415,7 +401,7 @@ def _measure_size(
         done, total = step
         for r in range(rounds + 1):  # round 0 warms caches and is not recorded
             task = f"round-{r}"
-            snapshots = _make_snapshots(model, task, per_round, data)
+            snapshots = make_snapshots(model, task, per_round, data)
             order = list(runners)
             shuffle.shuffle(order)
             for runner in order:
@@ -456,13 +442,7 @@ def _per_call_median(call: Callable[[], Any], repeats: int) -> float:
 def _measure_conversion(data: dict, data_text: bytes, model: Any, repeats: int) -> dict[str, float]:
     """Where a call's time goes: JSON and model building alone, interleaved, median ns."""
     text = data_text.decode()
-    fields = {
-        "id": "snap-x",
-        "task_id": "task-x",
-        "version": 1,
-        "checkpoint": False,
-        "created_at": CREATED_AT,
-    }
+    fields = snapshot_fields("task-x", 1)
     construct = getattr(model, "model_construct", None)
     calls: dict[str, Callable[[], Any]] = {
         "json.dumps": lambda: json.dumps(data),
@@ -486,26 +466,6 @@ def _measure_conversion(data: dict, data_text: bytes, model: Any, repeats: int) 
 
 
 # ---------------------------------------------------------------- targets and report
-
-
-@dataclass
-class Check:
-    name: str
-    value: float | None  # the measured ratio; None when it could not be measured
-    target: str
-    passed: bool | None  # None: not measured (an implementation was skipped)
-    # The same ratio with the raw C++ store in asap_native's place: what a binding with no
-    # cost at all would reach, which shows whether the target is reachable on this machine.
-    ceiling: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": self.value,
-            "target": self.target,
-            "passed": self.passed,
-            "ceiling": self.ceiling,
-        }
 
 
 def _ratio(medians: dict[str, dict[str, float]], top: str, bottom: str, op: str) -> float | None:
@@ -720,10 +680,6 @@ def _breakdown(sizes: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _no_progress(*_args: Any, **_kwargs: Any) -> None:
-    pass
-
-
 def run(
     progress: Progress | None = None,
     quick: bool = False,
@@ -738,7 +694,7 @@ def run(
     and the checks against it are reported as not measured. ``plan`` overrides the
     (rounds, calls per round, asap-protocol calls per round) of each size.
     """
-    report = progress or _no_progress
+    report = progress or no_progress
     chosen = dict(PLANS["quick" if quick else "full"])
     if plan:
         chosen.update(plan)
@@ -747,7 +703,7 @@ def run(
     size_list = list(sizes)
     results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-", dir=_temp_parent()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="asap-bench-", dir=temp_parent()) as tmp:
         for index, (label, target) in enumerate(size_list):
             results[label] = _measure_size(
                 label,
@@ -759,32 +715,13 @@ def run(
                 (index, len(size_list)),
             )
     checks = _checks(results)
-    return {
-        "name": "stores",
-        "title": TITLE,
-        "markdown": _markdown(results, checks, quick),
-        "checks": [check.as_dict() for check in checks],
-        "figures": results,
-        "seconds": time.perf_counter() - started,
-    }
-
-
-def _temp_parent() -> str | None:
-    # Databases belong on a disk-backed filesystem like a real deployment's, not tmpfs.
-    return os.environ.get("ASAP_BENCH_TMPDIR") or None
+    return section("stores", TITLE, _markdown(results, checks, quick), checks, results, started)
 
 
 if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--cpp-bench", help="path to the bench_store_cpp binary")
-    parser.add_argument("--quick", action="store_true", help="a few calls only")
     args = parser.parse_args()
-    out = run(
-        progress=lambda f, msg: print(f"\r{msg} {f:4.0%}", end="", file=sys.stderr),
-        quick=args.quick,
-        cpp_bench=args.cpp_bench,
-    )
+    out = run(progress=print_progress, quick=args.quick, cpp_bench=args.cpp_bench)
     print(file=sys.stderr)
     print(out["markdown"])

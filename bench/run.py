@@ -2,13 +2,16 @@
 
     python bench/run.py [--only stores,compression] [--quick] [--cpp-bench PATH]
                         [--output docs/benchmarks.md] [--strict]
+    python bench/run.py --chart-only [--output docs/benchmarks.md]
 
 Each module exposes ``run(progress=None, **options) -> dict`` (options it does not accept
 are not passed; see bench/README.md for the dict). Progress goes to stderr; a summary of
 every target check goes to stdout; ``--output`` writes a markdown report with the command,
-the machine and each module's section (with ``--only``, the other modules' sections already
-in the file are kept). The exit status is 1 if a module crashed, and with ``--strict`` also
-if any target check FAILs.
+the machine and each module's section, the checks as JSON beside it (``.json``) and a chart
+of them (``.png``). With ``--only``, the other modules' sections already in the report and
+the JSON are kept, and the chart shows them all. ``--chart-only`` runs nothing: it redraws
+the chart from the JSON. The exit status is 1 if a module crashed, and with ``--strict``
+also if any target check FAILs.
 """
 
 from __future__ import annotations
@@ -17,19 +20,26 @@ import argparse
 import contextlib
 import importlib
 import inspect
+import json
+import math
 import os
 import platform
 import re
 import shlex
 import sqlite3
 import sys
+import textwrap
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
+DEFAULT_REPORT = BENCH_DIR.parent / "docs" / "benchmarks.md"
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(BENCH_DIR.parent))
 # Modules run in this order; any other bench_*.py follows alphabetically.
 PREFERRED_ORDER = ("stores", "compression", "async")
 
@@ -163,9 +173,7 @@ def command_line(argv: list[str] | None = None) -> str:
 
 
 def run_module(name: str, progress: Progress, options: dict[str, Any]) -> dict[str, Any]:
-    if str(BENCH_DIR) not in sys.path:
-        sys.path.insert(0, str(BENCH_DIR))
-    module = importlib.import_module(f"bench_{name}")
+    module = importlib.import_module(f"bench.bench_{name}")
     run = module.run
     params = inspect.signature(run).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -209,8 +217,9 @@ def print_summary(results: dict[str, dict[str, Any]], errors: dict[str, str]) ->
         width = max(len(str(c["name"])) for c in checks)
         for check in checks:
             value = check.get("value")
-            if isinstance(value, float):
-                shown = f"{value:8.2f}x"
+            unit = check.get("unit", "x")
+            if isinstance(value, (int, float)):
+                shown = f"{value:8.2f}x" if unit == "x" else f"{value:.3g} {unit}"
             else:
                 shown = "n/a" if value is None else str(value)
             mark = verdict(check.get("passed"))
@@ -221,6 +230,8 @@ def print_summary(results: dict[str, dict[str, Any]], errors: dict[str, str]) ->
             if isinstance(ceiling, float):
                 bound = f"  (C++ raw in its place: {ceiling:.2f}x)"
             target = str(check.get("target", ""))
+            if unit != "x" and _TARGET.match(target):
+                target = f"{target} {unit}"
             label = str(check["name"])
             print(f"  {label:<{width}}  {shown:>9}  target {target:<8} {mark:<4}{bound}")
     for name, error in errors.items():
@@ -290,58 +301,255 @@ def write_report(
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
+# ---------------------------------------------------------------- the checks as JSON
+
+
+def results_path(report: Path) -> Path:
+    """Where the checks behind ``report`` are kept: the same name, ``.json``."""
+    return report.with_suffix(".json")
+
+
+def load_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The sections of a results file ({} when there is none)."""
+    if not path.is_file():
+        return {}
+    sections = json.loads(path.read_text(encoding="utf-8")).get("sections", {})
+    return sections if isinstance(sections, dict) else {}
+
+
+def write_results(
+    path: Path,
+    results: dict[str, dict[str, Any]],
+    errors: dict[str, str],
+    command: str,
+    date: str,
+    quick: bool,
+) -> dict[str, dict[str, Any]]:
+    """Writes every module's checks to ``path``, keeping earlier sections of modules not run
+    (a crashed module's are dropped, as in the report); returns all the sections."""
+    sections = {n: v for n, v in load_results(path).items() if n not in errors}
+    for name, result in results.items():
+        sections[name] = {
+            "title": result.get("title", name),
+            "measured": date,
+            "command": command,
+            "quick": quick,
+            "checks": checks_of(result),
+        }
+    ordered = {n: sections[n] for n in discover() if n in sections}
+    ordered.update(sections)
+    document = {
+        "written_by": "bench/run.py, beside the markdown report; --chart-only charts it",
+        "sections": ordered,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(document, indent=1, ensure_ascii=False, default=str)
+    path.write_text(text + "\n", encoding="utf-8")
+    return ordered
+
+
 # ---------------------------------------------------------------- the chart
 
+_TARGET = re.compile(r"^\s*(<=|>=|<|>)\s*([0-9]+(?:\.[0-9]+)?)")
+_RATIO = re.compile(r"^(?P<pre>.*?: )?(?P<top>[^/]+?) / (?P<bottom>[^/]+)$")
+_COLOURS = {True: "#2e8b57", False: "#c0392b", None: "#a0a0a0"}
+_LABEL_WIDTH = 70
 
-def _target_number(target: str) -> float | None:
-    match = re.search(r"([0-9]+(?:\.[0-9]+)?)", str(target))
-    return float(match.group(1)) if match else None
+
+@dataclass
+class ChartRow:
+    """One check as the chart draws it: every figure reads "times better, higher is better"."""
+
+    label: str
+    group: str  # rows of one group stand together (stores: one peer)
+    score: float | None  # None: not measured
+    target: float | None  # None: not a target
+    ceiling: float | None
+    passed: bool | None
 
 
-def write_chart(path: Path, results: dict[str, dict[str, Any]]) -> bool:
-    """A PNG of every measured ratio beside its target (log scale); False without matplotlib."""
+def chart_row(check: dict[str, Any]) -> ChartRow:
+    """A check turned so that higher is better.
+
+    A ratio whose target is an upper bound (our time over the peer's) is inverted, name and
+    all; a measurement in a unit (lag in ms, memory in MiB) becomes its limit over the value,
+    "times under the limit", whose target is 1.
+    """
+    name = str(check["name"])
+    value = check.get("value")
+    unit = check.get("unit", "x")
+    ceiling = check.get("ceiling")
+    match = _TARGET.match(str(check.get("target", "")))
+    upper = match is not None and match.group(1).startswith("<")
+    bound = float(match.group(2)) if match else None
+    measured = isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+    score = float(value) if measured else None
+    label, target = name, bound
+    if not isinstance(ceiling, (int, float)) or ceiling <= 0:
+        ceiling = None
+    if unit != "x":
+        shown = f"{value:.3g} {unit}" if measured else "not measured"
+        limit = f", limit {bound:g} {unit}" if match else ""
+        label = f"{name}: {shown}{limit}"
+        if bound is not None and score is not None:
+            score = bound / score if upper else score / bound
+            target = 1.0
+        ceiling = None
+    elif upper:
+        ratio = _RATIO.match(name)
+        if ratio:
+            label = f"{ratio['pre'] or ''}{ratio['bottom']} / {ratio['top']}"
+        score = None if score is None else 1 / score
+        target = None if not bound else 1 / bound
+        ceiling = None if ceiling is None else 1 / ceiling
+    if unit != "x":
+        group = unit  # measurements under a limit stand together
+    else:
+        group = name.rpartition(": ")[2] if ": " in name else ""
+    return ChartRow(label, group, score, target, ceiling, check.get("passed"))
+
+
+def _grouped(rows: list[ChartRow]) -> list[ChartRow]:
+    """Rows of a group together, groups in order of first appearance, rows in their order."""
+    first: dict[str, int] = {}
+    for index, row in enumerate(rows):
+        first.setdefault(row.group, index)
+    return sorted(rows, key=lambda row: first[row.group])
+
+
+def _text_at(row: ChartRow) -> float:
+    """Where a row's value is printed: just right of its bar (or of parity), or of a target
+    or ceiling mark standing there."""
+    assert row.score is not None
+    at = max(row.score, 1.0) * 1.1
+    for mark in sorted(x for x in (row.target, row.ceiling) if x):
+        if at / 1.1 <= mark <= at * 2.4:
+            at = mark * 1.15
+    return at
+
+
+def _times(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}x"
+    if value >= 10:
+        return f"{value:.1f}x"
+    return f"{value:.2f}x"
+
+
+def write_chart(path: Path, sections: dict[str, dict[str, Any]]) -> bool:
+    """A PNG with one panel per benchmark module: every check as "times better than the
+    peer", higher is better, beside its target; False without matplotlib or checks."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.lines import Line2D
+        from matplotlib.patches import Patch
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
     except ImportError:
         return False
-    rows = []
-    for name, result in results.items():
-        for check in checks_of(result):
-            value = check.get("value")
-            if isinstance(value, (int, float)) and value > 0:
-                rows.append(
-                    (
-                        f"{name}: {check['name']}",
-                        float(value),
-                        _target_number(check.get("target", "")),
-                        check.get("passed"),
-                    )
-                )
-    if not rows:
+    panels = []
+    for section in sections.values():
+        rows = _grouped([chart_row(check) for check in section.get("checks", [])])
+        if rows:
+            panels.append((section, rows))
+    if not panels:
         return False
-    height = max(3.0, 0.32 * len(rows) + 1.2)
-    figure, axes = plt.subplots(figsize=(13, height))
-    labels = [row[0] for row in rows][::-1]
-    values = [row[1] for row in rows][::-1]
-    colours = [
-        "#2e8b57" if row[3] else "#c0392b" if row[3] is False else "#999999" for row in rows
-    ][::-1]
-    positions = range(len(rows))
-    axes.barh(list(positions), values, color=colours)
-    for position, row in zip(positions, rows[::-1], strict=False):
-        if row[2]:
-            axes.plot([row[2], row[2]], [position - 0.4, position + 0.4], color="black", lw=1.5)
-    axes.set_xscale("log")
-    axes.set_yticks(list(positions))
-    axes.set_yticklabels(labels, fontsize=7)
-    axes.set_xlabel("measured ratio (bar; green = target met) and target (black tick), log scale")
-    axes.set_title("asap-native benchmarks: ratios against their targets")
-    figure.tight_layout()
+
+    marks = [1.0]
+    for _, rows in panels:
+        for row in rows:
+            marks += [x for x in (row.score, row.target, row.ceiling) if x]
+    low = min(marks) / 1.5
+    high = max(marks) * 4  # room for the value printed right of each row
+    row_inch = 0.3
+    heights = [len(rows) + 2.2 for _, rows in panels]
+    figure = plt.figure(figsize=(13, row_inch * sum(heights) + 1.6), layout="constrained")
+    grid = figure.add_gridspec(len(panels), 1, height_ratios=heights)
+    for index, (section, rows) in enumerate(panels):
+        axes = figure.add_subplot(grid[index])
+        positions = list(range(len(rows)))
+        for y, row in zip(positions, rows, strict=True):
+            colour = _COLOURS.get(row.passed, _COLOURS[None])
+            if row.score is None:
+                axes.text(1.08, y, "not measured", va="center", fontsize=8, color="#707070")
+                continue
+            # Bars grow from parity (1x): right of it better than the peer, left of it worse.
+            axes.barh(y, row.score - 1, left=1, height=0.62, color=colour)
+            if row.target is not None:
+                axes.vlines(row.target, y - 0.42, y + 0.42, color="black", lw=2.2)
+            if row.ceiling is not None:
+                axes.plot(row.ceiling, y, "D", ms=5, mfc="white", mec="#1f4e79", mew=1.3)
+            text = _times(row.score) + (" FAIL" if row.passed is False else "")
+            axes.text(
+                _text_at(row),
+                y,
+                text,
+                va="center",
+                fontsize=8.5,
+                fontweight="bold",
+                color=colour if row.passed is not None else "#606060",
+            )
+        for y in range(1, len(rows)):
+            if rows[y].group != rows[y - 1].group:
+                axes.axhline(y - 0.5, color="#c8c8c8", lw=0.8)
+        axes.axvline(1, color="#404040", lw=0.9)
+        axes.set_xscale("log")
+        axes.set_xlim(low, high)
+        axes.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}x"))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.grid(axis="x", which="major", color="#e4e4e4", lw=0.8)
+        axes.set_axisbelow(True)
+        axes.set_yticks(positions)
+        axes.set_yticklabels(
+            [textwrap.fill(row.label, _LABEL_WIDTH, break_on_hyphens=False) for row in rows],
+            fontsize=8.5,
+        )
+        axes.set_ylim(len(rows) - 0.5, -0.5)
+        verdicts = [row.passed for row in rows]
+        counts = f"{verdicts.count(True)} PASS, {verdicts.count(False)} FAIL"
+        quick = ", quick smoke run: not meaningful" if section.get("quick") else ""
+        axes.set_title(
+            f"{section.get('title', '')}: {counts} (measured {section.get('measured', '?')}"
+            f"{quick})",
+            loc="left",
+            fontsize=10.5,
+            fontweight="bold",
+        )
+        for side in ("top", "right"):
+            axes.spines[side].set_visible(False)
+    figure.suptitle(
+        "asap-native against its peers: how many times better (higher is better, log scale)",
+        fontsize=13,
+        fontweight="bold",
+    )
+    legend = [
+        Patch(color=_COLOURS[True], label="target met"),
+        Patch(color=_COLOURS[False], label="target missed"),
+        Patch(color=_COLOURS[None], label="not a target"),
+        Line2D([], [], color="black", lw=2.2, label="target"),
+    ]
+    if any(row.ceiling for _, rows in panels for row in rows):
+        ceiling = "raw C++ store in asap_native's place"
+        legend.append(Line2D([], [], ls="", marker="D", mfc="white", mec="#1f4e79", label=ceiling))
+    figure.legend(
+        handles=legend, loc="outside lower center", ncols=len(legend), fontsize=9, frameon=False
+    )
+    figure.text(
+        0.5,
+        0,
+        "Bars start at parity (1x). A ratio of times is the peer's over asap-native's, a "
+        "ratio of rates asap-native's over the peer's; a limit (event-loop lag, bomb memory) "
+        "is the limit over the measured value.",
+        ha="center",
+        va="top",
+        fontsize=9,
+        color="#404040",
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.25)
     plt.close(figure)
     return True
 
@@ -357,11 +565,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the markdown report here")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any target FAILs")
+    parser.add_argument(
+        "--chart-only",
+        action="store_true",
+        help="run nothing: redraw the chart from the JSON beside --output (default "
+        "docs/benchmarks.md)",
+    )
     args = parser.parse_args(argv)
 
     available = discover()
     if args.list:
         print("\n".join(available))
+        return 0
+    if args.chart_only:
+        report = args.output or DEFAULT_REPORT
+        chart = report.with_suffix(".png")
+        if not write_chart(chart, load_results(results_path(report))):
+            print(f"no chart: matplotlib or {results_path(report)} missing", file=sys.stderr)
+            return 1
+        print(f"wrote {chart}", file=sys.stderr)
         return 0
     order = available
     if args.only:
@@ -400,8 +622,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.output:
         write_report(args.output, order, results, errors, info, command, date, args.quick)
         print(f"wrote {args.output}", file=sys.stderr)
+        data = results_path(args.output)
+        sections = write_results(data, results, errors, command, date, args.quick)
+        print(f"wrote {data}", file=sys.stderr)
         chart = args.output.with_suffix(".png")
-        if not args.only and write_chart(chart, results):
+        if write_chart(chart, sections):
             print(f"wrote {chart}", file=sys.stderr)
     if errors or (args.strict and failed):
         return 1

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import snapshot_model
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshots (
     task_id TEXT NOT NULL,
@@ -37,19 +39,11 @@ _DELETE_VERSION = "DELETE FROM snapshots WHERE task_id = ? AND version = ?"
 _DELETE_TASK = "DELETE FROM snapshots WHERE task_id = ?"
 
 
-def _default_model() -> Callable[..., Any]:
-    try:
-        from asap.models.entities import StateSnapshot
-    except Exception:  # asap-protocol missing or not importable on this Python
-        from asap_native.models import StateSnapshot  # type: ignore[assignment]
-    return StateSnapshot
-
-
 class StdlibSnapshotStore:
     """A minimal sync SnapshotStore on ``sqlite3``: save, get, list_versions, delete."""
 
     def __init__(self, db_path: str | Path, model: Callable[..., Any] | None = None) -> None:
-        self._model = model if model is not None else _default_model()
+        self._model = model if model is not None else snapshot_model()
         self._conn = sqlite3.connect(str(db_path), isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")

@@ -17,8 +17,12 @@
 #include <utility>
 #include <vector>
 
+#include "test_support.hpp"
+
 namespace asap_native {
 namespace {
+
+using testing::run_threads;
 
 /// True when the descriptor is readable within `timeout_ms` (0: right now).
 bool readable(int fd, int timeout_ms = 0) {
@@ -32,8 +36,10 @@ bool readable(int fd, int timeout_ms = 0) {
 
 /// A completion carrying an int (its id is the value, for short tests).
 struct Item final : Completion {
-    explicit Item(int value, int producer = 0)
-        : Completion(static_cast<std::uint64_t>(value)), value(value), producer(producer) {}
+    explicit Item(int item_value, int item_producer = 0)
+        : Completion(static_cast<std::uint64_t>(item_value)),
+          value(item_value),
+          producer(item_producer) {}
     int value;
     int producer;
 };
@@ -179,12 +185,9 @@ TEST(CompletionQueueTest, IdsAreUniqueAcrossThreads) {
     constexpr int kThreads = 4;
     constexpr int kPerThread = 10000;
     std::vector<std::vector<std::uint64_t>> ids(kThreads);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t)
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < kPerThread; ++i) ids[t].push_back(queue.next_id());
-        });
-    for (auto& thread : threads) thread.join();
+    run_threads(kThreads, [&](int t) {
+        for (int i = 0; i < kPerThread; ++i) ids[t].push_back(queue.next_id());
+    });
     std::set<std::uint64_t> all;
     for (const auto& some : ids) all.insert(some.begin(), some.end());
     EXPECT_EQ(all.size(), std::size_t{kThreads * kPerThread});

@@ -24,6 +24,7 @@
 namespace asap_native {
 namespace {
 
+using asap_native::testing::message_of;
 using asap_native::testing::RawDb;
 using asap_native::testing::run_in_child;
 using asap_native::testing::TempDir;
@@ -135,16 +136,6 @@ private:
     std::vector<std::size_t> order_;
 };
 
-std::string message_of(std::exception_ptr error) {
-    try {
-        std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-        return e.what();
-    } catch (...) {
-        return "non-standard exception";
-    }
-}
-
 StoreErrorKind kind_of(std::exception_ptr error) {
     try {
         std::rethrow_exception(error);
@@ -236,14 +227,11 @@ TEST_F(ExecutorTest, ConcurrentSubmittersKeepEachKeysOrder) {
     SqlExecutor executor(db_, 0, 1024, &stats_);
     constexpr int kThreads = 8;
     constexpr int kPerThread = 250;
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t)
-        threads.emplace_back([&, t] {
-            const std::string key = "thread_" + std::to_string(t);
-            for (int seq = 0; seq < kPerThread; ++seq)
-                executor.submit_write(key, write(key, seq, t * kPerThread + seq));
-        });
-    for (auto& thread : threads) thread.join();
+    testing::run_threads(kThreads, [&](int t) {
+        const std::string key = "thread_" + std::to_string(t);
+        for (int seq = 0; seq < kPerThread; ++seq)
+            executor.submit_write(key, write(key, seq, t * kPerThread + seq));
+    });
     ASSERT_TRUE(done_.wait_for(kThreads * kPerThread));
     std::vector<std::int64_t> expected(kPerThread);
     for (int i = 0; i < kPerThread; ++i) expected[i] = i;

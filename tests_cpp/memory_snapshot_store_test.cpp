@@ -8,13 +8,10 @@
 namespace asap_native::testing {
 namespace {
 
-INSTANTIATE_TEST_SUITE_P(Memory, SnapshotStoreContract,
-                         ::testing::Values(StoreFactory<SnapshotStore>{
-                             "memory",
-                             [](const TempDir&) -> std::unique_ptr<SnapshotStore> {
-                                 return std::make_unique<MemorySnapshotStore>();
-                             }}),
-                         factory_name<SnapshotStore>);
+INSTANTIATE_TEST_SUITE_P(
+    Memory, SnapshotStoreContract,
+    ::testing::ValuesIn(memory_factories<SnapshotStore, MemorySnapshotStore>()),
+    factory_name<SnapshotStore>);
 
 TEST(MemorySnapshotStore, StoresAreIndependent) {
     MemorySnapshotStore a;

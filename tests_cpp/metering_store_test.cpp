@@ -1,7 +1,6 @@
 // The MeteringStore contract, run against every implementation (see store_contracts.hpp).
 #include <atomic>
 #include <cstdint>
-#include <ctime>
 #include <limits>
 #include <string>
 #include <thread>
@@ -15,19 +14,6 @@ namespace asap_native::testing {
 namespace {
 
 constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
-
-// An instant computed with the C library rather than the parser under test.
-InstantMicros utc(int year, int month, int day, int hour, int minute, int second = 0,
-                  int micros = 0) {
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    return static_cast<InstantMicros>(::timegm(&tm)) * 1000000 + micros;
-}
 
 std::vector<std::string> task_ids(const std::vector<UsageEvent>& events) {
     std::vector<std::string> out;
@@ -244,9 +230,6 @@ TEST_P(MeteringStoreContract, InvalidArgumentsAreRejectedAndNothingIsRecorded) {
         change(e);
         return e;
     };
-    EXPECT_THROW(store().record(bad([](UsageEvent& e) { e.task_id = ""; })), InvalidArgument);
-    EXPECT_THROW(store().record(bad([](UsageEvent& e) { e.agent_id = ""; })), InvalidArgument);
-    EXPECT_THROW(store().record(bad([](UsageEvent& e) { e.consumer_id = ""; })), InvalidArgument);
     EXPECT_THROW(store().record(bad([](UsageEvent& e) { e.metrics.tokens_in = -1; })),
                  InvalidArgument);
     EXPECT_THROW(store().record(bad([](UsageEvent& e) { e.metrics.tokens_out = -1; })),
@@ -263,10 +246,11 @@ TEST_P(MeteringStoreContract, InvalidArgumentsAreRejectedAndNothingIsRecorded) {
     }
     const auto start = utc(2024, 5, 1, 0, 0);
     const auto end = utc(2024, 5, 2, 0, 0);
-    EXPECT_THROW(store().query("", start, end, {}), InvalidArgument);
     EXPECT_THROW(store().query("agent", start, end, QueryPage{std::nullopt, -1}), InvalidArgument);
-    EXPECT_THROW(store().query("agent", start, end, QueryPage{-1, 0}), InvalidArgument);
-    EXPECT_THROW(store().aggregate("", "day"), InvalidArgument);
+    EXPECT_THROW(store().query("agent", start, end, QueryPage{3, -1}), InvalidArgument);
+    // Empty ids are ids (asap-protocol stores them): an agent nobody recorded has nothing.
+    EXPECT_TRUE(store().query("", start, end, {}).empty());
+    EXPECT_EQ(store().aggregate("", "day").total_tasks, 0);
 
     EXPECT_EQ(store().aggregate("agent", "day").total_tasks, 1);
     EXPECT_EQ(store().query("agent", start, end, {}).size(), 1u);
@@ -280,62 +264,43 @@ TEST_P(MeteringStoreContract, ConcurrentRecordQueryAndAggregate) {
     constexpr int kWriters = 4;
     constexpr int kReaders = 3;
     constexpr int kEvents = 60;
-    std::atomic<int> writers_left{kWriters};
-    std::atomic<int> failures{0};
     const auto start = utc(2024, 5, 1, 0, 0);
     const auto end = utc(2024, 5, 2, 0, 0);
-    std::vector<std::thread> threads;
-    for (int w = 0; w < kWriters; ++w) {
-        threads.emplace_back([&, w] {
-            try {
-                for (int i = 0; i < kEvents; ++i) {
-                    // Writer w's events are 1 minute apart, offset by w seconds, in mixed zones.
-                    const int minute = i % 60;
-                    const std::string mm = (minute < 10 ? "0" : "") + std::to_string(minute);
-                    const std::string ss = "0" + std::to_string(w);
-                    const std::string stamp = w % 2 == 0
-                                                  ? "2024-05-01T08:" + mm + ":" + ss + "Z"
-                                                  : "2024-05-01T10:" + mm + ":" + ss + "+02:00";
-                    store().record(make_event("agent", stamp, w, i, w * 1000 + i, 1,
-                                              "w" + std::to_string(w) + "_" + std::to_string(i)));
-                }
-            } catch (const std::exception&) {
-                ++failures;
+    auto write = [&](int w, std::atomic<int>&) {
+        for (int i = 0; i < kEvents; ++i) {
+            // Writer w's events are 1 minute apart, offset by w seconds, in mixed zones.
+            const int minute = i % 60;
+            const std::string mm = (minute < 10 ? "0" : "") + std::to_string(minute);
+            const std::string ss = "0" + std::to_string(w);
+            const std::string stamp = w % 2 == 0 ? "2024-05-01T08:" + mm + ":" + ss + "Z"
+                                                 : "2024-05-01T10:" + mm + ":" + ss + "+02:00";
+            store().record(make_event("agent", stamp, w, i, w * 1000 + i, 1,
+                                      "w" + std::to_string(w) + "_" + std::to_string(i)));
+        }
+    };
+    auto read = [&](int, const std::function<bool()>& writing, std::atomic<int>& failures) {
+        std::int64_t last_count = 0;
+        while (writing()) {
+            auto events = store().query("agent", start, end, {});
+            if (static_cast<std::int64_t>(events.size()) < last_count) ++failures;
+            last_count = static_cast<std::int64_t>(events.size());
+            InstantMicros previous = std::numeric_limits<InstantMicros>::min();
+            for (const auto& e : events) {
+                const auto instant = parse_iso8601(e.timestamp);
+                if (!instant || *instant < previous) ++failures;
+                if (instant) previous = *instant;
+                // Values belong together: duration encodes writer and index.
+                const std::string expected = "w" + usage_count_text(e.metrics.tokens_in) + "_" +
+                                             usage_count_text(e.metrics.tokens_out);
+                if (e.task_id != expected ||
+                    e.metrics.duration_ms != e.metrics.tokens_in * 1000 + e.metrics.tokens_out)
+                    ++failures;
             }
-            --writers_left;
-        });
-    }
-    for (int r = 0; r < kReaders; ++r) {
-        threads.emplace_back([&] {
-            try {
-                std::int64_t last_count = 0;
-                while (writers_left.load() > 0) {
-                    auto events = store().query("agent", start, end, {});
-                    if (static_cast<std::int64_t>(events.size()) < last_count) ++failures;
-                    last_count = static_cast<std::int64_t>(events.size());
-                    InstantMicros previous = std::numeric_limits<InstantMicros>::min();
-                    for (const auto& e : events) {
-                        const auto instant = parse_iso8601(e.timestamp);
-                        if (!instant || *instant < previous) ++failures;
-                        if (instant) previous = *instant;
-                        // Values belong together: duration encodes writer and index.
-                        const std::string expected = "w" + usage_count_text(e.metrics.tokens_in) +
-                                                     "_" + usage_count_text(e.metrics.tokens_out);
-                        if (e.task_id != expected ||
-                            e.metrics.duration_ms !=
-                                e.metrics.tokens_in * 1000 + e.metrics.tokens_out)
-                            ++failures;
-                    }
-                    auto total = store().aggregate("agent", "day");
-                    if (total.total_tasks != total.total_api_calls) ++failures;
-                }
-            } catch (const std::exception&) {
-                ++failures;
-            }
-        });
-    }
-    for (auto& t : threads) t.join();
-    EXPECT_EQ(failures.load(), 0);
+            auto total = store().aggregate("agent", "day");
+            if (total.total_tasks != total.total_api_calls) ++failures;
+        }
+    };
+    EXPECT_EQ(run_writers_and_readers(kWriters, kReaders, write, read), 0);
 
     auto events = store().query("agent", start, end, {});
     ASSERT_EQ(events.size(), static_cast<std::size_t>(kWriters * kEvents));

@@ -24,31 +24,11 @@ using sqlite::ConnectionOptions;
 
 INSTANTIATE_TEST_SUITE_P(
     Sqlite, MeteringStoreContract,
-    ::testing::Values(
-        StoreFactory<MeteringStore>{"file",
-                                    [](const TempDir& dir) -> std::unique_ptr<MeteringStore> {
-                                        return std::make_unique<SqliteMeteringStore>(
-                                            dir.file("store.db"));
-                                    }},
-        StoreFactory<MeteringStore>{"in_memory_db",
-                                    [](const TempDir&) -> std::unique_ptr<MeteringStore> {
-                                        return std::make_unique<SqliteMeteringStore>(":memory:");
-                                    }}),
+    ::testing::ValuesIn(sqlite_factories<MeteringStore, SqliteMeteringStore>()),
     factory_name<MeteringStore>);
 
 constexpr InstantMicros kEarliest = std::numeric_limits<InstantMicros>::min();
 constexpr InstantMicros kLatest = std::numeric_limits<InstantMicros>::max();
-
-template <typename Call>
-StoreError store_error_from(Call&& call) {
-    try {
-        call();
-    } catch (const StoreError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a StoreError";
-    return StoreError(StoreErrorKind::Other, -1, "none thrown");
-}
 
 class SqliteMeteringStoreTest : public ::testing::Test {
 protected:
@@ -84,12 +64,9 @@ TEST(NewEventId, UniqueAcrossThreads) {
     constexpr int kThreads = 4;
     constexpr int kPerThread = 20000;
     std::vector<std::vector<std::string>> ids(kThreads);
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t)
-        threads.emplace_back([&, t] {
-            for (int i = 0; i < kPerThread; ++i) ids[t].push_back(new_event_id());
-        });
-    for (auto& t : threads) t.join();
+    run_threads(kThreads, [&](int t) {
+        for (int i = 0; i < kPerThread; ++i) ids[t].push_back(new_event_id());
+    });
     std::set<std::string> unique;
     std::set<std::string> random_parts;
     for (const auto& list : ids)
@@ -124,6 +101,17 @@ TEST_F(SqliteMeteringStoreTest, RecordedRowsHaveUlidIds) {
 }
 
 // ---- files ----
+
+// SQLite's LIMIT reads any negative limit as no limit (asap-protocol binds it as given).
+TEST_F(SqliteMeteringStoreTest, ANegativeLimitIsNoLimit) {
+    SqliteMeteringStore store(path_);
+    for (int i = 0; i < 5; ++i)
+        store.record(make_event("agent", "2024-05-01T08:0" + std::to_string(i) + ":00Z", i));
+    const InstantMicros start = *parse_iso8601("2024-05-01T08:00:00Z");
+    const InstantMicros end = *parse_iso8601("2024-05-01T09:00:00Z");
+    EXPECT_EQ(store.query("agent", start, end, QueryPage{-1, 0}).size(), 5u);
+    EXPECT_EQ(store.query("agent", start, end, QueryPage{-7, 2}).size(), 3u);
+}
 
 TEST_F(SqliteMeteringStoreTest, DataPersistsAcrossReopen) {
     {

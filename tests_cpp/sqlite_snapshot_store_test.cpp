@@ -26,45 +26,13 @@ using sqlite::Durability;
 
 INSTANTIATE_TEST_SUITE_P(
     Sqlite, SnapshotStoreContract,
-    ::testing::Values(
-        StoreFactory<SnapshotStore>{"file",
-                                    [](const TempDir& dir) -> std::unique_ptr<SnapshotStore> {
-                                        return std::make_unique<SqliteSnapshotStore>(
-                                            dir.file("store.db"));
-                                    }},
-        StoreFactory<SnapshotStore>{"in_memory_db",
-                                    [](const TempDir&) -> std::unique_ptr<SnapshotStore> {
-                                        return std::make_unique<SqliteSnapshotStore>(":memory:");
-                                    }}),
+    ::testing::ValuesIn(sqlite_factories<SnapshotStore, SqliteSnapshotStore>()),
     factory_name<SnapshotStore>);
 
 ConnectionOptions short_timeout() {
     ConnectionOptions options;
     options.busy_timeout = std::chrono::milliseconds(50);
     return options;
-}
-
-// Runs `call` and returns the StoreError it throws; fails the test if it throws nothing else.
-template <typename Call>
-StoreError store_error_from(Call&& call) {
-    try {
-        call();
-    } catch (const StoreError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a StoreError";
-    return StoreError(StoreErrorKind::Other, -1, "none thrown");
-}
-
-template <typename Call>
-PathError path_error_from(Call&& call) {
-    try {
-        call();
-    } catch (const PathError& e) {
-        return e;
-    }
-    ADD_FAILURE() << "expected a PathError";
-    return PathError(0, "none thrown", "");
 }
 
 class SqliteSnapshotStoreTest : public ::testing::Test {
@@ -439,6 +407,23 @@ protected:
         if (result.exit_code == kChildSkipped) GTEST_SKIP() << "cannot switch to user nobody";
         EXPECT_EQ(result.exit_code, 0) << result.message;
     }
+
+    // Where permissions apply, opening the store must throw a StoreError of `kind` with the
+    // primary SQLite code `code`; `if_opened` says what went wrong when it opens.
+    void expect_open_error(StoreErrorKind kind, int code, const std::string& if_opened) {
+        run_unprivileged([&](std::string& message) {
+            try {
+                SqliteSnapshotStore store(path_);
+                message = if_opened;
+                return 1;
+            } catch (const StoreError& e) {
+                message = e.what();
+                if (e.kind() != kind) return 2;
+                if ((e.sqlite_code() & 0xff) != code) return 3;
+                return 0;
+            }
+        });
+    }
 };
 
 TEST_F(SqliteSnapshotStorePermissions, ReadOnlyFileGivesReadOnly) {
@@ -447,35 +432,14 @@ TEST_F(SqliteSnapshotStorePermissions, ReadOnlyFileGivesReadOnly) {
         store.save(make_snapshot("task", 1));
     }
     ASSERT_EQ(::chmod(path_.c_str(), 0444), 0);
-    run_unprivileged([&](std::string& message) {
-        try {
-            SqliteSnapshotStore store(path_);
-            message = "opened a read-only file for writing";
-            return 1;
-        } catch (const StoreError& e) {
-            message = e.what();
-            if (e.kind() != StoreErrorKind::ReadOnly) return 2;
-            if ((e.sqlite_code() & 0xff) != SQLITE_READONLY) return 3;
-            return 0;
-        }
-    });
+    expect_open_error(StoreErrorKind::ReadOnly, SQLITE_READONLY,
+                      "opened a read-only file for writing");
 }
 
 TEST_F(SqliteSnapshotStorePermissions, UnreadableFileGivesCantOpen) {
     { SqliteSnapshotStore store(path_); }
     ASSERT_EQ(::chmod(path_.c_str(), 0), 0);
-    run_unprivileged([&](std::string& message) {
-        try {
-            SqliteSnapshotStore store(path_);
-            message = "opened an unreadable file";
-            return 1;
-        } catch (const StoreError& e) {
-            message = e.what();
-            if (e.kind() != StoreErrorKind::CantOpen) return 2;
-            if ((e.sqlite_code() & 0xff) != SQLITE_CANTOPEN) return 3;
-            return 0;
-        }
-    });
+    expect_open_error(StoreErrorKind::CantOpen, SQLITE_CANTOPEN, "opened an unreadable file");
 }
 
 TEST_F(SqliteSnapshotStorePermissions, UnwritableFolderGivesPathError) {

@@ -67,15 +67,20 @@ TEST(StoreStatsTest, CountsOperationsAndErrorsByKind) {
     store.save(make_snapshot("task", 1));
     store.save(make_snapshot("task", 2));
     EXPECT_TRUE(store.get("task", std::nullopt).has_value());
-    EXPECT_THROW(store.get("", std::nullopt), InvalidArgument);
-    EXPECT_THROW(store.remove("task", std::int64_t{0}), InvalidArgument);
+    EXPECT_FALSE(store.get("", std::nullopt).has_value());
+    Snapshot bad = make_snapshot("task", 3);
+    bad.created_at = "not a time";
+    EXPECT_THROW(store.save(bad), InvalidArgument);
+    store.close();
+    EXPECT_THROW(store.remove("task", std::int64_t{1}), StoreError);
     const StoreFigures stats = store.stats();
-    EXPECT_EQ(figures(stats, StoreOperation::Save).count, 2u);
-    EXPECT_EQ(figures(stats, StoreOperation::Save).errors, 0u);
+    EXPECT_EQ(figures(stats, StoreOperation::Save).count, 3u);
+    EXPECT_EQ(figures(stats, StoreOperation::Save).errors, 1u);
     EXPECT_EQ(figures(stats, StoreOperation::Get).count, 2u);
-    EXPECT_EQ(figures(stats, StoreOperation::Get).errors, 1u);
+    EXPECT_EQ(figures(stats, StoreOperation::Get).errors, 0u);
     EXPECT_EQ(figures(stats, StoreOperation::Delete).errors, 1u);
-    EXPECT_EQ(stats.errors_by_kind.at("invalid_argument"), 2u);
+    EXPECT_EQ(stats.errors_by_kind.at("invalid_argument"), 1u);
+    EXPECT_EQ(stats.errors_by_kind.at("closed"), 1u);
     EXPECT_EQ(stats.errors_by_kind.at("busy"), 0u);
     EXPECT_GE(figures(stats, StoreOperation::Save).latency_max_ns,
               figures(stats, StoreOperation::Save).latency_p50_ns);
@@ -112,10 +117,12 @@ TEST(StoreStatsTest, QueuedCallsAreCountedOnCompletionWithTheirBatches) {
         });
     // An invalid call fails through its callback, like any other failure of a queued call.
     std::exception_ptr invalid;
-    store.save_queued(make_snapshot("", 1),
-                      [&](Nothing, std::exception_ptr error) { invalid = error; });
+    Snapshot bad = make_snapshot("task", kWrites + 1);
+    bad.created_at = "not a time";
+    store.save_queued(bad, [&](Nothing, std::exception_ptr error) { invalid = error; });
     store.close();  // waits for the queue
     EXPECT_EQ(done.load(), kWrites);
+    ASSERT_TRUE(invalid);
     EXPECT_THROW(std::rethrow_exception(invalid), InvalidArgument);
     const StoreFigures stats = store.stats();
     EXPECT_EQ(figures(stats, StoreOperation::Save).count, kWrites + 1u);

@@ -1,5 +1,6 @@
 // Helpers shared by the GoogleTest suite: temporary folders, a raw SQLite handle for setting
-// up situations the stores must cope with, model builders and a fork() runner.
+// up situations the stores must cope with, model builders, a UTC oracle, threads started
+// together and a fork() runner.
 #pragma once
 
 #include <fcntl.h>
@@ -9,18 +10,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include "asap_native/snapshot.hpp"
+#include "asap_native/timestamp.hpp"
 #include "asap_native/usage.hpp"
 
 namespace asap_native::testing {
@@ -154,6 +161,62 @@ inline UsageEvent make_event(const std::string& agent_id, const std::string& tim
     e.metrics = UsageMetrics{tokens_in, tokens_out, duration_ms, api_calls};
     e.timestamp = timestamp;
     return e;
+}
+
+/// The instant of a UTC wall time, computed by the C library (an oracle independent of the
+/// timestamp parser under test).
+inline InstantMicros utc(int year, int month, int day, int hour = 0, int minute = 0, int second = 0,
+                         int micros = 0) {
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    return static_cast<InstantMicros>(::timegm(&tm)) * 1000000 + micros;
+}
+
+/// The message of an exception held in `error`.
+inline std::string message_of(const std::exception_ptr& error) {
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        return e.what();
+    } catch (...) {
+        return "non-standard exception";
+    }
+}
+
+/// Runs body(0) .. body(count - 1), each on a thread of its own, and waits for them all.
+inline void run_threads(int count, const std::function<void(int)>& body) {
+    std::vector<std::thread> threads;
+    threads.reserve(static_cast<std::size_t>(count));
+    for (int index = 0; index < count; ++index) threads.emplace_back(body, index);
+    for (auto& thread : threads) thread.join();
+}
+
+/// Runs write(w) on `writers` threads and read(r, writing) on `readers` threads at once, where
+/// writing() stays true until every writer has returned; both add each check that fails to
+/// `failures`, and an exception escaping either counts as one failure. Returns the failures.
+inline int run_writers_and_readers(
+    int writers, int readers, const std::function<void(int, std::atomic<int>&)>& write,
+    const std::function<void(int, const std::function<bool()>&, std::atomic<int>&)>& read) {
+    std::atomic<int> writers_left{writers};
+    std::atomic<int> failures{0};
+    const std::function<bool()> writing = [&] { return writers_left.load() > 0; };
+    run_threads(writers + readers, [&](int index) {
+        try {
+            if (index < writers)
+                write(index, failures);
+            else
+                read(index - writers, writing, failures);
+        } catch (const std::exception&) {
+            ++failures;
+        }
+        if (index < writers) --writers_left;
+    });
+    return failures.load();
 }
 
 /// What a forked child reported: its exit code and what it wrote to `message`.

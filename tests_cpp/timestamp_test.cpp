@@ -4,29 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <ctime>
 #include <string>
 
 #include "asap_native/errors.hpp"
+#include "test_support.hpp"
 
 namespace asap_native {
 namespace {
 
 constexpr std::int64_t kSecond = 1000000;
 
-// The instant of a UTC wall time, computed by the C library (an oracle independent of the
-// parser).
-InstantMicros utc(int year, int month, int day, int hour = 0, int minute = 0, int second = 0,
-                  int micros = 0) {
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    return static_cast<InstantMicros>(::timegm(&tm)) * kSecond + micros;
-}
+using testing::utc;
 
 InstantMicros parse(const std::string& text) {
     auto instant = parse_iso8601(text);

@@ -1,5 +1,5 @@
-"""Helpers for the end-to-end tests: a real asap-protocol app served by uvicorn on 127.0.0.1,
-JSON-RPC envelopes built with asap's own models, and compression bombs.
+"""Helpers for the tests that run a real asap-protocol app: the app (asap's ``create_app`` with
+an echo or a snapshot-saving handler), uvicorn serving it on 127.0.0.1, and JSON-RPC bodies.
 
 The task.request handler follows asap's agent_failover example: it saves one snapshot per
 step in the app's snapshot store and answers a TaskResponse whose ``metrics`` asap's
@@ -12,21 +12,20 @@ import json
 import socket
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-import brotli
 import httpx
 from asap.models.entities import Capability, Endpoint, Manifest, Skill, StateSnapshot
 from asap.models.enums import TaskStatus
 from asap.models.envelope import Envelope
 from asap.models.ids import generate_id
 from asap.models.payloads import TaskMetrics, TaskRequest, TaskResponse
-from asap.transport.handlers import HandlerRegistry
+from asap.transport.handlers import HandlerRegistry, create_default_registry
 from asap.transport.jsonrpc import ASAP_METHOD, JsonRpcRequest
+from asap.transport.server import create_app
 
 AGENT_ID = "urn:asap:agent:native-e2e"
 CLIENT_ID = "urn:asap:agent:e2e-client"
@@ -97,6 +96,46 @@ def make_registry(get_store: Callable[[], Any]) -> HandlerRegistry:
     return registry
 
 
+def saving_app(**options: Any) -> Any:
+    """asap's ``create_app`` with the registry of ``make_registry``, saving into the app's own
+    snapshot store; ``options`` go to ``create_app`` (stores, limits)."""
+    holder: dict[str, Any] = {}
+    app = create_app(
+        make_manifest(),
+        make_registry(lambda: holder["app"].state.snapshot_store),
+        rate_limit=RATE_LIMIT,
+        **options,
+    )
+    holder["app"] = app
+    return app
+
+
+def echo_app(**options: Any) -> Any:
+    """asap's ``create_app`` with asap's default registry, whose task.request handler answers
+    ``{"echoed": input}``; ``options`` go to ``create_app``."""
+    return create_app(make_manifest(), create_default_registry(), rate_limit=RATE_LIMIT, **options)
+
+
+def echo_body(payload_input: dict[str, Any], request_id: str = "req-1") -> bytes:
+    """A JSON-RPC asap.send body carrying a task.request for the echo handler, written out in
+    full (no generated ids or times), so its length depends on ``payload_input`` alone."""
+    envelope = {
+        "asap_version": "0.1",
+        "sender": CLIENT_ID,
+        "recipient": AGENT_ID,
+        "payload_type": "task.request",
+        "payload": {"conversation_id": "c1", "skill_id": "echo", "input": payload_input},
+    }
+    request = {"jsonrpc": "2.0", "method": ASAP_METHOD, "id": request_id}
+    return json.dumps({**request, "params": {"envelope": envelope}}).encode()
+
+
+def echoed(response: httpx.Response) -> Any:
+    """The input the echo handler sent back in a successful answer."""
+    assert response.status_code == 200, response.text
+    return response.json()["result"]["envelope"]["payload"]["result"]["echoed"]
+
+
 def task_envelope(
     task_id: str,
     step: int,
@@ -133,6 +172,18 @@ def rpc_body(envelope: Envelope, request_id: str) -> bytes:
         id=request_id,
     )
     return json.dumps(request.model_dump(mode="json")).encode("utf-8")
+
+
+def sized_task_body(size: int, task_id: str, request_id: str) -> bytes:
+    """A task.request JSON-RPC body of exactly ``size`` bytes: step 1 of ``task_id`` with the data
+    ``{"blob": "xx..."}``, the blob as long as it takes."""
+    usage = {"tokens_in": 0, "tokens_out": 0, "api_calls": 0}
+    request = json.loads(rpc_body(task_envelope(task_id, 1, {"blob": ""}, usage), request_id))
+    data = request["params"]["envelope"]["payload"]["input"]["data"]
+    data["blob"] = "x" * (size - len(json.dumps(request).encode()))
+    body = json.dumps(request).encode()
+    assert len(body) == size
+    return body
 
 
 def response_envelope(response: httpx.Response, request_id: str) -> Envelope:
@@ -187,43 +238,3 @@ def serve(app: Any) -> Iterator[str]:
         sock.close()
         if thread.is_alive():
             raise RuntimeError("uvicorn did not stop")
-
-
-# ---- compression bombs ------------------------------------------------------------------------
-
-_BLOCK = 1 << 20
-# After a full flush the deflate stream is byte aligned, so this byte starts a new block:
-# BFINAL=1 with the reserved block type 3, which every inflater rejects.
-_BAD_DEFLATE_BLOCK = b"\x07garbage"
-
-
-def gzip_bomb(total: int, *, corrupt_tail: bool = False) -> bytes:
-    """A gzip member expanding to ``total`` zero bytes (a multiple of 1 MiB).
-
-    With ``corrupt_tail`` the stream continues with an invalid deflate block instead of ending,
-    so only a decoder that stops at its output limit reports the size rather than the damage.
-    """
-    zeros = bytes(_BLOCK)
-    encoder = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = encoder.compress(zeros) + encoder.flush(zlib.Z_FULL_FLUSH)
-    repeated = encoder.compress(zeros) + encoder.flush(zlib.Z_FULL_FLUSH)
-    blocks = total // _BLOCK
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    if corrupt_tail:
-        return header + first + repeated * (blocks - 1) + _BAD_DEFLATE_BLOCK
-    last = encoder.compress(b"") + encoder.flush(zlib.Z_FINISH)
-    crc = 0
-    for _ in range(blocks):
-        crc = zlib.crc32(zeros, crc)
-    trailer = crc.to_bytes(4, "little") + (total & 0xFFFFFFFF).to_bytes(4, "little")
-    return header + first + repeated * (blocks - 1) + last + trailer
-
-
-def brotli_bomb(total: int, *, corrupt_tail: bool = False) -> bytes:
-    """A brotli stream expanding to ``total`` zero bytes (a multiple of 1 MiB); with
-    ``corrupt_tail`` it continues with bytes that are not valid brotli instead of ending."""
-    encoder = brotli.Compressor(quality=1)
-    zeros = bytes(_BLOCK)
-    parts = [encoder.process(zeros) + encoder.flush() for _ in range(total // _BLOCK)]
-    tail = b"\xff" * 64 if corrupt_tail else encoder.finish()
-    return b"".join(parts) + tail

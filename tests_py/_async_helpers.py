@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -50,12 +49,7 @@ class WriteLock:
     def __enter__(self) -> WriteLock:
         return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -23,6 +23,37 @@ from asap.state.metering import UsageEvent, UsageMetrics
 from hypothesis import settings
 
 import asap_native
+from asap_native import _core
+
+# A build with the bundled SQLite (wheels, make test-bundled) has its own copy of SQLite, and
+# Python's sqlite3 module (and so asap-protocol's stores) another. Two copies in one process
+# must not open the same database file: POSIX locks are per process, so neither copy sees the
+# other's locks, and a copy closing its last connection checkpoints and deletes the WAL the
+# other is still writing to (sqlite.org/howtocorrupt.html, section 2.2.1). Tests that mix the
+# two on one file in one process therefore run only where both use the same library.
+SAME_SQLITE_REASON = (
+    "bundled SQLite: a second SQLite copy in this process (the sqlite3 module) must not open "
+    "the same file (POSIX locks are per process); test_sqlite_across_processes.py covers sharing "
+    "a file with sqlite3 in another process"
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "same_sqlite_in_process: opens our database file with Python's sqlite3 module (or "
+        "asap-protocol's stores) in this process while our store has it open",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _core.sqlite_bundled():
+        return
+    skip = pytest.mark.skip(reason=SAME_SQLITE_REASON)
+    for item in items:
+        if "same_sqlite_in_process" in item.keywords:
+            item.add_marker(skip)
+
 
 # Property tests gate CI, so by default they are the same on every run: examples derived from
 # each test's name, no example database carried between runs. `make test-random` loads the
@@ -171,24 +202,36 @@ def db_path(tmp_path: Path) -> Path:
 SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory", "postgres"]
 
 
-def open_snapshot_store(kind: str, path: Path) -> Any:
+def _open_store(
+    kind: str, path: Path, sqlite_class: Any, memory_class: Any, postgres_class: Any
+) -> Any:
     if kind == "postgres":  # a schema per path on the session's cluster (tests_py/_postgres.py)
-        return asap_native.PostgresSnapshotStore(schema_for(path).dsn)
+        return postgres_class(schema_for(path).dsn)
     if kind == "sqlite-file":
-        return asap_native.SQLiteSnapshotStore(path)
+        return sqlite_class(path)
     if kind == "sqlite-memory":
-        return asap_native.SQLiteSnapshotStore(":memory:")
-    return asap_native.InMemorySnapshotStore()
+        return sqlite_class(":memory:")
+    return memory_class()
+
+
+def open_snapshot_store(kind: str, path: Path) -> Any:
+    return _open_store(
+        kind,
+        path,
+        asap_native.SQLiteSnapshotStore,
+        asap_native.InMemorySnapshotStore,
+        asap_native.PostgresSnapshotStore,
+    )
 
 
 def open_metering_store(kind: str, path: Path) -> Any:
-    if kind == "postgres":
-        return asap_native.PostgresMeteringStore(schema_for(path).dsn)
-    if kind == "sqlite-file":
-        return asap_native.SQLiteMeteringStore(path)
-    if kind == "sqlite-memory":
-        return asap_native.SQLiteMeteringStore(":memory:")
-    return asap_native.InMemoryMeteringStore()
+    return _open_store(
+        kind,
+        path,
+        asap_native.SQLiteMeteringStore,
+        asap_native.InMemoryMeteringStore,
+        asap_native.PostgresMeteringStore,
+    )
 
 
 @pytest.fixture(params=SNAPSHOT_KINDS)

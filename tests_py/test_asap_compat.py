@@ -91,6 +91,7 @@ async def test_schema_is_identical_to_asap(tmp_path: Path) -> None:
 # --- snapshots --------------------------------------------------------------------------------
 
 
+@pytest.mark.same_sqlite_in_process
 def test_asap_writes_snapshots_we_read(db_path: Path) -> None:
     theirs = AsapSQLiteSnapshotStore(db_path)
     snaps = sample_snapshots()
@@ -161,6 +162,7 @@ def test_values_only_asap_writes_are_read(db_path: Path) -> None:
     assert list(got) == list(expected)
 
 
+@pytest.mark.same_sqlite_in_process
 def test_replace_across_implementations(db_path: Path) -> None:
     theirs = AsapSQLiteSnapshotStore(db_path)
     with SQLiteSnapshotStore(db_path) as ours:
@@ -172,6 +174,7 @@ def test_replace_across_implementations(db_path: Path) -> None:
         assert ours.list_versions("task_a") == theirs.list_versions("task_a") == [1]
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_interleaved_writers_on_one_file(db_path: Path) -> None:
     # Both open at once: every write of one is seen by the next read of the other.
     theirs = AsapSQLiteSnapshotStore(db_path)
@@ -324,6 +327,7 @@ async def test_event_rows_match_asap_rows(tmp_path: Path) -> None:
     assert len({row[0] for row in ours_rows}) == 20
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_metering_and_snapshots_share_a_file_with_asap(db_path: Path) -> None:
     their_meter = AsapSQLiteMeteringStore(db_path)
     their_snaps = AsapSQLiteSnapshotStore(db_path)

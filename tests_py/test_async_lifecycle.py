@@ -136,6 +136,7 @@ async def test_async_with_closes_even_when_the_body_raises(db_path: Path) -> Non
     assert _usage_rows(db_path, "ctx_agent") == 1
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_close_waits_for_queued_work_and_every_await_still_succeeds(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     metering = SQLiteMeteringStore(db_path)
@@ -216,6 +217,7 @@ async def test_collecting_a_store_with_work_pending_commits_it(db_path: Path) ->
     lock.close()
 
 
+@pytest.mark.same_sqlite_in_process
 def test_a_loop_closed_with_work_pending(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     asyncio.run(store.save(make_snapshot("warm", 1)))
@@ -533,8 +535,12 @@ def test_a_forked_child_keeps_every_acknowledged_write_when_the_parent_closes_fi
 async def test_a_request_refused_at_submit_leaves_no_pending_future(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     bridge = bridge_for_running_loop()
-    for bad in (lambda: store.get(""), lambda: store.save(object()), lambda: store.delete("x", 0)):
-        with pytest.raises((TypeError, ValueError)):
+    for bad in (
+        lambda: store.get(object()),  # sqlite3 cannot bind it: ProgrammingError, as asap's
+        lambda: store.save(object()),
+        lambda: store.get("x", version=[1]),
+    ):
+        with pytest.raises((TypeError, ValueError, sqlite3.ProgrammingError)):
             await bad()
     assert bridge.pending == 0
     store.close()

@@ -20,6 +20,7 @@ from typing import Any
 import asap.state.snapshot as asap_snapshot
 import pytest
 from _async_helpers import LagMonitor, WriteLock, count_rows, spawn_python, wait_until
+from _threads import run_threads
 from asap.models.entities import StateSnapshot as AsapStateSnapshot
 from asap.state.metering import AsyncMeteringStore
 from asap.state.snapshot import AsyncSnapshotStore
@@ -206,18 +207,15 @@ async def test_sync_store_async_methods_round_trip(db_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite-async", "memory"])
-async def test_bad_arguments_raise_at_the_await(kind: str, db_path: Path) -> None:
+async def test_keys_nothing_matches_and_bad_values(kind: str, db_path: Path) -> None:
     async with _open_async(kind, db_path) as store:
-        with pytest.raises(ValueError):
-            await store.get("")
-        with pytest.raises(ValueError):
-            await store.get("t", 0)
-        with pytest.raises(TypeError):
-            await store.get(123)  # type: ignore[arg-type]
+        # As asap-protocol's stores: keys no snapshot has find nothing.
+        assert await store.get("") is None
+        assert await store.get("t", 0) is None
+        assert await store.get(123) is None  # type: ignore[arg-type]
+        assert await store.delete("t", -1) is False
         with pytest.raises(TypeError):
             await store.save(make_raw_snapshot({"bad": object()}))
-        with pytest.raises(ValueError):
-            await store.delete("t", -1)
         # Nothing half-done: the store still works.
         snap = make_snapshot("after_errors", 1)
         await store.save(snap)
@@ -415,6 +413,7 @@ async def test_completions_of_one_batch_wake_the_loop_once(db_path: Path) -> Non
     store.close()
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_writes_queued_behind_a_busy_writer_commit_together(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     await store.save(make_snapshot("warm", 1))
@@ -428,6 +427,7 @@ async def test_writes_queued_behind_a_busy_writer_commit_together(db_path: Path)
     assert _settled_stats(store)["largest_batch"] >= 25
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_a_failing_write_in_a_group_commit_fails_only_its_caller(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
     await store.save(make_snapshot("warm", 1))
@@ -630,8 +630,6 @@ async def test_one_store_serves_each_tests_own_loop(shared_store: Any, round_: i
 
 def test_loops_in_different_threads_at_once(db_path: Path) -> None:
     store = SQLiteAsyncSnapshotStore(db_path)
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(4)
 
     def run(n: int) -> None:
         async def main() -> None:
@@ -643,19 +641,9 @@ def test_loops_in_different_threads_at_once(db_path: Path) -> None:
             await asyncio.gather(*(one(v) for v in range(1, 101)))
             assert bridge_for_running_loop().pending == 0
 
-        try:
-            barrier.wait()
-            asyncio.run(main())
-        except BaseException as error:
-            errors.append(error)
+        asyncio.run(main())
 
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive()
-    assert errors == []
+    run_threads(4, run, timeout=120)
     assert count_rows(db_path) == 400
     store.close()
 
@@ -705,6 +693,7 @@ def test_works_on_uvloop(db_path: Path) -> None:
 # --- cancellation ------------------------------------------------------------------------------
 
 
+@pytest.mark.same_sqlite_in_process
 async def test_cancelled_awaits_neither_crash_nor_leak_and_writes_still_commit(
     db_path: Path,
 ) -> None:

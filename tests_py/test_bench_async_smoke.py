@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the bench package
 
-import bench_async  # noqa: E402
+from bench import bench_async
 
 
 def _finite_positive(value: object) -> bool:
@@ -29,13 +28,10 @@ def test_percentile_is_nearest_rank() -> None:
 
 def test_lag_monitor_records_late_wakeups() -> None:
     async def main() -> list[float]:
-        monitor = bench_async._LagMonitor()
-        task = asyncio.ensure_future(monitor.run())
-        await asyncio.sleep(0.01)
-        bench_async.time.sleep(0.02)  # blocks the loop: the monitor must see it
-        await asyncio.sleep(0.005)
-        monitor.stopped = True
-        await task
+        async with bench_async.LagMonitor(bench_async.LAG_INTERVAL) as monitor:
+            await asyncio.sleep(0.01)
+            bench_async.time.sleep(0.02)  # blocks the loop: the monitor must see it
+            await asyncio.sleep(0.005)
         return monitor.lags
 
     lags = asyncio.run(main())

@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the bench package
 
-import bench_stores  # noqa: E402
-import run as bench_run  # noqa: E402
-from stdlib_store import StdlibSnapshotStore  # noqa: E402
+from bench import bench_stores  # noqa: E402
+from bench import run as bench_run  # noqa: E402
+from bench.stdlib_store import StdlibSnapshotStore  # noqa: E402
 
 TINY = {"1 KB": (1, 2, 1), "100 KB": (1, 2, 1)}
 
 
 def _cpp_bench() -> Path | None:
-    path = Path(os.environ.get("ASAP_BENCH_CPP", BENCH.parent / "build/bench/bench_store_cpp"))
+    path = Path(os.environ.get("ASAP_BENCH_CPP", ROOT / "build/bench/bench_store_cpp"))
     return path if path.is_file() else None
 
 
@@ -137,3 +137,40 @@ def test_runner_writes_report_and_keeps_other_sections(
 def test_runner_rejects_unknown_module() -> None:
     with pytest.raises(SystemExit):
         bench_run.main(["--only", "nosuchbench"])
+
+
+def test_chart_rows_read_higher_is_better() -> None:
+    check = {"name": "save 1 KB: asap_native / C++ raw", "value": 1.25, "target": "<= 1.20"}
+    inverted = bench_run.chart_row({**check, "passed": False})
+    assert inverted.label == "save 1 KB: C++ raw / asap_native"
+    assert inverted.score == pytest.approx(0.8) and inverted.target == pytest.approx(1 / 1.2)
+    faster = bench_run.chart_row(
+        {"name": "get: stdlib / asap_native", "value": 2.0, "target": ">= 1.20", "ceiling": 4.0}
+    )
+    assert (faster.score, faster.target, faster.ceiling) == (2.0, 1.2, 4.0)
+    lag = bench_run.chart_row({"name": "lag p99", "value": 0.5, "target": "< 1", "unit": "ms"})
+    assert (lag.score, lag.target, lag.label) == (2.0, 1.0, "lag p99: 0.5 ms, limit 1 ms")
+    info = bench_run.chart_row({"name": "x: 2 threads vs 1", "value": None, "target": "(info)"})
+    assert (info.score, info.target) == (None, None)
+
+
+def test_runner_keeps_checks_as_json_and_charts_them_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    report = tmp_path / "benchmarks.md"
+    older = {"title": "Older", "measured": "then", "quick": False, "checks": []}
+    (tmp_path / "benchmarks.json").write_text(json.dumps({"sections": {"compression": older}}))
+    monkeypatch.setattr(bench_stores, "PLANS", {"quick": TINY, "full": TINY})
+    assert bench_run.main(["--only", "stores", "--quick", "--output", str(report)]) == 0
+    sections = bench_run.load_results(tmp_path / "benchmarks.json")
+    assert list(sections) == ["stores", "compression"] and sections["compression"] == older
+    assert len(sections["stores"]["checks"]) == 18 and sections["stores"]["quick"] is True
+    chart = tmp_path / "benchmarks.png"
+    chart.unlink(missing_ok=True)
+    drawn = bench_run.main(["--chart-only", "--output", str(report)])
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert drawn == 1 and not chart.exists()
+    else:
+        assert drawn == 0 and chart.read_bytes().startswith(b"\x89PNG")

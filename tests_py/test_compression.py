@@ -8,12 +8,13 @@ import inspect
 import io
 import json
 import random
-import threading
 import zlib
 from typing import Any
 
 import brotli
 import pytest
+from _bombs import brotli_bomb, gzip_bomb
+from _threads import run_threads
 from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,40 +50,6 @@ BODIES = {
     "random-70k": random.Random(3).randbytes(70000),
     "zeros-300k": bytes(300000),
 }
-
-
-def gzip_bomb(total: int) -> bytes:
-    """A single gzip member expanding to ``total`` zero bytes, built in well under a second.
-
-    After a full flush the deflate encoder starts afresh, so every 1 MiB block of zeros
-    compresses to the same bytes: one block is compressed and repeated.
-    """
-    block = 1 << 20
-    assert total % block == 0 and total >= 2 * block
-    zeros = bytes(block)
-    encoder = zlib.compressobj(9, zlib.DEFLATED, -15)
-    encoder.compress(zeros)
-    encoder.flush(zlib.Z_FULL_FLUSH)  # warm-up: the first block after the start may differ
-    repeated = encoder.compress(zeros) + encoder.flush(zlib.Z_FULL_FLUSH)
-    last = encoder.compress(zeros) + encoder.flush(zlib.Z_FINISH)
-    fresh = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = fresh.compress(zeros) + fresh.flush(zlib.Z_FULL_FLUSH)
-    crc = 0
-    for _ in range(total // block):
-        crc = zlib.crc32(zeros, crc)
-    deflate = first + repeated * (total // block - 2) + last
-    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
-    trailer = crc.to_bytes(4, "little") + (total & 0xFFFFFFFF).to_bytes(4, "little")
-    return header + deflate + trailer
-
-
-def brotli_bomb(total: int) -> bytes:
-    """A brotli stream expanding to ``total`` zero bytes (quality 1 is quick on zeros)."""
-    encoder = brotli.Compressor(quality=1)
-    zeros = bytes(1 << 20)
-    parts = [encoder.process(zeros) for _ in range(total // len(zeros))]
-    parts.append(encoder.finish())
-    return b"".join(parts)
 
 
 # ---- oracles ------------------------------------------------------------------------------
@@ -390,6 +357,11 @@ def test_gzip_bomb_builder_is_a_valid_stream() -> None:
     assert gzip.decompress(bomb) == bytes(8 << 20)
 
 
+def test_brotli_bomb_builder_is_a_valid_stream() -> None:
+    assert brotli.decompress(brotli_bomb(8 << 20)) == bytes(8 << 20)
+    assert brotli.decompress(brotli_bomb(8 << 20, quality=4, lgwin=24)) == bytes(8 << 20)
+
+
 # ---- the streaming Decompressor -----------------------------------------------------------
 
 
@@ -443,27 +415,17 @@ def test_threads_decode_concurrently_and_correctly() -> None:
         for enc in ("gzip", "br")
     ]
     expected = [native.decompress(p, enc) for p, enc in payloads]
-    errors: list[BaseException] = []
 
     def work(offset: int) -> None:
-        try:
-            for i in range(20):
-                k = (offset + i) % len(payloads)
-                data, encoding = payloads[k]
-                assert native.decompress(data, encoding, 1 << 20) == expected[k]
-                assert (
-                    native.decompress(native.compress(expected[k], encoding), encoding)
-                    == (expected[k])
-                )
-        except BaseException as error:
-            errors.append(error)
+        for i in range(20):
+            k = (offset + i) % len(payloads)
+            data, encoding = payloads[k]
+            assert native.decompress(data, encoding, 1 << 20) == expected[k]
+            assert (
+                native.decompress(native.compress(expected[k], encoding), encoding) == (expected[k])
+            )
 
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors
+    run_threads(4, work, timeout=60)
 
 
 # ---- asap-protocol's API and handler ------------------------------------------------------
@@ -571,50 +533,6 @@ def test_asaps_own_decompress_leaks_zlib_error() -> None:
         native.decompress_payload(bad, "gzip")
 
 
-def _asap_app(max_request_size: int) -> Any:
-    from asap.models.entities import Capability, Endpoint, Manifest, Skill
-    from asap.transport.handlers import create_default_registry
-    from asap.transport.server import create_app
-
-    manifest = Manifest(
-        id="urn:asap:agent:codec-test",
-        name="codec test",
-        version="1.0.0",
-        description="echo",
-        capabilities=Capability(
-            asap_version="0.1",
-            skills=[Skill(id="echo", description="echo")],
-            state_persistence=False,
-        ),
-        endpoints=Endpoint(asap="http://127.0.0.1/asap"),
-    )
-    return create_app(
-        manifest,
-        create_default_registry(),
-        rate_limit="100000/second",
-        max_request_size=max_request_size,
-    )
-
-
-def _rpc_body(text: str) -> bytes:
-    return json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "method": "asap.send",
-            "id": "r1",
-            "params": {
-                "envelope": {
-                    "asap_version": "0.1",
-                    "sender": "urn:asap:agent:client",
-                    "recipient": "urn:asap:agent:codec-test",
-                    "payload_type": "task.request",
-                    "payload": {"conversation_id": "c1", "skill_id": "echo", "input": {"t": text}},
-                }
-            },
-        }
-    ).encode()
-
-
 async def test_asaps_handler_with_the_drop_in(monkeypatch: pytest.MonkeyPatch) -> None:
     """asap's own request handler, its decompress_payload swapped for ours with a limit:
     corrupt input gets 400 where asap alone answers an internal error, and a bomb gets 413
@@ -622,10 +540,11 @@ async def test_asaps_handler_with_the_drop_in(monkeypatch: pytest.MonkeyPatch) -
     import functools
 
     import httpx
+    from _asap_server import echo_app, echo_body, echoed
     from asap.transport import _request_handler
 
     limit = 1 << 20
-    app = _asap_app(limit)
+    app = echo_app(max_request_size=limit)
     headers = {"content-type": "application/json"}
     bad_deflate = gzip.compress(b"x")[:10] + b"\xff" * 8
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -646,13 +565,13 @@ async def test_asaps_handler_with_the_drop_in(monkeypatch: pytest.MonkeyPatch) -
             "decompress_payload",
             functools.partial(native.decompress_payload, max_size=limit),
         )
-        ok = await post(native.compress_gzip(_rpc_body("hello")), "gzip")
-        assert ok.status_code == 200
-        assert ok.json()["result"]["envelope"]["payload"]["result"]["echoed"] == {"t": "hello"}
-        assert (await post(native.compress_brotli(_rpc_body("hi")), "br")).status_code == 200
+        ok = await post(native.compress_gzip(echo_body({"t": "hello"})), "gzip")
+        assert echoed(ok) == {"t": "hello"}
+        assert (await post(native.compress_brotli(echo_body({"t": "hi"})), "br")).status_code == 200
         assert (await post(bad_deflate, "gzip")).status_code == 400
         assert (await post(b"\xff\xff\xff", "br")).status_code == 400
-        assert (await post(native.compress_gzip(_rpc_body("x"))[:-4], "gzip")).status_code == 400
+        truncated = native.compress_gzip(echo_body({"t": "x"}))[:-4]
+        assert (await post(truncated, "gzip")).status_code == 400
         bomb = await post(gzip_bomb(64 << 20), "gzip")
         assert bomb.status_code == 413
         assert "exceeds" in bomb.json()["detail"]
@@ -664,10 +583,10 @@ def test_benchmark_quick_run_returns_figures() -> None:
     import sys
     from pathlib import Path
 
-    bench_dir = str(Path(__file__).resolve().parent.parent / "bench")
-    if bench_dir not in sys.path:
-        sys.path.insert(0, bench_dir)
-    import bench_compression
+    root = str(Path(__file__).resolve().parent.parent)  # the bench package
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import bench_compression
 
     result = bench_compression.run(quick=True)
     throughput = result["figures"]["throughput"]

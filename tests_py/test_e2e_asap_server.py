@@ -34,22 +34,19 @@ from _asap_server import (
     AGENT_ID,
     CLIENT_ID,
     HTTP_TIMEOUT,
-    RATE_LIMIT,
-    brotli_bomb,
-    gzip_bomb,
-    make_manifest,
-    make_registry,
     post,
     response_envelope,
     rpc_body,
+    saving_app,
     serve,
+    sized_task_body,
     task_envelope,
 )
+from _bombs import brotli_bomb, gzip_bomb
 
 # asap-protocol's own stores, bound before any test can install() the native ones.
 from asap.state.stores.sqlite import SQLiteMeteringStore as AsapSQLiteMeteringStore
 from asap.state.stores.sqlite import SQLiteSnapshotStore as AsapSQLiteSnapshotStore
-from asap.transport.server import create_app
 
 import asap_native
 import asap_native.integration as native_asap
@@ -217,15 +214,7 @@ def explicit_server(tmp_path: Path) -> Iterator[Server]:
     db = tmp_path / "explicit.db"
     snapshot_store = asap_native.SQLiteSnapshotStore(db)
     metering_store = asap_native.SQLiteMeteringStore(db)
-    holder: dict[str, Any] = {}
-    app = create_app(
-        make_manifest(),
-        make_registry(lambda: holder["app"].state.snapshot_store),
-        snapshot_store=snapshot_store,
-        metering_store=metering_store,
-        rate_limit=RATE_LIMIT,
-    )
-    holder["app"] = app
+    app = saving_app(snapshot_store=snapshot_store, metering_store=metering_store)
     assert app.state.snapshot_store is snapshot_store
     assert app.state.metering_store is metering_store
     try:
@@ -296,16 +285,8 @@ def installed_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
 
         metering_store = SQLiteMeteringStore(db)
         stores.append(metering_store)
-        holder: dict[str, Any] = {}
         # No snapshot_store: create_app asks asap's create_snapshot_store() for one.
-        app = create_app(
-            make_manifest(),
-            make_registry(lambda: holder["app"].state.snapshot_store),
-            metering_store=metering_store,
-            max_request_size=LIMIT,
-            rate_limit=RATE_LIMIT,
-        )
-        holder["app"] = app
+        app = saving_app(metering_store=metering_store, max_request_size=LIMIT)
         stores.append(app.state.snapshot_store)
         assert type(app.state.snapshot_store) is asap_native.SQLiteSnapshotStore
         assert app.state.snapshot_store.db_path == db
@@ -333,7 +314,9 @@ def test_installed_server_stops_bombs_at_the_limit(installed_server: Server, bom
     with httpx.Client(base_url=installed_server.url, timeout=HTTP_TIMEOUT) as client:
         response = post(client, bomb(16 * 1024 * 1024, corrupt_tail=True), encoding)
     assert response.status_code == 413, response.text
-    assert response.json()["detail"] == f"decompressed data exceeds the maximum of {LIMIT} bytes"
+    assert response.json()["detail"] == (
+        f"Decompressed request size (more than {LIMIT} bytes) exceeds maximum ({LIMIT} bytes)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -357,17 +340,12 @@ def test_installed_server_answers_corrupt_bodies_with_400(
 
 def test_installed_server_limit_is_exact(installed_server: Server) -> None:
     """A body that decodes to exactly the limit is served; one byte more is refused (413)."""
-    usage = {"tokens_in": 0, "tokens_out": 0, "api_calls": 0}
-    request = json.loads(rpc_body(task_envelope("task_edge", 1, {"blob": ""}, usage), "edge"))
-    blob_input = request["params"]["envelope"]["payload"]["input"]["data"]
-    blob_input["blob"] = "x" * (LIMIT - len(json.dumps(request).encode()))
-    exact = json.dumps(request).encode()
-    assert len(exact) == LIMIT
-    blob_input["blob"] += "x"
-    over = json.dumps(request).encode()
+    exact = sized_task_body(LIMIT, "task_edge", "edge")
+    over = sized_task_body(LIMIT + 1, "task_edge", "over")
     with httpx.Client(base_url=installed_server.url, timeout=HTTP_TIMEOUT) as client:
         response_envelope(post(client, gzip.compress(exact), "gzip"), "edge")
         refused = post(client, brotli.compress(over), "br")
     assert refused.status_code == 413, refused.text
     saved = installed_server.app.state.snapshot_store.get("task_edge")
-    assert saved.data == {"blob": "x" * (len(blob_input["blob"]) - 1)}
+    sent = json.loads(exact)["params"]["envelope"]["payload"]["input"]["data"]
+    assert saved.data == sent == {"blob": "x" * len(sent["blob"])}

@@ -91,6 +91,7 @@ def stdlib_error(action: Any) -> sqlite3.Error:
 # --- errors from SQLite ---------------------------------------------------------------------
 
 
+@pytest.mark.same_sqlite_in_process
 def test_locked_database_raises_database_locked(db_path: Path) -> None:
     store = SQLiteSnapshotStore(db_path, timeout=0.05)
     meter = SQLiteMeteringStore(db_path, timeout=0.05)

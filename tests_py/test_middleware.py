@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,40 +13,15 @@ from typing import Any
 import brotli
 import httpx
 import pytest
+from _asap_server import HTTP_TIMEOUT, echo_app, echo_body, echoed, post, serve
+from _bombs import brotli_bomb, gzip_bomb
 
 from asap_native import DecompressionMiddleware
 from asap_native.compression import compress_brotli, compress_gzip
 
-uvicorn = pytest.importorskip("uvicorn")
+pytest.importorskip("uvicorn")
 
 Message = dict[str, Any]
-
-
-def gzip_bomb(total: int) -> bytes:
-    """One gzip member expanding to ``total`` zero bytes (see test_compression.gzip_bomb)."""
-    block = 1 << 20
-    zeros = bytes(block)
-    encoder = zlib.compressobj(9, zlib.DEFLATED, -15)
-    encoder.compress(zeros)
-    encoder.flush(zlib.Z_FULL_FLUSH)
-    repeated = encoder.compress(zeros) + encoder.flush(zlib.Z_FULL_FLUSH)
-    last = encoder.compress(zeros) + encoder.flush(zlib.Z_FINISH)
-    fresh = zlib.compressobj(9, zlib.DEFLATED, -15)
-    first = fresh.compress(zeros) + fresh.flush(zlib.Z_FULL_FLUSH)
-    crc = 0
-    for _ in range(total // block):
-        crc = zlib.crc32(zeros, crc)
-    deflate = first + repeated * (total // block - 2) + last
-    trailer = crc.to_bytes(4, "little") + (total & 0xFFFFFFFF).to_bytes(4, "little")
-    return b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + deflate + trailer
-
-
-def brotli_bomb(total: int) -> bytes:
-    encoder = brotli.Compressor(quality=1)
-    zeros = bytes(1 << 20)
-    return b"".join([encoder.process(zeros) for _ in range(total // len(zeros))]) + (
-        encoder.finish()
-    )
 
 
 # ---- the middleware as an ASGI app ----------------------------------------------------------
@@ -305,96 +277,17 @@ def test_max_size_is_checked() -> None:
 MAX_SIZE = 2 * 1024 * 1024
 
 
-def asap_app() -> Any:
-    from asap.models.entities import Capability, Endpoint, Manifest, Skill
-    from asap.transport.handlers import create_default_registry
-    from asap.transport.server import create_app
-
-    manifest = Manifest(
-        id="urn:asap:agent:codec-test",
-        name="codec test",
-        version="1.0.0",
-        description="echo agent for the decompression middleware tests",
-        capabilities=Capability(
-            asap_version="0.1",
-            skills=[Skill(id="echo", description="echo")],
-            state_persistence=False,
-        ),
-        endpoints=Endpoint(asap="http://127.0.0.1/asap"),
-    )
-    # The asap app keeps its own 10 MiB limit, applied to the decoded body it now receives.
-    return create_app(manifest, create_default_registry(), rate_limit="100000/second")
-
-
-def rpc_body(payload_input: dict[str, Any]) -> bytes:
-    return json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "method": "asap.send",
-            "id": "req-1",
-            "params": {
-                "envelope": {
-                    "asap_version": "0.1",
-                    "sender": "urn:asap:agent:client",
-                    "recipient": "urn:asap:agent:codec-test",
-                    "payload_type": "task.request",
-                    "payload": {
-                        "conversation_id": "c1",
-                        "skill_id": "echo",
-                        "input": payload_input,
-                    },
-                }
-            },
-        }
-    ).encode()
-
-
 @pytest.fixture(scope="module")
 def server_url() -> Iterator[str]:
-    pytest.importorskip("asap.transport.server")
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # a free port chosen by the kernel, no race
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        DecompressionMiddleware(asap_app(), max_size=MAX_SIZE),
-        log_level="warning",
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
+    # The asap app keeps its own 10 MiB limit, applied to the decoded body it now receives.
+    with serve(DecompressionMiddleware(echo_app(), max_size=MAX_SIZE)) as url:
+        yield url
 
 
 @pytest.fixture
 def client(server_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server_url, timeout=30) as c:
+    with httpx.Client(base_url=server_url, timeout=HTTP_TIMEOUT) as c:
         yield c
-
-
-def post(client: httpx.Client, body: bytes, encoding: str | None) -> httpx.Response:
-    headers = {"content-type": "application/json"}
-    if encoding is not None:
-        headers["content-encoding"] = encoding
-    return client.post("/asap", content=body, headers=headers)
-
-
-def echoed(response: httpx.Response) -> Any:
-    assert response.status_code == 200, response.text
-    return response.json()["result"]["envelope"]["payload"]["result"]["echoed"]
 
 
 TEXT = {"text": "asap " * 60000, "numbers": list(range(5000))}  # ~330 KB of JSON
@@ -410,12 +303,12 @@ TEXT = {"text": "asap " * 60000, "numbers": list(range(5000))}  # ~330 KB of JSO
     ],
 )
 def test_server_decodes_real_bodies(client: httpx.Client, encoding: str, compress: Any) -> None:
-    assert echoed(post(client, compress(rpc_body(TEXT)), encoding)) == TEXT
+    assert echoed(post(client, compress(echo_body(TEXT)), encoding)) == TEXT
 
 
 def test_server_identity_and_no_encoding(client: httpx.Client) -> None:
-    assert echoed(post(client, rpc_body({"a": 1}), None)) == {"a": 1}
-    assert echoed(post(client, rpc_body({"a": 2}), "identity")) == {"a": 2}
+    assert echoed(post(client, echo_body({"a": 1}), None)) == {"a": 1}
+    assert echoed(post(client, echo_body({"a": 2}), "identity")) == {"a": 2}
 
 
 @pytest.mark.parametrize(
@@ -425,9 +318,9 @@ def test_server_identity_and_no_encoding(client: httpx.Client) -> None:
         ("zstd", b"{}", 415),
         ("gzip, br", b"{}", 415),
         ("gzip", b"not gzip", 400),
-        ("gzip", gzip.compress(rpc_body({"a": 1}))[:-5], 400),
+        ("gzip", gzip.compress(echo_body({"a": 1}))[:-5], 400),
         ("gzip", gzip.compress(b"x")[:10] + b"\xff" * 8, 400),
-        ("br", brotli.compress(rpc_body({"a": 1}))[:-2], 400),
+        ("br", brotli.compress(echo_body({"a": 1}))[:-2], 400),
         ("br", b"\xff\xff\xff\xff", 400),
     ],
 )
@@ -441,13 +334,13 @@ def test_server_error_statuses(
 
 def test_server_limit_at_and_above(client: httpx.Client) -> None:
     # A JSON-RPC body of exactly MAX_SIZE bytes passes; one byte more is 413.
-    base = rpc_body({"pad": ""})
-    exact = rpc_body({"pad": "p" * (MAX_SIZE - len(base))})
+    base = echo_body({"pad": ""})
+    exact = echo_body({"pad": "p" * (MAX_SIZE - len(base))})
     assert len(exact) == MAX_SIZE
     assert echoed(post(client, gzip.compress(exact), "gzip")) == {
         "pad": "p" * (MAX_SIZE - len(base))
     }
-    over = rpc_body({"pad": "p" * (MAX_SIZE - len(base) + 1)})
+    over = echo_body({"pad": "p" * (MAX_SIZE - len(base) + 1)})
     assert post(client, gzip.compress(over), "gzip").status_code == 413
     assert post(client, brotli.compress(over), "br").status_code == 413
 
@@ -479,6 +372,6 @@ def test_server_bomb_is_413_and_memory_stays_bounded(client: httpx.Client, encod
         # 1 GiB decoded in full would show here; the limit plus working memory must not.
         assert grown_mib < MAX_SIZE / (1 << 20) + 48, grown_mib
     # The server is still fine afterwards, on the same connection.
-    assert echoed(post(client, gzip.compress(rpc_body({"after": encoding})), "gzip")) == {
+    assert echoed(post(client, gzip.compress(echo_body({"after": encoding})), "gzip")) == {
         "after": encoding
     }

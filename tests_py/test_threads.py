@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _threads import run_threads
 from conftest import (
     BASE_TIME,
     SNAPSHOT_KINDS,
@@ -25,27 +26,6 @@ from asap_native import SQLiteMeteringStore, SQLiteSnapshotStore, StoreClosedErr
 
 THREADS = 12
 PER_THREAD = 40
-
-
-def run_threads(count: int, target: Any) -> None:
-    """Run target(index) on `count` threads started together; re-raise the first failure."""
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def body(index: int) -> None:
-        try:
-            barrier.wait()
-            target(index)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
 
 
 def payload(thread: int, version: int) -> dict[str, Any]:
@@ -334,6 +314,7 @@ def test_calls_do_not_create_threads(db_path: Path) -> None:
 
 
 @pytest.mark.parametrize("operation", ["snapshot-save", "snapshot-delete", "metering-record"])
+@pytest.mark.same_sqlite_in_process
 def test_gil_is_released_while_waiting_for_the_database(db_path: Path, operation: str) -> None:
     """A save stuck on another connection's lock must not stop other Python threads.
 
@@ -396,6 +377,7 @@ def test_gil_is_released_while_waiting_for_the_database(db_path: Path, operation
     meter.close()
 
 
+@pytest.mark.same_sqlite_in_process
 def test_threads_run_in_parallel_with_blocked_reads_and_writes(db_path: Path) -> None:
     """Several threads blocked in the store at once do not serialize other Python threads."""
     store = SQLiteSnapshotStore(db_path, timeout=60)

@@ -133,7 +133,7 @@ def compression_api() -> None:
 def integration_api() -> None:
     replaced = asap_native.integration.install()
     assert_type(replaced, list[str])
-    assert_type(asap_native.integration.installed(), bool)
+    assert_type(asap_native.integration.installed(), frozenset[str])
     asap_native.integration.uninstall()
 
 

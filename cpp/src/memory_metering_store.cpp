@@ -57,8 +57,17 @@ std::vector<UsageEvent> MemoryMeteringStore::query_unmeasured(const std::string&
         [](const StoredEvent* a, const StoredEvent* b) { return a->instant < b->instant; });
     const auto size = static_cast<std::int64_t>(matches.size());
     const std::int64_t first = std::min(page.offset, size);
-    // min before adding: first + a limit near INT64_MAX would overflow.
-    const std::int64_t last = page.limit ? first + std::min(size - first, *page.limit) : size;
+    std::int64_t last = size;
+    if (page.limit && *page.limit >= 0) {
+        last = first + std::min(size - first, *page.limit);  // min first: no overflow
+    } else if (page.limit) {
+        // asap-protocol's in-memory store slices matches[offset:offset + limit]: a negative
+        // end counts from the end (in 128 bits: offset + limit may leave 64).
+        UsageCount slice_end = static_cast<UsageCount>(page.offset) + *page.limit;
+        if (slice_end < 0) slice_end += size;
+        slice_end = std::clamp<UsageCount>(slice_end, 0, size);
+        last = std::max(first, static_cast<std::int64_t>(slice_end));
+    }
     out.reserve(static_cast<std::size_t>(last - first));
     for (std::int64_t i = first; i < last; ++i)
         out.push_back(matches[static_cast<std::size_t>(i)]->event);

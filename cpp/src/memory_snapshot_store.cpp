@@ -28,7 +28,6 @@ std::optional<Snapshot> MemorySnapshotStore::get(const std::string& task_id,
                                                  std::optional<std::int64_t> version) {
     return stats_.measure(StoreOperation::Get, [&]() -> std::optional<Snapshot> {
         ensure_open();
-        validate_task_key(task_id, version ? &*version : nullptr);
         std::shared_lock lock(mutex_);
         auto task = tasks_.find(task_id);
         if (task == tasks_.end() || task->second.empty()) return std::nullopt;
@@ -42,7 +41,6 @@ std::optional<Snapshot> MemorySnapshotStore::get(const std::string& task_id,
 std::vector<std::int64_t> MemorySnapshotStore::list_versions(const std::string& task_id) {
     return stats_.measure(StoreOperation::ListVersions, [&] {
         ensure_open();
-        validate_task_key(task_id, nullptr);
         std::shared_lock lock(mutex_);
         std::vector<std::int64_t> versions;
         auto task = tasks_.find(task_id);
@@ -61,7 +59,6 @@ bool MemorySnapshotStore::remove(const std::string& task_id, std::optional<std::
 bool MemorySnapshotStore::remove_unmeasured(const std::string& task_id,
                                             std::optional<std::int64_t> version) {
     ensure_open();
-    validate_task_key(task_id, version ? &*version : nullptr);
     std::unique_lock lock(mutex_);
     auto task = tasks_.find(task_id);
     if (task == tasks_.end()) return false;

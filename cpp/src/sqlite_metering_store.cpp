@@ -1,7 +1,5 @@
 #include "asap_native/sqlite_metering_store.hpp"
 
-#include <sqlite3.h>
-
 #include <chrono>
 #include <random>
 
@@ -46,26 +44,6 @@ const std::string kCastCounters =
     "CAST(json_extract(?1, '$.tokens_out') AS INTEGER), "
     "CAST(json_extract(?1, '$.duration_ms') AS INTEGER), "
     "CAST(json_extract(?1, '$.api_calls') AS INTEGER)";
-
-void asap_instant(sqlite3_context* context, int, sqlite3_value** args) {
-    const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(args[0]));
-    if (text == nullptr) {
-        sqlite3_result_null(context);
-        return;
-    }
-    const auto size = static_cast<std::size_t>(sqlite3_value_bytes(args[0]));
-    if (auto instant = parse_iso8601(std::string_view(text, size)))
-        sqlite3_result_int64(context, *instant);
-    else
-        sqlite3_result_null(context);
-}
-
-void register_functions(sqlite::Connection& connection) {
-    const int rc = sqlite3_create_function_v2(connection.handle(), "asap_instant", 1,
-                                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-                                              nullptr, asap_instant, nullptr, nullptr, nullptr);
-    if (rc != SQLITE_OK) sqlite::throw_sqlite_error(connection.handle(), rc, "create function");
-}
 
 constexpr char kCrockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -204,31 +182,33 @@ UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& a
 }  // namespace
 
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options)
-    : engine_([&](StoreStats& stats) {
-          options.busy_wait_counter = stats.busy_wait_counter();
-          return std::make_unique<sqlite::Database>(path, options, kSchema, register_functions);
-      }) {}
+    : SqliteMeteringStore(open_sqlite_engine(path, options)) {}
+
+SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine)
+    : engine_(std::move(engine)) {
+    apply_schema(*engine_, kSchema);
+}
 
 void SqliteMeteringStore::record(const UsageEvent& event) {
-    engine_.write(StoreOperation::Record, [&](sqlite::Connection& c) { record_on(c, event); });
+    engine_->write(StoreOperation::Record, [&](sqlite::Connection& c) { record_on(c, event); });
 }
 
 std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id, InstantMicros start,
                                                    InstantMicros end, QueryPage page) {
-    return engine_.read(StoreOperation::Query, [&](sqlite::Connection& c) {
+    return engine_->read(StoreOperation::Query, [&](sqlite::Connection& c) {
         return query_on(c, agent_id, start, end, page);
     });
 }
 
 UsageAggregate SqliteMeteringStore::aggregate(const std::string& agent_id,
                                               const std::string& period) {
-    return engine_.read(StoreOperation::Aggregate,
-                        [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
+    return engine_->read(StoreOperation::Aggregate,
+                         [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
 }
 
 void SqliteMeteringStore::record_queued(UsageEvent event, Done<Nothing> done) {
     std::string key = event.agent_id;
-    engine_.write_queued(
+    engine_->write_queued(
         StoreOperation::Record, std::move(key),
         [event = std::move(event)](sqlite::Connection& c) { record_on(c, event); },
         std::move(done));
@@ -236,7 +216,7 @@ void SqliteMeteringStore::record_queued(UsageEvent event, Done<Nothing> done) {
 
 void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start, InstantMicros end,
                                        QueryPage page, Done<std::vector<UsageEvent>> done) {
-    engine_.read_queued(
+    engine_->read_queued(
         StoreOperation::Query, agent_id,
         [agent_id, start, end, page](sqlite::Connection& c) {
             return query_on(c, agent_id, start, end, page);
@@ -246,7 +226,7 @@ void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start
 
 void SqliteMeteringStore::aggregate_queued(std::string agent_id, std::string period,
                                            Done<UsageAggregate> done) {
-    engine_.read_queued(
+    engine_->read_queued(
         StoreOperation::Aggregate, agent_id,
         [agent_id, period = std::move(period)](sqlite::Connection& c) {
             return aggregate_on(c, agent_id, period);

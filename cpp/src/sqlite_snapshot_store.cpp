@@ -53,7 +53,6 @@ void save_on(Connection& connection, const Snapshot& snapshot) {
 
 std::optional<Snapshot> get_on(Connection& connection, const std::string& task_id,
                                std::optional<std::int64_t> version) {
-    validate_task_key(task_id, version ? &*version : nullptr);
     Statement::Use select(connection.statement(version ? kGetVersion : kGetLatest));
     select->bind_no_copy(1, task_id);
     if (version) select->bind(2, *version);
@@ -69,7 +68,6 @@ std::optional<Snapshot> get_on(Connection& connection, const std::string& task_i
 }
 
 std::vector<std::int64_t> list_versions_on(Connection& connection, const std::string& task_id) {
-    validate_task_key(task_id, nullptr);
     Statement::Use select(connection.statement(kListVersions));
     select->bind_no_copy(1, task_id);
     std::vector<std::int64_t> versions;
@@ -79,7 +77,6 @@ std::vector<std::int64_t> list_versions_on(Connection& connection, const std::st
 
 bool remove_on(Connection& connection, const std::string& task_id,
                std::optional<std::int64_t> version) {
-    validate_task_key(task_id, version ? &*version : nullptr);
     Statement::Use remove(connection.statement(version ? kDeleteVersion : kDeleteTask));
     remove->bind_no_copy(1, task_id);
     if (version) remove->bind(2, *version);
@@ -90,55 +87,57 @@ bool remove_on(Connection& connection, const std::string& task_id,
 }  // namespace
 
 SqliteSnapshotStore::SqliteSnapshotStore(const std::string& path, sqlite::ConnectionOptions options)
-    : engine_([&](StoreStats& stats) {
-          options.busy_wait_counter = stats.busy_wait_counter();
-          return std::make_unique<sqlite::Database>(path, options, kSchema);
-      }) {}
+    : SqliteSnapshotStore(open_sqlite_engine(path, options)) {}
+
+SqliteSnapshotStore::SqliteSnapshotStore(std::shared_ptr<SqliteEngine> engine)
+    : engine_(std::move(engine)) {
+    apply_schema(*engine_, kSchema);
+}
 
 void SqliteSnapshotStore::save(const Snapshot& snapshot) {
-    engine_.write(StoreOperation::Save, [&](Connection& c) { save_on(c, snapshot); });
+    engine_->write(StoreOperation::Save, [&](Connection& c) { save_on(c, snapshot); });
 }
 
 std::optional<Snapshot> SqliteSnapshotStore::get(const std::string& task_id,
                                                  std::optional<std::int64_t> version) {
-    return engine_.read(StoreOperation::Get,
-                        [&](Connection& c) { return get_on(c, task_id, version); });
+    return engine_->read(StoreOperation::Get,
+                         [&](Connection& c) { return get_on(c, task_id, version); });
 }
 
 std::vector<std::int64_t> SqliteSnapshotStore::list_versions(const std::string& task_id) {
-    return engine_.read(StoreOperation::ListVersions,
-                        [&](Connection& c) { return list_versions_on(c, task_id); });
+    return engine_->read(StoreOperation::ListVersions,
+                         [&](Connection& c) { return list_versions_on(c, task_id); });
 }
 
 bool SqliteSnapshotStore::remove(const std::string& task_id, std::optional<std::int64_t> version) {
-    return engine_.write(StoreOperation::Delete,
-                         [&](Connection& c) { return remove_on(c, task_id, version); });
+    return engine_->write(StoreOperation::Delete,
+                          [&](Connection& c) { return remove_on(c, task_id, version); });
 }
 
 void SqliteSnapshotStore::save_queued(Snapshot snapshot, Done<Nothing> done) {
     std::string key = snapshot.task_id;
-    engine_.write_queued(
+    engine_->write_queued(
         StoreOperation::Save, std::move(key),
         [snapshot = std::move(snapshot)](Connection& c) { save_on(c, snapshot); }, std::move(done));
 }
 
 void SqliteSnapshotStore::get_queued(std::string task_id, std::optional<std::int64_t> version,
                                      Done<std::optional<Snapshot>> done) {
-    engine_.read_queued(
+    engine_->read_queued(
         StoreOperation::Get, task_id,
         [task_id, version](Connection& c) { return get_on(c, task_id, version); }, std::move(done));
 }
 
 void SqliteSnapshotStore::list_versions_queued(std::string task_id,
                                                Done<std::vector<std::int64_t>> done) {
-    engine_.read_queued(
+    engine_->read_queued(
         StoreOperation::ListVersions, task_id,
         [task_id](Connection& c) { return list_versions_on(c, task_id); }, std::move(done));
 }
 
 void SqliteSnapshotStore::remove_queued(std::string task_id, std::optional<std::int64_t> version,
                                         Done<bool> done) {
-    engine_.write_queued(
+    engine_->write_queued(
         StoreOperation::Delete, task_id,
         [task_id, version](Connection& c) { return remove_on(c, task_id, version); },
         std::move(done));

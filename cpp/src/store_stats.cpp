@@ -22,8 +22,16 @@ const char* operation_name(StoreOperation operation) noexcept {
             return "query";
         case StoreOperation::Aggregate:
             return "aggregate";
+        case StoreOperation::Execute:
+            return "execute";
+        case StoreOperation::Fetch:
+            return "fetch";
+        case StoreOperation::Script:
+            return "script";
+        case StoreOperation::Transaction:
+            return "transaction";
     }
-    return "?";
+    return "unknown";
 }
 
 std::size_t Histogram::bucket_of(std::uint64_t value) noexcept {

@@ -129,20 +129,14 @@ private:
 }  // namespace
 
 void validate_usage_event(const UsageEvent& event) {
-    if (event.task_id.empty()) throw InvalidArgument("usage event task_id must be non-empty");
-    if (event.agent_id.empty()) throw InvalidArgument("usage event agent_id must be non-empty");
-    if (event.consumer_id.empty())
-        throw InvalidArgument("usage event consumer_id must be non-empty");
     const UsageMetrics& m = event.metrics;
     if (m.tokens_in < 0 || m.tokens_out < 0 || m.duration_ms < 0 || m.api_calls < 0)
         throw InvalidArgument("usage metrics must be >= 0");
     parse_iso8601_or_throw(event.timestamp, "usage event timestamp");
 }
 
-void validate_query(const std::string& agent_id, QueryPage page) {
-    if (agent_id.empty()) throw InvalidArgument("agent_id must be a non-empty string");
+void validate_query(const std::string&, QueryPage page) {
     if (page.offset < 0) throw InvalidArgument("offset must be non-negative");
-    if (page.limit && *page.limit < 0) throw InvalidArgument("limit must be non-negative");
 }
 
 std::string usage_count_text(UsageCount count) {

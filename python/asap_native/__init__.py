@@ -51,7 +51,14 @@ if TYPE_CHECKING:
     from asap_native import compression
     from asap_native.middleware import DecompressionMiddleware
 
-__version__ = "0.1.0"
+#: The version in pyproject.toml (its one home), compiled into the extension.
+__version__: str = _core.__version__
+
+#: The SQLite library the stores use, like ``sqlite3.sqlite_version``: the copy bundled in the
+#: wheels, or the system's in a build from source with ``ASAP_NATIVE_BUNDLED_SQLITE=OFF``.
+sqlite_version: str = _core.sqlite_version()
+#: ``sqlite_version`` as a tuple of ints, like ``sqlite3.sqlite_version_info``.
+sqlite_version_info: tuple[int, ...] = tuple(int(part) for part in sqlite_version.split("."))
 
 __all__ = [
     "DEFAULT_DB_PATH",
@@ -84,6 +91,8 @@ __all__ = [
     "create_async_snapshot_store",
     "create_snapshot_store",
     "postgres_available",
+    "sqlite_version",
+    "sqlite_version_info",
 ]
 
 

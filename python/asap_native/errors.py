@@ -150,6 +150,7 @@ def path_error(number: int, message: str, path: str) -> OSError:
 
 # The class _core raises for each kind of core failure (handed over once, at import).
 NATIVE_ERROR_CLASSES: dict[str, type[Exception]] = {
+    "sql_usage": sqlite3.ProgrammingError,
     "busy": DatabaseLockedError,
     "read_only": ReadOnlyDatabaseError,
     "not_a_database": NotADatabaseError,

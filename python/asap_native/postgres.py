@@ -17,6 +17,7 @@ libpq's. The DSN is never logged, and ``repr()`` shows only host, port, database
 from __future__ import annotations
 
 import weakref
+from typing import Any
 
 from asap_native import _core
 from asap_native._store_base import StoreBase
@@ -55,6 +56,16 @@ def _check_options(dsn: object, timeout: object, max_connections: object) -> tup
     return float(timeout), max_connections
 
 
+def _key_error(task_id: object, version: object) -> Exception:
+    if isinstance(version, int) and not isinstance(version, bool):
+        if type(task_id) is str:
+            return OverflowError(f"version {version} does not fit in 64 bits")
+    return TypeError(
+        "task_id must be a str and version an int or None, not "
+        f"{type(task_id).__name__} and {type(version).__name__}"
+    )
+
+
 class _ServerStore(StoreBase):
     """A store on a PostgreSQL server: closed at collection or interpreter exit."""
 
@@ -87,6 +98,16 @@ class _PostgresSnapshots(_ServerStore, _SnapshotStore[SnapshotT]):
         seconds, connections = _check_options(dsn, timeout, max_connections)
         self._native = _core.open_postgres_snapshot_store(dsn, seconds, connections)
         self._opened(dsn)
+
+    # PostgreSQL compares text with text only: other key types are the caller's mistake.
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        raise _key_error(task_id, version)
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        raise _key_error(task_id, None)
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        raise _key_error(task_id, version)
 
 
 class PostgresSnapshotStore(

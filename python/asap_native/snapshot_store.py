@@ -26,6 +26,7 @@ from asap_native._store_base import (
 )
 from asap_native.loop_bridge import call_queued
 from asap_native.models import SnapshotLike, SnapshotT
+from asap_native.repository import SQLiteRepositoryMethods
 
 if TYPE_CHECKING:
     from asap_native.postgres import PostgresAsyncSnapshotStore, PostgresSnapshotStore
@@ -62,13 +63,114 @@ def _storage_url() -> str:
     return url
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def _plain(task_id: object, version: object) -> bool:
+    """A str task id and no version or an int64 one: the keys the native calls take."""
+    return type(task_id) is str and (
+        version is None or (type(version) is int and _INT64_MIN <= version <= _INT64_MAX)
+    )
+
+
 class _SnapshotStore(StoreBase, Generic[SnapshotT]):
-    """A store on a native SnapshotStore."""
+    """A store on a native SnapshotStore.
+
+    Keys of other types (``get(123)``, ``get("t", 1.0)``) are looked up as asap-protocol's
+    store of the same kind looks them up: by its SQL for the SQLite stores, by Python
+    equality for the in-memory ones.
+    """
 
     _native: _core.NativeSnapshotStore[SnapshotT]
 
+    def _save(self, snapshot: SnapshotLike) -> None:
+        self._native.save(snapshot)
 
-class _SQLiteSnapshots(SQLiteFile, _SnapshotStore[SnapshotT]):
+    def _get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        if _plain(task_id, version):
+            return self._native.get(task_id, version)
+        return self._other_get(task_id, version)
+
+    def _list_versions(self, task_id: Any) -> list[int]:
+        if type(task_id) is str:
+            return self._native.list_versions(task_id)
+        return self._other_list(task_id)
+
+    def _delete(self, task_id: Any, version: Any) -> bool:
+        if _plain(task_id, version):
+            return self._native.delete(task_id, version)
+        return self._other_delete(task_id, version)
+
+    async def _save_queued(self, snapshot: SnapshotLike) -> None:
+        await call_queued(self._native.save_queued, snapshot)
+
+    async def _get_queued(self, task_id: Any, version: Any = None) -> SnapshotT | None:
+        if _plain(task_id, version):
+            return await call_queued(self._native.get_queued, task_id, version)
+        return await self._other_get_queued(task_id, version)
+
+    async def _list_versions_queued(self, task_id: Any) -> list[int]:
+        if type(task_id) is str:
+            return await call_queued(self._native.list_versions_queued, task_id)
+        return await self._other_list_queued(task_id)
+
+    async def _delete_queued(self, task_id: Any, version: Any = None) -> bool:
+        if _plain(task_id, version):
+            return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._other_delete_queued(task_id, version)
+
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        raise NotImplementedError
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        raise NotImplementedError
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        raise NotImplementedError
+
+    async def _other_get_queued(self, task_id: Any, version: Any) -> SnapshotT | None:
+        return self._other_get(task_id, version)
+
+    async def _other_list_queued(self, task_id: Any) -> list[int]:
+        return self._other_list(task_id)
+
+    async def _other_delete_queued(self, task_id: Any, version: Any) -> bool:
+        return self._other_delete(task_id, version)
+
+
+# asap-protocol's SQL, for keys of other types: SQLite compares them as asap's store does.
+_GET_BY_VERSION_SQL = (
+    "SELECT task_id, id, version, data, checkpoint, created_at FROM snapshots "
+    "WHERE task_id = ? AND version = ?"
+)
+_GET_LATEST_SQL = (
+    "SELECT task_id, id, version, data, checkpoint, created_at FROM snapshots "
+    "WHERE task_id = ? ORDER BY version DESC LIMIT 1"
+)
+_LIST_VERSIONS_SQL = "SELECT version FROM snapshots WHERE task_id = ? ORDER BY version"
+_DELETE_VERSION_SQL = "DELETE FROM snapshots WHERE task_id = ? AND version = ?"
+_DELETE_TASK_SQL = "DELETE FROM snapshots WHERE task_id = ?"
+
+
+def _get_sql(task_id: Any, version: Any) -> tuple[str, tuple[Any, ...]]:
+    if version is not None:
+        return _GET_BY_VERSION_SQL, (task_id, version)
+    return _GET_LATEST_SQL, (task_id,)
+
+
+def _delete_sql(task_id: Any, version: Any) -> tuple[str, tuple[Any, ...]]:
+    if version is not None:
+        return _DELETE_VERSION_SQL, (task_id, version)
+    return _DELETE_TASK_SQL, (task_id,)
+
+
+def _snapshot_of_row(row: tuple[Any, ...]) -> Any:
+    task_id, id_, version, data, checkpoint, created_at = row
+    return _core.snapshot_from_row(task_id, id_, version, data, bool(checkpoint), created_at)
+
+
+class _SQLiteSnapshots(SQLiteFile, SQLiteRepositoryMethods, _SnapshotStore[SnapshotT]):
     def __init__(
         self,
         db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
@@ -79,6 +181,84 @@ class _SQLiteSnapshots(SQLiteFile, _SnapshotStore[SnapshotT]):
         durability_text, seconds = check_options(durability, timeout)
         self._native = _core.open_sqlite_snapshot_store(db_path, durability_text, seconds)
         self._opened(db_path)
+
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        rows = self._sql._native.fetch(*_get_sql(task_id, version))[1]
+        return _snapshot_of_row(rows[0]) if rows else None
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        return [row[0] for row in self._sql._native.fetch(_LIST_VERSIONS_SQL, (task_id,))[1]]
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        return bool(self._sql._native.execute(*_delete_sql(task_id, version))[2] > 0)
+
+    async def _other_get_queued(self, task_id: Any, version: Any) -> SnapshotT | None:
+        rows = await self._sql.fetch_all(*_get_sql(task_id, version))
+        return _snapshot_of_row(rows[0]) if rows else None
+
+    async def _other_list_queued(self, task_id: Any) -> list[int]:
+        return [row[0] for row in await self._sql.fetch_all(_LIST_VERSIONS_SQL, (task_id,))]
+
+    async def _other_delete_queued(self, task_id: Any, version: Any) -> bool:
+        return await self._sql.execute(*_delete_sql(task_id, version)) > 0
+
+
+class _InMemorySnapshots(_SnapshotStore[SnapshotT]):
+    """Keys as asap's in-memory stores (dicts of dicts) find them: the task id by hash and
+    equality (only str task ids are ever stored), then the version the same way among the
+    task's versions (``1.0`` and ``True`` find version 1); an unhashable key raises TypeError
+    where the dict lookup would. A str the store cannot hold (a lone surrogate) finds
+    nothing."""
+
+    def __init__(self) -> None:
+        self._native = _core.open_memory_snapshot_store()
+
+    def _get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        try:
+            return super()._get(task_id, version)
+        except UnicodeEncodeError:
+            return None
+
+    def _list_versions(self, task_id: Any) -> list[int]:
+        try:
+            return super()._list_versions(task_id)
+        except UnicodeEncodeError:
+            return []
+
+    def _delete(self, task_id: Any, version: Any) -> bool:
+        try:
+            return super()._delete(task_id, version)
+        except UnicodeEncodeError:
+            return False
+
+    def _stored_key(self, task_id: Any, version: Any) -> tuple[str, int | None] | None:
+        """The stored (task id, version) a dict lookup with these keys finds, if any."""
+        hash(task_id)
+        if not isinstance(task_id, str):
+            return None
+        task = str.__str__(task_id)
+        versions = self._native.list_versions(task)
+        if not versions:
+            return None
+        if version is None:
+            return task, None
+        wanted = hash(version)
+        for stored in versions:
+            if hash(stored) == wanted and stored == version:
+                return task, stored
+        return None
+
+    def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        key = self._stored_key(task_id, version)
+        return None if key is None else self._native.get(*key)
+
+    def _other_list(self, task_id: Any) -> list[int]:
+        key = self._stored_key(task_id, None)
+        return [] if key is None else self._native.list_versions(key[0])
+
+    def _other_delete(self, task_id: Any, version: Any) -> bool:
+        key = self._stored_key(task_id, version)
+        return False if key is None else self._native.delete(*key)
 
 
 class _SyncCalls(_SnapshotStore[SnapshotT]):
@@ -92,19 +272,19 @@ class _SyncCalls(_SnapshotStore[SnapshotT]):
         anything else raises TypeError/ValueError naming the offending path, and nothing is
         written.
         """
-        self._native.save(snapshot)
+        self._save(snapshot)
 
     def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Return the given version, or the latest when ``version`` is None; None if absent."""
-        return self._native.get(task_id, version)
+        return self._get(task_id, version)
 
     def list_versions(self, task_id: str) -> list[int]:
         """Return the task's stored versions in ascending order."""
-        return self._native.list_versions(task_id)
+        return self._list_versions(task_id)
 
     def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version, or every version when ``version`` is None; True if any went."""
-        return self._native.delete(task_id, version)
+        return self._delete(task_id, version)
 
 
 class _AsyncVariants(_SnapshotStore[SnapshotT]):
@@ -112,19 +292,19 @@ class _AsyncVariants(_SnapshotStore[SnapshotT]):
 
     async def save_async(self, snapshot: SnapshotLike) -> None:
         """Awaitable :meth:`save`; returns once the write is committed."""
-        await call_queued(self._native.save_queued, snapshot)
+        await self._save_queued(snapshot)
 
     async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Awaitable :meth:`get`."""
-        return await call_queued(self._native.get_queued, task_id, version)
+        return await self._get_queued(task_id, version)
 
     async def list_versions_async(self, task_id: str) -> list[int]:
         """Awaitable :meth:`list_versions`."""
-        return await call_queued(self._native.list_versions_queued, task_id)
+        return await self._list_versions_queued(task_id)
 
     async def delete_async(self, task_id: str, version: int | None = None) -> bool:
         """Awaitable :meth:`delete`; returns once the delete is committed."""
-        return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._delete_queued(task_id, version)
 
 
 class _QueuedCalls(_SnapshotStore[SnapshotT]):
@@ -132,19 +312,19 @@ class _QueuedCalls(_SnapshotStore[SnapshotT]):
 
     async def save(self, snapshot: SnapshotLike) -> None:
         """Save a snapshot; returns once the write is committed."""
-        await call_queued(self._native.save_queued, snapshot)
+        await self._save_queued(snapshot)
 
     async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Retrieve a snapshot; ``version`` None means latest."""
-        return await call_queued(self._native.get_queued, task_id, version)
+        return await self._get_queued(task_id, version)
 
     async def list_versions(self, task_id: str) -> list[int]:
         """List version numbers for ``task_id`` in ascending order."""
-        return await call_queued(self._native.list_versions_queued, task_id)
+        return await self._list_versions_queued(task_id)
 
     async def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version or all snapshots for ``task_id``; returns once committed."""
-        return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._delete_queued(task_id, version)
 
 
 class SQLiteSnapshotStore(
@@ -170,6 +350,7 @@ class SQLiteSnapshotStore(
     """
 
 
+
 class SQLiteAsyncSnapshotStore(_QueuedCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
@@ -180,44 +361,39 @@ class SQLiteAsyncSnapshotStore(_QueuedCalls[SnapshotT], _SQLiteSnapshots[Snapsho
     """
 
 
-class InMemorySnapshotStore(_SyncCalls[SnapshotT]):
+class InMemorySnapshotStore(_SyncCalls[SnapshotT], _InMemorySnapshots[SnapshotT]):
     """:class:`~asap.state.snapshot.SnapshotStore` held in process memory (for tests).
 
     Data is stored as JSON text, exactly as the SQLite store keeps it, so ``get`` returns a
-    fresh copy and the same encoding rules apply.
+    fresh copy and the same encoding rules apply (asap-protocol's returns the very object
+    saved: ``install()`` leaves asap's in-memory stores in place unless asked).
     """
-
-    def __init__(self) -> None:
-        self._native = _core.open_memory_snapshot_store()
 
     def __repr__(self) -> str:
         return "InMemorySnapshotStore()"
 
 
-class AsyncInMemorySnapshotStore(_SnapshotStore[SnapshotT]):
+class AsyncInMemorySnapshotStore(_InMemorySnapshots[SnapshotT]):
     """:class:`~asap.state.snapshot.AsyncSnapshotStore` held in process memory (for tests).
 
     Operations take microseconds and never wait on I/O, so they run inline.
     """
 
-    def __init__(self) -> None:
-        self._native = _core.open_memory_snapshot_store()
-
     async def save(self, snapshot: SnapshotLike) -> None:
         """Save a snapshot to the in-memory store."""
-        self._native.save(snapshot)
+        self._save(snapshot)
 
     async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
         """Retrieve a snapshot; ``version`` None means latest."""
-        return self._native.get(task_id, version)
+        return self._get(task_id, version)
 
     async def list_versions(self, task_id: str) -> list[int]:
         """List version numbers in ascending order."""
-        return self._native.list_versions(task_id)
+        return self._list_versions(task_id)
 
     async def delete(self, task_id: str, version: int | None = None) -> bool:
         """Delete one version or all snapshots for ``task_id``."""
-        return self._native.delete(task_id, version)
+        return self._delete(task_id, version)
 
     def __repr__(self) -> str:
         return "AsyncInMemorySnapshotStore()"
@@ -260,6 +436,13 @@ class _DefaultBackend(str):
 _SQLITE_BY_DEFAULT = _DefaultBackend("sqlite")
 
 
+def requests_postgres(backend: object = None) -> bool:
+    """Whether a factory call with this ``backend`` (None: none given) means PostgreSQL."""
+    if backend is None or backend is _SQLITE_BY_DEFAULT:
+        backend = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "")
+    return isinstance(backend, str) and backend.strip().lower() == POSTGRES_BACKEND
+
+
 def create_async_snapshot_store(
     backend: str = _SQLITE_BY_DEFAULT,
     *,
@@ -281,14 +464,11 @@ def create_async_snapshot_store(
         ValueError: ``backend`` is not ``"memory"``, ``"sqlite"`` or ``"postgresql"``, or
             ``"postgresql"`` without ``ASAP_STORAGE_URL``.
     """
-    if backend is _SQLITE_BY_DEFAULT:
-        from_env = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "").strip().lower()
-        backend = POSTGRES_BACKEND if from_env == POSTGRES_BACKEND else "sqlite"
-    key = backend.strip().lower()
-    if key == POSTGRES_BACKEND:
+    if requests_postgres(backend):
         from asap_native.postgres import PostgresAsyncSnapshotStore
 
         return PostgresAsyncSnapshotStore(_storage_url())
+    key = backend.strip().lower()
     if key == "memory":
         return AsyncInMemorySnapshotStore()
     if key == "sqlite":

@@ -11,6 +11,7 @@
 #include "asap_native/completion_queue.hpp"
 #include "asap_native/queued_call.hpp"
 #include "models.hpp"
+#include "sql_values.hpp"
 
 namespace asap_native::bindings {
 

@@ -1,4 +1,4 @@
-// Python bindings of the compression codecs (asap_native._core.codec).
+// Python bindings of the compression codecs (on asap_native._core itself).
 #pragma once
 
 #include <pybind11/pybind11.h>

@@ -33,6 +33,8 @@ py::object python_exception(std::exception_ptr error) {
         std::rethrow_exception(error);
     } catch (const PathError& e) {
         return path_error_object(e.error_number(), e.what(), e.path());
+    } catch (const SqlUsageError& e) {
+        return sql_usage_error_class()(e.what());
     } catch (const InvalidArgument& e) {
         return py::reinterpret_borrow<py::object>(PyExc_ValueError)(e.what());
     } catch (const StoreError& e) {
@@ -70,6 +72,8 @@ void register_errors(py::module_&) {
             std::rethrow_exception(pointer);
         } catch (const PathError& error) {
             set_error(path_error_object(error.error_number(), error.what(), error.path()));
+        } catch (const SqlUsageError& error) {
+            set_error(sql_usage_error_class()(error.what()));
         } catch (const InvalidArgument& error) {
             PyErr_SetString(PyExc_ValueError, error.what());
         } catch (const StoreError& error) {

@@ -210,31 +210,28 @@ private:
     void write_int(PyObject* obj) {
         int overflow = 0;
         const long long value = PyLong_AsLongLongAndOverflow(obj, &overflow);
-        char buffer[24];
         if (overflow == 0) {
             if (value == -1 && PyErr_Occurred()) throw py::error_already_set();
+            char buffer[24];
             auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
             out_.append(buffer, result.ptr);
             return;
         }
-        if (overflow > 0) {
-            const unsigned long long big = PyLong_AsUnsignedLongLong(obj);
-            if (!(big == static_cast<unsigned long long>(-1) && PyErr_Occurred())) {
-                auto result = std::to_chars(buffer, buffer + sizeof buffer, big);
-                out_.append(buffer, result.ptr);
-                return;
-            }
-            PyErr_Clear();
-        }
-        throw EncodeError{PyExc_ValueError, "integer does not fit in 64 bits", {}};
+        // Beyond 64 bits: the exact decimal digits, as json.dumps writes them.
+        PyObject* digits = PyLong_Type.tp_repr(obj);
+        if (digits == nullptr) throw py::error_already_set();
+        py::object owner = py::reinterpret_steal<py::object>(digits);
+        Py_ssize_t size = 0;
+        const char* text = PyUnicode_AsUTF8AndSize(digits, &size);
+        if (text == nullptr) throw py::error_already_set();
+        out_.append(text, static_cast<std::size_t>(size));
     }
 
     void write_float(double value) {
-        if (!std::isfinite(value))
-            throw EncodeError{PyExc_ValueError,
-                              "float " + std::string(std::isnan(value) ? "NaN" : "Infinity") +
-                                  " is not valid JSON",
-                              {}};
+        // NaN and the infinities as json.dumps writes them (allow_nan=True, its default), so
+        // the text reads back with json.loads, as asap-protocol's stores read it.
+        if (std::isnan(value)) return out_.append("NaN"), void();
+        if (std::isinf(value)) return out_.append(value > 0 ? "Infinity" : "-Infinity"), void();
         char buffer[32];
         auto result = std::to_chars(buffer, buffer + sizeof buffer, value);
         const std::string_view text(buffer, static_cast<std::size_t>(result.ptr - buffer));

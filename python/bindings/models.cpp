@@ -56,12 +56,10 @@ Snapshot snapshot_from_python(py::handle obj) {
     constexpr const char* kExpected = "a StateSnapshot";
 
     Snapshot snapshot;
-    snapshot.task_id =
-        require_text(required_attribute(obj, task_id, kExpected), "snapshot.task_id");
-    snapshot.id = require_text(required_attribute(obj, id, kExpected), "snapshot.id");
-    py::object version_value = required_attribute(obj, version, kExpected);
-    if (version_value.is_none()) throw py::type_error("snapshot.version must be an int, not None");
-    snapshot.version = *optional_version(version_value, "snapshot.version");
+    snapshot.task_id = any_text(required_attribute(obj, task_id, kExpected), "snapshot.task_id");
+    snapshot.id = any_text(required_attribute(obj, id, kExpected), "snapshot.id");
+    snapshot.version =
+        int64_argument(required_attribute(obj, version, kExpected), "snapshot.version");
     py::object data_value = required_attribute(obj, data, kExpected);
     if (!PyDict_Check(data_value.ptr()))
         throw py::type_error(std::string("snapshot.data must be a dict, not ") +
@@ -92,10 +90,10 @@ UsageEvent usage_event_from_python(py::handle obj) {
     constexpr const char* kExpected = "a UsageEvent";
 
     UsageEvent event;
-    event.task_id = require_text(required_attribute(obj, task_id, kExpected), "event.task_id");
-    event.agent_id = require_text(required_attribute(obj, agent_id, kExpected), "event.agent_id");
+    event.task_id = any_text(required_attribute(obj, task_id, kExpected), "event.task_id");
+    event.agent_id = any_text(required_attribute(obj, agent_id, kExpected), "event.agent_id");
     event.consumer_id =
-        require_text(required_attribute(obj, consumer_id, kExpected), "event.consumer_id");
+        any_text(required_attribute(obj, consumer_id, kExpected), "event.consumer_id");
     py::object metrics_value = required_attribute(obj, metrics, kExpected);
     const bool is_dict = PyDict_Check(metrics_value.ptr());
     if (!is_dict && std::none_of(std::begin(counters), std::end(counters), [&](PyObject* counter) {

@@ -26,6 +26,7 @@ constexpr std::array<std::pair<StoreErrorKind, const char*>, 11> kKindNames{{
 // Python code during finalization.
 struct Registry {
     std::array<PyObject*, kKindNames.size()> error_classes{};
+    PyObject* sql_usage_error = nullptr;
     PyObject* path_error = nullptr;
     PyObject* model_resolver = nullptr;
     std::optional<ModelFactories> models;
@@ -56,6 +57,11 @@ py::handle store_error_class(StoreErrorKind kind) {
     PyObject* type = registry().error_classes[kind_index(kind)];
     require_registered(type);
     return type;
+}
+
+py::handle sql_usage_error_class() {
+    require_registered(registry().sql_usage_error);
+    return registry().sql_usage_error;
 }
 
 py::object path_error_object(int error_number, const std::string& message,
@@ -101,6 +107,7 @@ void register_python_classes(py::module_& module) {
                                          "'] must be an exception class");
                 r.error_classes[i] = type.release().ptr();
             }
+            r.sql_usage_error = py::object(errors["sql_usage"]).release().ptr();
             r.path_error = path_error.release().ptr();
             r.model_resolver = model_resolver.release().ptr();
             r.models.reset();

@@ -13,6 +13,9 @@ namespace asap_native::bindings {
 /// The asap_native.errors class for a core StoreError kind.
 pybind11::handle store_error_class(StoreErrorKind kind);
 
+/// The class for SQL that cannot run as given (SqlUsageError): sqlite3.ProgrammingError.
+pybind11::handle sql_usage_error_class();
+
 /// An OSError that is also a StoreError, of the subclass errno selects, from
 /// asap_native.errors.path_error(errno, message, path).
 pybind11::object path_error_object(int error_number, const std::string& message,

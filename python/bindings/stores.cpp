@@ -12,49 +12,13 @@
 #include "gil.hpp"
 #include "models.hpp"
 #include "postgres.hpp"
+#include "repository.hpp"
 #include "stats.hpp"
 
 namespace py = pybind11;
 
 namespace asap_native::bindings {
 namespace {
-
-sqlite::ConnectionOptions connection_options(const std::string& durability, double timeout) {
-    sqlite::ConnectionOptions options;
-    if (durability == "normal")
-        options.durability = sqlite::Durability::Normal;
-    else if (durability == "full")
-        options.durability = sqlite::Durability::Full;
-    else
-        throw py::value_error("durability must be 'normal' or 'full', got '" + durability + "'");
-    if (!(timeout >= 0) || timeout > 86400)
-        throw py::value_error("timeout must be between 0 and 86400 seconds");
-    options.busy_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(timeout * 1000));
-    return options;
-}
-
-// Opens a store with the GIL released (opening runs SQLite: schema, WAL).
-template <typename Store>
-std::shared_ptr<Store> open_sqlite(py::handle path, const std::string& durability, double timeout) {
-    const std::string text = path_argument(path, "db_path");
-    const auto options = connection_options(durability, timeout);
-    return without_gil([&] { return std::make_shared<Store>(text, options); });
-}
-
-// What every store binding shares: close(), closed, stats().
-template <typename Store>
-class NativeStore {
-public:
-    explicit NativeStore(std::shared_ptr<Store> store) : store_(std::move(store)) {}
-    void close() {
-        without_gil([&] { store_->close(); });
-    }
-    bool closed() const { return store_->is_closed(); }
-    py::dict stats() const { return stats_to_dict(store_->stats()); }
-
-protected:
-    std::shared_ptr<Store> store_;
-};
 
 // Each operation is a sync method (arguments read with the GIL held, the core called without
 // it, the result converted with it) and a queued method (the same arguments, the core's queued
@@ -68,17 +32,17 @@ public:
         without_gil([&] { store_->save(native); });
     }
     py::object get(py::handle task_id, py::handle version) {
-        const std::string task = require_text(task_id, "task_id");
-        const auto wanted = optional_version(version, "version");
+        const std::string task = any_text(task_id, "task_id");
+        const auto wanted = version_argument(version, "version");
         return to_python(without_gil([&] { return store_->get(task, wanted); }));
     }
     py::object list_versions(py::handle task_id) {
-        const std::string task = require_text(task_id, "task_id");
+        const std::string task = any_text(task_id, "task_id");
         return to_python(without_gil([&] { return store_->list_versions(task); }));
     }
     bool remove(py::handle task_id, py::handle version) {
-        const std::string task = require_text(task_id, "task_id");
-        const auto wanted = optional_version(version, "version");
+        const std::string task = any_text(task_id, "task_id");
+        const auto wanted = version_argument(version, "version");
         return without_gil([&] { return store_->remove(task, wanted); });
     }
 
@@ -90,21 +54,21 @@ public:
     }
     std::uint64_t get_queued(py::handle task_id, py::handle version, LoopQueue& queue) {
         return queue.submit<std::optional<Snapshot>>(
-            [&, task = require_text(task_id, "task_id"),
-             wanted = optional_version(version, "version")](auto done) mutable {
+            [&, task = any_text(task_id, "task_id"),
+             wanted = version_argument(version, "version")](auto done) mutable {
                 store_->get_queued(std::move(task), wanted, std::move(done));
             });
     }
     std::uint64_t list_versions_queued(py::handle task_id, LoopQueue& queue) {
         return queue.submit<std::vector<std::int64_t>>(
-            [&, task = require_text(task_id, "task_id")](auto done) mutable {
+            [&, task = any_text(task_id, "task_id")](auto done) mutable {
                 store_->list_versions_queued(std::move(task), std::move(done));
             });
     }
     std::uint64_t remove_queued(py::handle task_id, py::handle version, LoopQueue& queue) {
         return queue.submit<bool>(
-            [&, task = require_text(task_id, "task_id"),
-             wanted = optional_version(version, "version")](auto done) mutable {
+            [&, task = any_text(task_id, "task_id"),
+             wanted = version_argument(version, "version")](auto done) mutable {
                 store_->remove_queued(std::move(task), wanted, std::move(done));
             });
     }
@@ -125,7 +89,7 @@ public:
             without_gil([&] { return store_->query(q.agent, q.start, q.end, q.page); }));
     }
     py::object aggregate(py::handle agent_id, py::handle period) {
-        const std::string agent = require_text(agent_id, "agent_id");
+        const std::string agent = any_text(agent_id, "agent_id");
         const std::string period_text = any_text(period, "period");
         return to_python(without_gil([&] { return store_->aggregate(agent, period_text); }));
     }
@@ -145,7 +109,7 @@ public:
     }
     std::uint64_t aggregate_queued(py::handle agent_id, py::handle period, LoopQueue& queue) {
         return queue.submit<UsageAggregate>(
-            [&, agent = require_text(agent_id, "agent_id"),
+            [&, agent = any_text(agent_id, "agent_id"),
              period_text = any_text(period, "period")](auto done) mutable {
                 store_->aggregate_queued(std::move(agent), std::move(period_text), std::move(done));
             });
@@ -160,27 +124,32 @@ private:
     };
     static Query query_arguments(py::handle agent_id, py::handle start, py::handle end,
                                  py::handle limit, py::handle offset) {
-        Query q{require_text(agent_id, "agent_id"), instant_of(start, "start"),
-                instant_of(end, "end"), QueryPage{}};
-        if (!limit.is_none()) q.page.limit = int64_argument(limit, "limit");
-        q.page.offset = int64_argument(offset, "offset");
+        Query q{any_text(agent_id, "agent_id"), instant_of(start, "start"), instant_of(end, "end"),
+                QueryPage{}};
+        // asap-protocol's stores take True and False as 1 and 0 here (sqlite3 binds them so).
+        auto count = [](py::handle value, const char* what) -> std::int64_t {
+            if (PyBool_Check(value.ptr())) return value.ptr() == Py_True ? 1 : 0;
+            return int64_argument(value, what);
+        };
+        if (!limit.is_none()) q.page.limit = count(limit, "limit");
+        q.page.offset = count(offset, "offset");
         if (q.page.offset < 0) throw py::value_error("offset must be non-negative");
-        if (q.page.limit && *q.page.limit < 0) throw py::value_error("limit must be non-negative");
         return q;
     }
 };
 
-template <typename Binding>
-py::class_<Binding> common(py::class_<Binding> cls) {
-    return cls.def("close", &Binding::close)
-        .def_property_readonly("closed", &Binding::closed)
-        .def("stats", &Binding::stats);
+// The SQL repository on a SQLite store's own engine (its connections and threads).
+template <typename Sqlite, typename Binding>
+py::object sql_repository(const Binding& binding) {
+    auto* sqlite = dynamic_cast<Sqlite*>(binding.core().get());
+    if (sqlite == nullptr) throw py::type_error("only a SQLite store runs SQL here");
+    return repository_on(sqlite->engine());
 }
 
 }  // namespace
 
 void register_stores(py::module_& m) {
-    common(
+    register_store_methods(
         py::class_<NativeSnapshotStore>(
             m, "NativeSnapshotStore", "A core SnapshotStore; use asap_native.SQLiteSnapshotStore."))
         .def("save", &NativeSnapshotStore::save, py::arg("snapshot"))
@@ -195,9 +164,10 @@ void register_stores(py::module_& m) {
         .def("list_versions_queued", &NativeSnapshotStore::list_versions_queued, py::arg("task_id"),
              py::arg("queue"))
         .def("delete_queued", &NativeSnapshotStore::remove_queued, py::arg("task_id"),
-             py::arg("version"), py::arg("queue"));
+             py::arg("version"), py::arg("queue"))
+        .def("sql_repository", &sql_repository<SqliteSnapshotStore, NativeSnapshotStore>);
 
-    common(
+    register_store_methods(
         py::class_<NativeMeteringStore>(
             m, "NativeMeteringStore", "A core MeteringStore; use asap_native.SQLiteMeteringStore."))
         .def("record", &NativeMeteringStore::record, py::arg("event"))
@@ -210,7 +180,8 @@ void register_stores(py::module_& m) {
              py::arg("start"), py::arg("end"), py::arg("limit"), py::arg("offset"),
              py::arg("queue"))
         .def("aggregate_queued", &NativeMeteringStore::aggregate_queued, py::arg("agent_id"),
-             py::arg("period"), py::arg("queue"));
+             py::arg("period"), py::arg("queue"))
+        .def("sql_repository", &sql_repository<SqliteMeteringStore, NativeMeteringStore>);
 
     m.def(
         "open_sqlite_snapshot_store",
@@ -226,6 +197,16 @@ void register_stores(py::module_& m) {
             return NativeMeteringStore(open_sqlite<SqliteMeteringStore>(path, durability, timeout));
         },
         py::arg("db_path"), py::arg("durability"), py::arg("timeout"));
+    m.def(
+        "snapshot_from_row",
+        [](std::string task_id, std::string id, std::int64_t version, std::string data_json,
+           bool checkpoint, std::string created_at) {
+            return to_python(Snapshot{std::move(task_id), std::move(id), version,
+                                      std::move(data_json), checkpoint, std::move(created_at)});
+        },
+        py::arg("task_id"), py::arg("id"), py::arg("version"), py::arg("data"),
+        py::arg("checkpoint"), py::arg("created_at"),
+        "The snapshot model of a `snapshots` row, read as the stores read it.");
     m.def("open_memory_metering_store",
           [] { return NativeMeteringStore(std::make_shared<MemoryMeteringStore>()); });
     m.def(

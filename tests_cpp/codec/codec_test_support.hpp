@@ -181,6 +181,16 @@ inline std::string brotli_zero_bomb(std::uint64_t total, int window = 22, int qu
     std::string out;
     std::uint64_t fed = 0;
     bool ok = true;
+    // One call of the encoder, whatever it produced appended to `out`.
+    auto step = [&](BrotliEncoderOperation op, std::size_t& available_in,
+                    const std::uint8_t*& next_in) {
+        std::size_t available_out = 0;
+        ok = BrotliEncoderCompressStream(state, op, &available_in, &next_in, &available_out,
+                                         nullptr, nullptr);
+        std::size_t taken = 0;
+        const std::uint8_t* produced = BrotliEncoderTakeOutput(state, &taken);
+        out.append(reinterpret_cast<const char*>(produced), taken);
+    };
     while (ok && !BrotliEncoderIsFinished(state)) {
         std::size_t piece =
             static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), total - fed));
@@ -189,23 +199,10 @@ inline std::string brotli_zero_bomb(std::uint64_t total, int window = 22, int qu
         std::size_t available_in = piece;
         const std::uint8_t* next_in = reinterpret_cast<const std::uint8_t*>(zeros.data());
         do {
-            std::size_t available_out = 0;
-            ok = BrotliEncoderCompressStream(state, op, &available_in, &next_in, &available_out,
-                                             nullptr, nullptr);
-            std::size_t taken = 0;
-            const std::uint8_t* produced = BrotliEncoderTakeOutput(state, &taken);
-            out.append(reinterpret_cast<const char*>(produced), taken);
+            step(op, available_in, next_in);
         } while (ok && (available_in > 0 || BrotliEncoderHasMoreOutput(state)));
-        if (op == BROTLI_OPERATION_FINISH) {
-            while (ok && !BrotliEncoderIsFinished(state)) {
-                std::size_t available_out = 0;
-                ok = BrotliEncoderCompressStream(state, op, &available_in, &next_in, &available_out,
-                                                 nullptr, nullptr);
-                std::size_t taken = 0;
-                const std::uint8_t* produced = BrotliEncoderTakeOutput(state, &taken);
-                out.append(reinterpret_cast<const char*>(produced), taken);
-            }
-        }
+        if (op == BROTLI_OPERATION_FINISH)
+            while (ok && !BrotliEncoderIsFinished(state)) step(op, available_in, next_in);
     }
     BrotliEncoderDestroyInstance(state);
     if (!ok) throw std::runtime_error("brotli_zero_bomb");

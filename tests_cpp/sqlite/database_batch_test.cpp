@@ -18,6 +18,7 @@
 namespace asap_native::sqlite {
 namespace {
 
+using asap_native::testing::message_of;
 using asap_native::testing::RawDb;
 using asap_native::testing::TempDir;
 
@@ -27,16 +28,6 @@ void insert(Connection& c, std::int64_t key) {
     Statement::Use s(c.statement("INSERT INTO t (k, v) VALUES (?1, 'value')"));
     s->bind(1, key);
     s->run();
-}
-
-std::string message_of(const std::exception_ptr& error) {
-    try {
-        std::rethrow_exception(error);
-    } catch (const std::exception& e) {
-        return e.what();
-    } catch (...) {
-        return "non-standard exception";
-    }
 }
 
 /// The StoreError kind of `error`, or nullopt when it is something else.

@@ -13,6 +13,13 @@ public:
     using std::invalid_argument::invalid_argument;
 };
 
+/// SQL that cannot run as given: more than one statement, or parameters that do not match
+/// its placeholders (what Python's sqlite3 raises ProgrammingError for, with its messages).
+class SqlUsageError : public InvalidArgument {
+public:
+    using InvalidArgument::InvalidArgument;
+};
+
 /// A database path that cannot be used; carries the errno that explains why.
 class PathError : public InvalidArgument {
 public:

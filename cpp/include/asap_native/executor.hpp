@@ -35,12 +35,15 @@ int default_executor_readers() noexcept;
 /// Runs jobs for one database on threads it owns: one writer, which takes every queued write
 /// and commits them in one transaction (group commit), and a few readers. Jobs that share a
 /// key (a task id) run in submission order: a read submitted while writes for its key are
-/// queued runs on the writer thread after them. Threads start on first use; a forked child
-/// starts its own. Thread-safe.
+/// queued runs on the writer thread after them. An exclusive job runs on the writer thread,
+/// in queue order, with the writer connection to itself and outside any group transaction
+/// (it manages its own, or none). Threads start on first use; a forked child starts its own.
+/// Thread-safe.
 ///
-/// `Database` provides `Connection`, `with_reader(work)` (work(Connection&) on a reader
-/// connection) and `run_batch(steps)` (every step in one transaction, each isolated by a
-/// savepoint; one exception_ptr per step): sqlite::Database does, and so can any backend.
+/// `Database` provides `Connection`, `with_reader(work)` and `with_writer(work)`
+/// (work(Connection&) on a reader / the writer connection) and `run_batch(steps)` (every
+/// step in one transaction, each isolated by a savepoint; one exception_ptr per step):
+/// sqlite::Database does, and so can any backend.
 template <typename Database>
 class Executor {
 public:
@@ -67,21 +70,27 @@ public:
 
     /// Queues a write. Throws StoreError(Closed) after shutdown() (the job is then dropped).
     void submit_write(const std::string& key, Job<Connection> job) {
-        submit(key, std::move(job), true);
+        submit(key, std::move(job), Kind::Write);
     }
     /// Queues a read. Throws StoreError(Closed) after shutdown() (the job is then dropped).
     void submit_read(const std::string& key, Job<Connection> job) {
-        submit(key, std::move(job), false);
+        submit(key, std::move(job), Kind::Read);
+    }
+    /// Queues an exclusive job: the writer connection, alone, outside any group transaction.
+    /// While it runs, writes wait; reads on reader connections go on. Throws like the others.
+    void submit_exclusive(const std::string& key, Job<Connection> job) {
+        submit(key, std::move(job), Kind::Exclusive);
     }
 
     /// Stops accepting jobs, waits until every queued job has completed, joins the threads.
     void shutdown();
 
 private:
+    enum class Kind { Read, Write, Exclusive };
     struct Queued {
         std::string key;
         Job<Connection> job;
-        bool is_write = false;
+        Kind kind = Kind::Read;
     };
     struct State {
         std::uint64_t generation = process_generation();
@@ -125,19 +134,24 @@ private:
         for (auto& reader : state.readers) state.thread_ids.push_back(reader.get_id());
     }
 
-    void submit(const std::string& key, Job<Connection> job, bool is_write);
+    void submit(const std::string& key, Job<Connection> job, Kind kind);
     void writer_loop(State& state);
     void reader_loop(State& state);
-    void run_read(Job<Connection>& job) {
+    void run_alone(Job<Connection>& job, Kind kind) {
         std::exception_ptr error;
         try {
-            database_.with_reader([&](Connection& connection) { job.run(connection); });
+            auto work = [&](Connection& connection) { job.run(connection); };
+            if (kind == Kind::Exclusive)
+                database_.with_writer(work);
+            else
+                database_.with_reader(work);
         } catch (...) {
             error = std::current_exception();
         }
         job.complete(error);
     }
     void finish_writes(State& state, std::vector<Queued>& writes);
+    void forget_pending(State& state, const std::string& key);
 
     Database& database_;
     int reader_threads_;
@@ -148,7 +162,7 @@ private:
 };
 
 template <typename Database>
-void Executor<Database>::submit(const std::string& key, Job<Connection> job, bool is_write) {
+void Executor<Database>::submit(const std::string& key, Job<Connection> job, Kind kind) {
     State& state = current_state();
     std::unique_lock<std::mutex> lock(state.mutex);
     if (state.stopping) throw store_closed_error();
@@ -156,13 +170,13 @@ void Executor<Database>::submit(const std::string& key, Job<Connection> job, boo
     bool wake_writer = false;
     bool wake_reader = false;
     auto pending = state.pending_writes.find(key);
-    if (is_write || (pending != state.pending_writes.end() && pending->second > 0)) {
-        if (is_write) ++state.pending_writes[key];
-        state.writer_queue.push_back(Queued{key, std::move(job), is_write});
+    if (kind != Kind::Read || (pending != state.pending_writes.end() && pending->second > 0)) {
+        if (kind != Kind::Read) ++state.pending_writes[key];
+        state.writer_queue.push_back(Queued{key, std::move(job), kind});
         wake_writer = state.writer_idle;
         state.writer_idle = false;
     } else {
-        state.reader_queue.push_back(Queued{key, std::move(job), false});
+        state.reader_queue.push_back(Queued{key, std::move(job), Kind::Read});
         wake_reader = state.idle_readers > 0;
     }
     lock.unlock();
@@ -178,16 +192,17 @@ void Executor<Database>::finish_writes(State& state, std::vector<Queued>& writes
     const std::vector<std::exception_ptr> errors = database_.run_batch(steps);
     // Figures first, so a caller that sees its completion also sees them.
     if (stats_ != nullptr) stats_->record_batch(writes.size());
-    {
-        std::lock_guard<std::mutex> lock(state.mutex);
-        for (auto& write : writes) {
-            auto pending = state.pending_writes.find(write.key);
-            if (pending != state.pending_writes.end() && --pending->second == 0)
-                state.pending_writes.erase(pending);
-        }
-    }
+    for (auto& write : writes) forget_pending(state, write.key);
     for (std::size_t i = 0; i < writes.size(); ++i) writes[i].job.complete(errors[i]);
     writes.clear();
+}
+
+template <typename Database>
+void Executor<Database>::forget_pending(State& state, const std::string& key) {
+    std::lock_guard<std::mutex> lock(state.mutex);
+    auto pending = state.pending_writes.find(key);
+    if (pending != state.pending_writes.end() && --pending->second == 0)
+        state.pending_writes.erase(pending);
 }
 
 template <typename Database>
@@ -210,13 +225,19 @@ void Executor<Database>::writer_loop(State& state) {
             }
         }
         for (auto& item : taken) {
-            if (item.is_write) {
+            if (item.kind == Kind::Write) {
                 writes.push_back(std::move(item));
                 continue;
             }
-            // A read that must see the writes queued before it: commit those first.
+            // A read that must see the writes queued before it, or an exclusive job: commit
+            // those writes first.
             if (!writes.empty()) finish_writes(state, writes);
-            run_read(item.job);
+            if (item.kind == Kind::Exclusive) {
+                run_alone(item.job, Kind::Exclusive);
+                forget_pending(state, item.key);
+            } else {
+                run_alone(item.job, Kind::Read);
+            }
         }
         if (!writes.empty()) finish_writes(state, writes);
         taken.clear();
@@ -238,7 +259,7 @@ void Executor<Database>::reader_loop(State& state) {
             item = std::move(state.reader_queue.front());
             state.reader_queue.pop_front();
         }
-        run_read(item.job);
+        run_alone(item.job, Kind::Read);
     }
 }
 

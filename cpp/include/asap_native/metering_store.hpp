@@ -13,7 +13,9 @@
 
 namespace asap_native {
 
-/// A page of a query: `limit` empty means no limit.
+/// A page of a query: `limit` empty means no limit. A negative limit reads as asap-protocol's
+/// stores read it: no limit in SQL (SQLite's LIMIT -1), a slice end counted from the end of
+/// the matches in memory (Python's `matches[offset:offset + limit]`).
 struct QueryPage {
     std::optional<std::int64_t> limit;
     std::int64_t offset = 0;
@@ -58,7 +60,7 @@ public:
     virtual bool is_closed() const = 0;
 };
 
-/// Throws InvalidArgument for a negative limit or offset or an empty agent id.
+/// Throws InvalidArgument for a negative offset (asap-protocol's ValueError).
 void validate_query(const std::string& agent_id, QueryPage page);
 
 }  // namespace asap_native

@@ -19,10 +19,9 @@ struct Snapshot {
     std::string created_at;
 };
 
-/// Throws InvalidArgument unless the snapshot's ids are non-empty and version >= 1.
+/// Throws InvalidArgument unless `created_at` is an ISO-8601 timestamp. Any id (empty too)
+/// and any version are stored as given, as asap-protocol stores them; reads with a key that
+/// matches nothing (version 0, say) find nothing.
 void validate_snapshot(const Snapshot& snapshot);
-
-/// Throws InvalidArgument when `task_id` is empty or `version` (if given) is < 1.
-void validate_task_key(const std::string& task_id, const std::int64_t* version);
 
 }  // namespace asap_native

@@ -1,12 +1,12 @@
 // Metering store backed by SQLite, file-compatible with asap-protocol's SQLiteMeteringStore.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "asap_native/metering_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite/database.hpp"
-#include "asap_native/store_engine.hpp"
+#include "asap_native/sqlite_engine.hpp"
 
 namespace asap_native {
 
@@ -17,6 +17,8 @@ class SqliteMeteringStore final : public MeteringStore {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
     explicit SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options = {});
+    /// The store on an engine other stores of the file use too; creates the table if missing.
+    explicit SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine);
 
     void record(const UsageEvent& event) override;
     std::vector<UsageEvent> query(const std::string& agent_id, InstantMicros start,
@@ -29,15 +31,17 @@ public:
     void aggregate_queued(std::string agent_id, std::string period,
                           Done<UsageAggregate> done) override;
 
-    StoreFigures stats() const override { return engine_.stats(); }
+    StoreFigures stats() const override { return engine_->stats(); }
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close() override { engine_.close(); }
-    bool is_closed() const override { return engine_.is_closed(); }
+    void close() override { engine_->close(); }
+    bool is_closed() const override { return engine_->is_closed(); }
     /// The connections this store uses.
-    sqlite::Database& database() { return engine_.database(); }
+    sqlite::Database& database() { return engine_->database(); }
+    /// The engine this store runs on (shared with the other stores opened on it).
+    const std::shared_ptr<SqliteEngine>& engine() const { return engine_; }
 
 private:
-    StoreEngine<sqlite::Database> engine_;
+    std::shared_ptr<SqliteEngine> engine_;
 };
 
 /// A new event id as asap-protocol makes them: "evt_" followed by a ULID.

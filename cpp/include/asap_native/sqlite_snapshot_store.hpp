@@ -1,12 +1,12 @@
 // Snapshot store backed by SQLite, file-compatible with asap-protocol's SQLiteSnapshotStore.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "asap_native/snapshot_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite/database.hpp"
-#include "asap_native/store_engine.hpp"
+#include "asap_native/sqlite_engine.hpp"
 
 namespace asap_native {
 
@@ -17,6 +17,8 @@ class SqliteSnapshotStore final : public SnapshotStore {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
     explicit SqliteSnapshotStore(const std::string& path, sqlite::ConnectionOptions options = {});
+    /// The store on an engine other stores of the file use too; creates the table if missing.
+    explicit SqliteSnapshotStore(std::shared_ptr<SqliteEngine> engine);
 
     void save(const Snapshot& snapshot) override;
     std::optional<Snapshot> get(const std::string& task_id,
@@ -31,15 +33,17 @@ public:
     void remove_queued(std::string task_id, std::optional<std::int64_t> version,
                        Done<bool> done) override;
 
-    StoreFigures stats() const override { return engine_.stats(); }
+    StoreFigures stats() const override { return engine_->stats(); }
     /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close() override { engine_.close(); }
-    bool is_closed() const override { return engine_.is_closed(); }
+    void close() override { engine_->close(); }
+    bool is_closed() const override { return engine_->is_closed(); }
     /// The connections this store uses.
-    sqlite::Database& database() { return engine_.database(); }
+    sqlite::Database& database() { return engine_->database(); }
+    /// The engine this store runs on (shared with the other stores opened on it).
+    const std::shared_ptr<SqliteEngine>& engine() const { return engine_; }
 
 private:
-    StoreEngine<sqlite::Database> engine_;
+    std::shared_ptr<SqliteEngine> engine_;
 };
 
 }  // namespace asap_native

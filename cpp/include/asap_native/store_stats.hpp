@@ -14,10 +14,23 @@
 namespace asap_native {
 
 /// The operations a store counts.
-enum class StoreOperation { Save, Get, ListVersions, Delete, Record, Query, Aggregate };
-inline constexpr std::size_t kStoreOperationCount = 7;
+enum class StoreOperation {
+    Save,
+    Get,
+    ListVersions,
+    Delete,
+    Record,
+    Query,
+    Aggregate,
+    Execute,      ///< a statement that writes (SQL repositories)
+    Fetch,        ///< a statement that reads (SQL repositories)
+    Script,       ///< several statements run as a script (SQL repositories)
+    Transaction,  ///< a transaction holding the writer connection (SQL repositories)
+};
+inline constexpr std::size_t kStoreOperationCount = 11;
 
-/// "save", "get", "list_versions", "delete", "record", "query", "aggregate".
+/// "save", "get", "list_versions", "delete", "record", "query", "aggregate", "execute",
+/// "fetch", "script", "transaction".
 const char* operation_name(StoreOperation operation) noexcept;
 
 /// A lock-free histogram of non-negative values (log-scale buckets, 4 per power of two, so a

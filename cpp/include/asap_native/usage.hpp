@@ -41,8 +41,8 @@ struct UsageAggregate {
     UsageCount total_api_calls = 0;
 };
 
-/// Throws InvalidArgument unless the ids are non-empty, the counters are >= 0 and the
-/// timestamp parses.
+/// Throws InvalidArgument unless the counters are >= 0 and the timestamp parses (any ids,
+/// empty too, are stored as given, as asap-protocol stores them).
 void validate_usage_event(const UsageEvent& event);
 
 /// Serializes metrics as asap-protocol does:

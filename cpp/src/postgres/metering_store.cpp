@@ -79,10 +79,12 @@ std::vector<UsageEvent> query_on(Connection& connection, const std::string& agen
     pg::check_text(agent_id, "agent_id");
     Params params;
     params.text(agent_id).timestamptz(start).timestamptz(end);
-    if (page.limit)
+    // LIMIT NULL: no limit. A negative limit is none too, as SQLite reads it (asap's store
+    // passes it through), where PostgreSQL would refuse it.
+    if (page.limit && *page.limit >= 0)
         params.int64(*page.limit);
     else
-        params.null();  // LIMIT NULL: no limit
+        params.null();
     params.int64(page.offset);
     const pg::Result rows = connection.query(kQuery, params);
     std::vector<UsageEvent> events;

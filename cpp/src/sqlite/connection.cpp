@@ -71,7 +71,11 @@ Connection::Connection(const std::string& path, const ConnectionOptions& options
 }
 
 Connection::~Connection() {
-    statements_.clear();  // statements must be finalized before the connection closes
+    // Statements are finalized before the connection closes (a user statement still held
+    // elsewhere keeps the connection open as a zombie until it goes: sqlite3_close_v2).
+    user_index_.clear();
+    user_statements_.clear();
+    statements_.clear();
     sqlite3_close_v2(db_);
 }
 
@@ -89,6 +93,26 @@ Statement& Connection::statement(const std::string& sql) {
     auto inserted = statements_.emplace(sql, std::make_unique<Statement>(db_, sql));
     return *inserted.first->second;
 }
+
+std::shared_ptr<Statement> Connection::user_statement(const std::string& sql) {
+    auto found = user_index_.find(sql);
+    if (found != user_index_.end()) {
+        user_statements_.splice(user_statements_.begin(), user_statements_, found->second);
+        return found->second->second;
+    }
+    auto statement = std::make_shared<Statement>(db_, sql);
+    user_statements_.emplace_front(sql, statement);
+    user_index_.emplace(user_statements_.front().first, user_statements_.begin());
+    if (user_statements_.size() > kUserStatements) {
+        user_index_.erase(user_statements_.back().first);
+        user_statements_.pop_back();
+    }
+    return statement;
+}
+
+std::int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
+
+bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }
 

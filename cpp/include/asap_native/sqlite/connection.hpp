@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -40,8 +41,17 @@ public:
 
     /// Runs one or more SQL statements that return no rows.
     void execute(std::string_view sql);
-    /// Returns a cached prepared statement for `sql`, preparing it on first use.
+    /// Returns a cached prepared statement for `sql`, preparing it on first use. For the
+    /// library's own statements: they stay prepared for the connection's life.
     Statement& statement(const std::string& sql);
+    /// A prepared statement for SQL from outside the library, from a cache of the most
+    /// recently used ones (bounded, as Python's sqlite3 bounds its own). Shared: a statement
+    /// dropped from the cache lives on for as long as a caller holds it.
+    std::shared_ptr<Statement> user_statement(const std::string& sql);
+    /// sqlite3_last_insert_rowid(): the rowid of the latest successful INSERT.
+    std::int64_t last_insert_rowid() const;
+    /// True while a transaction is open (sqlite3_get_autocommit() is 0).
+    bool in_transaction() const;
     /// Rows changed by the most recent INSERT, UPDATE or DELETE.
     std::int64_t changes() const;
     /// True when SQLite opened the database read-only (e.g. the file is not writable).
@@ -54,9 +64,14 @@ public:
 private:
     static int on_busy(void* connection, int attempts);
 
+    static constexpr std::size_t kUserStatements = 128;
+
     sqlite3* db_ = nullptr;
     ConnectionOptions options_;
     std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+    // Most recently used first.
+    std::list<std::pair<std::string, std::shared_ptr<Statement>>> user_statements_;
+    std::unordered_map<std::string_view, decltype(user_statements_)::iterator> user_index_;
 };
 
 /// Throws the StoreError that matches result code `rc` on connection `db` (never returns).

@@ -1,0 +1,153 @@
+#include "sql_values.hpp"
+
+#include "arguments.hpp"
+
+namespace py = pybind11;
+
+namespace asap_native::bindings {
+namespace {
+
+// Python's sqlite3 module, for what it defines that binding must follow: its adapters
+// (sqlite3.adapt) and its exception classes. Looked up once.
+struct Sqlite3Module {
+    PyObject* adapt = nullptr;
+    PyObject* prepare_protocol = nullptr;
+    PyObject* operational_error = nullptr;
+    PyObject* programming_error = nullptr;
+
+    static const Sqlite3Module& get() {
+        static const Sqlite3Module* module = [] {
+            auto* m = new Sqlite3Module();  // kept for the interpreter's life
+            py::module_ sqlite3 = py::module_::import("sqlite3");
+            m->adapt = py::object(sqlite3.attr("adapt")).release().ptr();
+            m->prepare_protocol = py::object(sqlite3.attr("PrepareProtocol")).release().ptr();
+            m->operational_error = py::object(sqlite3.attr("OperationalError")).release().ptr();
+            m->programming_error = py::object(sqlite3.attr("ProgrammingError")).release().ptr();
+            return m;
+        }();
+        return *module;
+    }
+};
+
+[[noreturn]] void raise_programming_error(const std::string& message) {
+    PyErr_SetString(Sqlite3Module::get().programming_error, message.c_str());
+    throw py::error_already_set();
+}
+
+// One parameter as Python's sqlite3 binds it: exact int/float/str/bytearray as they are,
+// anything else through sqlite3's adapters first (sqlite3.register_adapter, __conform__),
+// then by type: None, int, float, str, or a buffer as a BLOB.
+SqlValue parameter_value(PyObject* value, std::size_t position) {
+    py::object adapted;
+    if (!(PyLong_CheckExact(value) || PyFloat_CheckExact(value) || PyUnicode_CheckExact(value) ||
+          PyByteArray_CheckExact(value) || value == Py_None)) {
+        const Sqlite3Module& sqlite3 = Sqlite3Module::get();
+        PyObject* result = PyObject_CallFunctionObjArgs(sqlite3.adapt, value,
+                                                        sqlite3.prepare_protocol, value, nullptr);
+        if (result == nullptr) throw py::error_already_set();
+        adapted = py::reinterpret_steal<py::object>(result);
+        value = adapted.ptr();
+    }
+    if (value == Py_None) return std::monostate{};
+    if (PyLong_Check(value)) {
+        int overflow = 0;
+        const long long number = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow != 0) {
+            PyErr_SetString(PyExc_OverflowError,
+                            "Python int too large to convert to SQLite INTEGER");
+            throw py::error_already_set();
+        }
+        if (number == -1 && PyErr_Occurred()) throw py::error_already_set();
+        return static_cast<std::int64_t>(number);
+    }
+    if (PyFloat_Check(value)) return PyFloat_AsDouble(value);
+    if (PyUnicode_Check(value)) {
+        Py_ssize_t size = 0;
+        const char* text = PyUnicode_AsUTF8AndSize(value, &size);
+        if (text == nullptr) throw py::error_already_set();
+        return std::string(text, static_cast<std::size_t>(size));
+    }
+    if (PyObject_CheckBuffer(value)) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(value, &view, PyBUF_SIMPLE) != 0) throw py::error_already_set();
+        std::string bytes(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len));
+        PyBuffer_Release(&view);
+        return SqlBlob{std::move(bytes)};
+    }
+    raise_programming_error("Error binding parameter " + std::to_string(position) + ": type '" +
+                            Py_TYPE(value)->tp_name + "' is not supported");
+}
+
+}  // namespace
+
+SqlParameters sql_parameters(py::handle parameters) {
+    SqlParameters out;
+    PyObject* object = parameters.ptr();
+    if (PyDict_Check(object)) {
+        out.by_name = true;
+        Py_ssize_t position = 0;
+        PyObject* key;
+        PyObject* value;
+        std::size_t index = 0;
+        while (PyDict_Next(object, &position, &key, &value)) {
+            ++index;
+            if (!PyUnicode_Check(key)) continue;  // sqlite3 looks names up as str
+            Py_INCREF(value);
+            py::object held = py::reinterpret_steal<py::object>(value);
+            out.named.emplace(any_text(key, "parameter name"), parameter_value(value, index));
+        }
+        return out;
+    }
+    if (PyTuple_Check(object) || PyList_Check(object) ||
+        (PySequence_Check(object) && !PyUnicode_Check(object) && !PyBytes_Check(object))) {
+        const Py_ssize_t size = PySequence_Size(object);
+        if (size < 0) throw py::error_already_set();
+        out.positional.reserve(static_cast<std::size_t>(size));
+        for (Py_ssize_t i = 0; i < size; ++i) {
+            py::object item = py::reinterpret_steal<py::object>(PySequence_GetItem(object, i));
+            if (!item) throw py::error_already_set();
+            out.positional.push_back(parameter_value(item.ptr(), static_cast<std::size_t>(i + 1)));
+        }
+        return out;
+    }
+    raise_programming_error("parameters are of unsupported type");
+}
+
+py::object to_python(const SqlResult& result) {
+    py::tuple columns(result.columns.size());
+    for (std::size_t i = 0; i < result.columns.size(); ++i) columns[i] = py::str(result.columns[i]);
+    py::list rows(result.rows.size());
+    for (std::size_t r = 0; r < result.rows.size(); ++r) {
+        const auto& row = result.rows[r];
+        py::tuple values(row.size());
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            const SqlValue& value = row[c];
+            if (const auto* number = std::get_if<std::int64_t>(&value)) {
+                values[c] = py::int_(*number);
+            } else if (const auto* real = std::get_if<double>(&value)) {
+                values[c] = py::float_(*real);
+            } else if (const auto* text = std::get_if<std::string>(&value)) {
+                PyObject* decoded = PyUnicode_DecodeUTF8(
+                    text->data(), static_cast<Py_ssize_t>(text->size()), "strict");
+                if (decoded == nullptr) {
+                    PyErr_Clear();
+                    // Python's sqlite3 says so at fetch time, with the same class and words.
+                    PyErr_SetString(Sqlite3Module::get().operational_error,
+                                    ("Could not decode to UTF-8 column '" + result.columns[c] +
+                                     "' with text '" + text->substr(0, 64) + "'")
+                                        .c_str());
+                    throw py::error_already_set();
+                }
+                values[c] = py::reinterpret_steal<py::object>(decoded);
+            } else if (const auto* blob = std::get_if<SqlBlob>(&value)) {
+                values[c] = py::bytes(blob->bytes);
+            } else {
+                values[c] = py::none();
+            }
+        }
+        rows[r] = std::move(values);
+    }
+    return py::make_tuple(std::move(columns), std::move(rows), result.rowcount, result.lastrowid);
+}
+
+}  // namespace asap_native::bindings
