@@ -358,3 +358,25 @@ def test_install_makes_asap_use_postgresql(pg: PgSchema, monkeypatch: pytest.Mon
                 store.close()
     finally:
         integration.uninstall()
+
+
+def test_keys_of_other_types_are_refused_sync_and_awaited(pg: PgSchema) -> None:
+    async def main() -> None:
+        async with asap_native.PostgresAsyncSnapshotStore(pg.dsn) as store:
+            with pytest.raises(TypeError, match="task_id must be a str"):
+                await store.get(123)  # type: ignore[arg-type]
+            with pytest.raises(OverflowError, match="64 bits"):
+                await store.delete("t", 2**64)
+
+    with asap_native.PostgresSnapshotStore(pg.dsn) as store:
+        store.save(make_snapshot("1", 1))
+        with pytest.raises(TypeError, match="task_id must be a str"):
+            store.get(1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="version an int"):
+            store.delete("1", 1.0)  # type: ignore[arg-type]
+        with pytest.raises(OverflowError, match="64 bits"):
+            store.get("1", -(2**63) - 1)
+        with pytest.raises(TypeError):
+            store.list_versions(b"1")  # type: ignore[arg-type]
+        assert store.list_versions("1") == [1]
+    asyncio.run(main())

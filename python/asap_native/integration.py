@@ -46,6 +46,7 @@ refer to the names through their module (``asap.state.SQLiteSnapshotStore``).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
@@ -53,7 +54,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-import dataclasses
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any

@@ -57,9 +57,8 @@ def _check_options(dsn: object, timeout: object, max_connections: object) -> tup
 
 
 def _key_error(task_id: object, version: object) -> Exception:
-    if isinstance(version, int) and not isinstance(version, bool):
-        if type(task_id) is str:
-            return OverflowError(f"version {version} does not fit in 64 bits")
+    if type(task_id) is str and isinstance(version, int) and not isinstance(version, bool):
+        return OverflowError(f"version {version} does not fit in 64 bits")
     return TypeError(
         "task_id must be a str and version an int or None, not "
         f"{type(task_id).__name__} and {type(version).__name__}"

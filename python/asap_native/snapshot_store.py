@@ -350,7 +350,6 @@ class SQLiteSnapshotStore(
     """
 
 
-
 class SQLiteAsyncSnapshotStore(_QueuedCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
