@@ -90,8 +90,8 @@ void StoreStats::record(StoreOperation operation, std::chrono::nanoseconds elaps
 
 StoreFigures StoreStats::figures() const {
     static constexpr const char* kErrorNames[kErrorKinds] = {
-        "invalid_argument", "busy",         "read_only", "not_a_database", "cant_open", "io",
-        "closed",           "invalid_data", "other"};
+        "invalid_argument", "busy",         "read_only",  "not_a_database", "cant_open", "io",
+        "closed",           "invalid_data", "connection", "authentication", "timeout",   "other"};
     StoreFigures out;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {
         const PerOperation& figures = operations_[i];

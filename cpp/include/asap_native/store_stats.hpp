@@ -141,6 +141,9 @@ private:
         kIO,
         kClosed,
         kInvalidData,
+        kConnection,
+        kAuthentication,
+        kTimeout,
         kOther,
         kErrorKinds
     };
