@@ -83,7 +83,16 @@ class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregate
     """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
 
     Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
-    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class.
+    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class, and:
+
+    Args:
+        instant_index: Add the index ``asap_native_usage_instant`` to the file when it is
+            missing (built only from SQLite's own functions, so asap-protocol's connections
+            keep inserting and reading as before). With it a time window reads only the rows
+            in the window; without it, asap-protocol's ``(agent_id, timestamp)`` index with a
+            margin of a day each side, which is several times slower on dense data. Building
+            it on a large existing file takes a while (about 3 s per million events), once.
+            The index is used whenever the file has it.
     """
 
     def __init__(
@@ -92,9 +101,12 @@ class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregate
         *,
         durability: Durability = "normal",
         timeout: float = 15.0,
+        instant_index: bool = True,
     ) -> None:
         durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_metering_store(db_path, durability_text, seconds)
+        self._native = _core.open_sqlite_metering_store(
+            db_path, durability_text, seconds, bool(instant_index)
+        )
         self._opened(db_path)
 
     async def record(self, event: UsageEventLike) -> None:

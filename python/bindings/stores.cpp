@@ -191,10 +191,16 @@ void register_stores(py::module_& m) {
           [] { return NativeSnapshotStore(std::make_shared<MemorySnapshotStore>()); });
     m.def(
         "open_sqlite_metering_store",
-        [](py::handle path, const std::string& durability, double timeout) {
-            return NativeMeteringStore(open_sqlite<SqliteMeteringStore>(path, durability, timeout));
+        [](py::handle path, const std::string& durability, double timeout, bool instant_index) {
+            const std::string text = path_argument(path, "db_path");
+            const auto options = connection_options(durability, timeout);
+            return NativeMeteringStore(without_gil([&] {
+                return std::make_shared<SqliteMeteringStore>(text, options,
+                                                             MeteringOptions{instant_index});
+            }));
         },
-        py::arg("db_path"), py::arg("durability"), py::arg("timeout"));
+        py::arg("db_path"), py::arg("durability"), py::arg("timeout"),
+        py::arg("instant_index") = true);
     m.def(
         "snapshot_from_row",
         [](std::string task_id, std::string id, std::int64_t version, std::string data_json,
