@@ -83,6 +83,10 @@ class NativeMeteringStore(Generic[_Event, _Aggregate]):
     @property
     def closed(self) -> bool: ...
 
+class UsageEventBuilder:
+    def __init__(self, event_cls: type, metrics_cls: type, pydantic: bool) -> None: ...
+    def __call__(self, row: tuple[Any, ...]) -> Any: ...
+
 # The SQL repository: (column names, rows, rowcount, lastrowid) per statement.
 _Raw = tuple[tuple[str, ...], list[tuple[Any, ...]], int, int]
 _Parameters = Sequence[Any] | dict[str, Any]

@@ -7,6 +7,7 @@
 #include "errors.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "model_builder.hpp"
 #include "python_classes.hpp"
 
 namespace py = pybind11;
@@ -213,6 +214,8 @@ py::object to_python(const UsageEvent& event) {
                                     event.timestamp.substr(0, 64) + "' is not ISO-8601",
                                 std::current_exception());
     }
+    if (const UsageEventBuilder* builder = usage_event_builder())
+        return builder->build(event, timestamp);
     py::tuple row =
         py::make_tuple(event.task_id, event.agent_id, event.consumer_id,
                        py::make_tuple(count_to_python(m.tokens_in), count_to_python(m.tokens_out),
