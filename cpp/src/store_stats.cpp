@@ -30,6 +30,12 @@ const char* operation_name(StoreOperation operation) noexcept {
             return "script";
         case StoreOperation::Transaction:
             return "transaction";
+        case StoreOperation::Prune:
+            return "prune";
+        case StoreOperation::Backup:
+            return "backup";
+        case StoreOperation::Check:
+            return "check";
     }
     return "unknown";
 }
