@@ -23,6 +23,7 @@ from asap_native._store_base import (
     check_options,
 )
 from asap_native.loop_bridge import call_queued
+from asap_native.maintenance import MeteringMaintenance
 from asap_native.models import UsageAggregateT, UsageEventLike, UsageEventT
 
 __all__ = ["InMemoryMeteringStore", "SQLiteMeteringStore"]
@@ -79,7 +80,9 @@ class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
         return self.aggregate_sync(agent_id, period)
 
 
-class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregateT]):
+class SQLiteMeteringStore(
+    SQLiteFile, MeteringMaintenance, _MeteringStore[UsageEventT, UsageAggregateT]
+):
     """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
 
     Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
@@ -93,6 +96,9 @@ class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregate
             margin of a day each side, which is several times slower on dense data. Building
             it on a large existing file takes a while (about 3 s per million events), once.
             The index is used whenever the file has it.
+
+    Retention, backup and check: ``prune_before``, ``backup``, ``check`` (coroutines) and
+    their ``_sync`` twins (see :mod:`asap_native.maintenance`).
     """
 
     def __init__(

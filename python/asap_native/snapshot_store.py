@@ -25,6 +25,7 @@ from asap_native._store_base import (
     check_options,
 )
 from asap_native.loop_bridge import call_queued
+from asap_native.maintenance import AsyncSnapshotMaintenance, SnapshotMaintenance
 from asap_native.models import SnapshotLike, SnapshotT
 from asap_native.repository import SQLiteRepositoryMethods
 
@@ -224,7 +225,7 @@ class _SyncCalls(_SnapshotStore[SnapshotT]):
         return self._delete(task_id, version)
 
 
-class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
+class SQLiteSnapshotStore(_SyncCalls[SnapshotT], SnapshotMaintenance, _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.SnapshotStore` on a SQLite file.
 
     The sync methods run on the calling thread with the GIL released; ``save_async`` and its
@@ -261,7 +262,7 @@ class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
         return await self._delete_queued(task_id, version)
 
 
-class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
+class SQLiteAsyncSnapshotStore(AsyncSnapshotMaintenance, _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
     Every method is a coroutine; its SQLite work runs on the store's C++ threads and

@@ -8,6 +8,7 @@
 #include "gil.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "maintenance.hpp"
 #include "model_builder.hpp"
 #include "python_classes.hpp"
 #include "repository.hpp"
@@ -27,5 +28,6 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_model_builders(module);
     asap_native::bindings::register_stores(module);
     asap_native::bindings::register_repository(module);
+    asap_native::bindings::register_maintenance(module);
     asap_native::bindings::register_compression(module);
 }
