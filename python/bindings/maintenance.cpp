@@ -108,6 +108,18 @@ public:
         return out;
     }
 
+    py::dict schema() {
+        const sqlite::SchemaReport report = without_gil([&] {
+            return engine_->read(StoreOperation::Check, [&](sqlite::Connection& c) {
+                return sqlite::asap_schema_report(c);
+            });
+        });
+        py::dict out;
+        out["problems"] = string_list(report.problems);
+        out["notes"] = string_list(report.notes);
+        return out;
+    }
+
     py::object check(bool quick, int max_errors) {
         return to_python(without_gil([&] {
             return engine_->read(StoreOperation::Check, [&](sqlite::Connection& c) {
@@ -254,6 +266,7 @@ void register_maintenance(py::module_& m) {
     py::class_<NativeMaintenance>(m, "NativeMaintenance",
                                   "Figures, checks, backups and retention of a SQLite file.")
         .def("info", &NativeMaintenance::info)
+        .def("schema", &NativeMaintenance::schema)
         .def("check", &NativeMaintenance::check, py::arg("quick"), py::arg("max_errors"))
         .def("check_queued", &NativeMaintenance::check_queued, py::arg("quick"),
              py::arg("max_errors"), py::arg("queue"))
