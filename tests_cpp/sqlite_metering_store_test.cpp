@@ -126,7 +126,7 @@ TEST_F(SqliteMeteringStoreTest, DataPersistsAcrossReopen) {
     EXPECT_EQ(store.aggregate("agent", "day").total_tokens, 11);
 }
 
-TEST_F(SqliteMeteringStoreTest, NewFileIsOwnerOnlyAndHasAsapIndexesAndTheInstantIndex) {
+TEST_F(SqliteMeteringStoreTest, NewFileIsOwnerOnlyAndHasBothIndexes) {
     const mode_t previous = ::umask(0);
     {
         SqliteMeteringStore store(path_);
@@ -139,7 +139,7 @@ TEST_F(SqliteMeteringStoreTest, NewFileIsOwnerOnlyAndHasAsapIndexesAndTheInstant
     EXPECT_EQ(raw.text("SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master "
                        "WHERE type = 'index' AND tbl_name = 'usage_events' AND sql IS NOT NULL "
                        "ORDER BY name)"),
-              "asap_native_usage_instant,idx_usage_agent_timestamp,idx_usage_consumer_timestamp");
+              "idx_usage_agent_timestamp,idx_usage_consumer_timestamp");
     EXPECT_EQ(raw.text("SELECT group_concat(name || ':' || pk, ',') FROM "
                        "pragma_table_info('usage_events')"),
               "id:1,task_id:0,agent_id:0,consumer_id:0,metrics:0,timestamp:0");

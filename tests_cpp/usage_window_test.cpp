@@ -240,7 +240,7 @@ TEST(InstantIndex, IsCreatedOnceAndAsapStyleInsertsKeepItConsistent) {
     TempDir dir;
     const std::string path = dir.file("shared.db");
     {
-        SqliteMeteringStore store(path);
+        SqliteMeteringStore store(path, {}, MeteringOptions{true});
         EXPECT_TRUE(store.uses_instant_index());
         store.record(make_event("agent", "2024-05-17T08:30:00.999999+02:00"));
     }
@@ -253,7 +253,8 @@ TEST(InstantIndex, IsCreatedOnceAndAsapStyleInsertsKeepItConsistent) {
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_master WHERE name = '" +
                           std::string(kInstantIndexName) + "'"),
               1);
-    SqliteMeteringStore store(path);
+    SqliteMeteringStore store(path);  // the index is used whenever the file has it
+    EXPECT_TRUE(store.uses_instant_index());
     const auto events = store.query("agent", utc(2024, 5, 16, 15), utc(2024, 5, 17, 7), {});
     ASSERT_EQ(events.size(), 3u);  // ordered by instant
     EXPECT_EQ(events[0].timestamp, "2024-05-17T06:50:00+15:00");
@@ -263,18 +264,18 @@ TEST(InstantIndex, IsCreatedOnceAndAsapStyleInsertsKeepItConsistent) {
     EXPECT_EQ(raw.text("PRAGMA integrity_check"), "ok");
 }
 
-TEST(InstantIndex, NotCreatedWhenOptedOutAndDroppedIndexFallsBack) {
+TEST(InstantIndex, NotCreatedByDefaultAndDroppedIndexFallsBack) {
     TempDir dir;
     const std::string path = dir.file("plain.db");
     {
-        SqliteMeteringStore store(path, {}, MeteringOptions{false});
+        SqliteMeteringStore store(path);
         EXPECT_FALSE(store.uses_instant_index());
     }
     RawDb raw(path);
     EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND "
                           "tbl_name = 'usage_events' AND sql IS NOT NULL"),
               2);
-    SqliteMeteringStore store(path);  // creates it
+    SqliteMeteringStore store(path, {}, MeteringOptions{true});  // creates it
     EXPECT_TRUE(store.uses_instant_index());
     store.record(make_event("agent", "2024-05-17T08:30:00+02:00"));
     raw.exec(std::string("DROP INDEX ") + kInstantIndexName);

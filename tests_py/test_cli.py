@@ -31,7 +31,7 @@ from asap_native import cli
 UTC = timezone.utc
 T0 = datetime(2024, 5, 17, 0, 0, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))
-SUBCOMMANDS = ("info", "check", "backup", "prune", "export", "import")
+SUBCOMMANDS = ("info", "check", "backup", "prune", "index", "export", "import")
 
 
 def run_cli(*args: str | Path, stdin: str | None = None, timeout: float = 120) -> Any:
@@ -405,6 +405,43 @@ def test_prune_while_an_asap_server_records(asap_file: Path) -> None:
     assert rows(asap_file, "SELECT count(*) FROM usage_events WHERE task_id NOT LIKE 'late_%'") == [
         (0,)
     ]
+
+
+# ---------------------------------------------------------------- index
+
+
+def test_index_adds_the_instant_index_and_asap_keeps_writing(asap_file: Path) -> None:
+    done = run_cli("index", asap_file, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["changed"] is True
+    assert "already there" in run_cli("index", asap_file).stdout
+    info = json.loads(run_cli("info", asap_file, "--json").stdout)
+    assert "asap_native_usage_instant" in info["indexes"]
+    assert info["asap_schema"]["compatible"] is True
+    # asap-protocol's own store keeps inserting (SQLite's own functions only) and reading.
+    moment = datetime(2024, 5, 20, 8, 30, 0, 999999, tzinfo=PLUS2)
+
+    async def asap_side() -> list[Any]:
+        store = AsapMeteringStore(asap_file)
+        await store.record(make_event("agent_9", moment, task_id="after_index"))
+        return await store.query("agent_9", moment, moment)
+
+    assert [event.task_id for event in asyncio.run(asap_side())] == ["after_index"]
+    assert run_cli("check", asap_file).returncode == 0
+    done = run_cli("index", asap_file, "--drop")
+    assert done.returncode == 0 and "dropped" in done.stdout
+    assert (
+        "asap_native_usage_instant"
+        not in json.loads(run_cli("info", asap_file, "--json").stdout)["indexes"]
+    )
+
+
+def test_index_needs_a_usage_table(tmp_path: Path) -> None:
+    path = tmp_path / "snapshots_only.db"
+    AsapSnapshotStore(path).save(asap_snapshots(1, 1)[0])
+    done = run_cli("index", path)
+    assert done.returncode == cli.EXIT_DATABASE and "no usage_events table" in done.stderr
+    assert run_cli("index", tmp_path / "missing.db").returncode == cli.EXIT_DATABASE
 
 
 # ---------------------------------------------------------------- export and import

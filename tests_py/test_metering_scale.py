@@ -143,7 +143,7 @@ def test_aggregate_equals_asaps(store: Any) -> None:
 def test_asap_keeps_reading_and_writing_the_file(template: Path, tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     shutil.copy(template, path)
-    asap_native.SQLiteMeteringStore(path).close()  # adds the instant index
+    asap_native.SQLiteMeteringStore(path, instant_index=True).close()
     with closing(sqlite3.connect(path)) as conn:
         names = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
     assert "asap_native_usage_instant" in names

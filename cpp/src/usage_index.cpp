@@ -57,6 +57,16 @@ bool has_instant_index(sqlite::Connection& connection) {
            sql.substr(sql.size() - expected.size()) == std::string_view(expected);
 }
 
+bool set_instant_index(sqlite::Connection& connection, bool present) {
+    const bool had = has_instant_index(connection);
+    if (present == had) return false;
+    if (present)
+        connection.execute(instant_index_ddl());
+    else
+        connection.execute(std::string("DROP INDEX ") + kInstantIndexName);
+    return true;
+}
+
 KeyRange instant_key_range(InstantMicros start, InstantMicros end) {
     return KeyRange{floor_seconds(clamp(start)) - 1, floor_seconds(clamp(end)) + 1};
 }

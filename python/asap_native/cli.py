@@ -1,9 +1,10 @@
 """``asap-native`` / ``python -m asap_native``: look after a store's SQLite file.
 
-Subcommands: ``info``, ``check``, ``backup``, ``prune``, ``export``, ``import`` (``--help`` on
-each). ``info``, ``check``, ``backup`` and ``export`` open the file read-only and change
-nothing in it; ``prune`` deletes a bounded chunk per transaction, so servers writing to the
-file meanwhile wait for one chunk at most; ``import`` writes through the snapshot store.
+Subcommands: ``info``, ``check``, ``backup``, ``prune``, ``index``, ``export``, ``import``
+(``--help`` on each). ``info``, ``check``, ``backup`` and ``export`` open the file read-only
+and change nothing in it; ``prune`` deletes a bounded chunk per transaction, so servers
+writing to the file meanwhile wait for one chunk at most; ``index`` adds or drops the metering
+store's instant index; ``import`` writes through the snapshot store.
 
 Exit status: 0 done (``check``: the file is healthy), 1 ``check`` found problems, 2 wrong
 arguments, 3 the database cannot be used (missing, not a database, locked, an I/O error, a
@@ -51,6 +52,7 @@ PROG = "asap-native"
 EXPORT_PAGE = 1000  # snapshot rows read per query by export
 IMPORT_BATCH = 500  # snapshots saved concurrently (one group commit) by import
 EXPORT_FIELDS = ("task_id", "version", "id", "data", "checkpoint", "created_at")
+INSTANT_INDEX = "asap_native_usage_instant"
 
 EPILOG = """\
 exit status:
@@ -389,6 +391,38 @@ def cmd_prune(args: argparse.Namespace, out: Output) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- index
+
+
+def cmd_index(args: argparse.Namespace, out: Output) -> int:
+    if not os.path.exists(args.db):
+        raise CommandError(f"{args.db}: no such database file", EXIT_DATABASE)
+    handle = _open(args.db, read_only=False, timeout=args.timeout)
+    started = time.perf_counter()
+    try:
+        if "usage_events" not in handle.info()["tables"]:
+            raise CommandError(f"{args.db}: no usage_events table", EXIT_DATABASE)
+        changed = handle.instant_index(not args.drop)
+    except (StoreError, OSError) as error:
+        raise _database_error(args.db, error) from error
+    finally:
+        handle.close()
+    seconds = time.perf_counter() - started
+    present = not args.drop
+    document = {
+        "index": INSTANT_INDEX,
+        "present": present,
+        "changed": changed,
+        "seconds": round(seconds, 3),
+    }
+    if changed:
+        line = f"{'built' if present else 'dropped'} {INSTANT_INDEX} in {seconds:.2f} s"
+    else:
+        line = f"{INSTANT_INDEX} was already {'there' if present else 'absent'}"
+    out.emit(document, [line])
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -650,6 +684,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROWS",
         help=f"rows deleted per transaction (default {DEFAULT_CHUNK_SIZE})",
     )
+
+    index = command(
+        "index",
+        f"add (or with --drop remove) {INSTANT_INDEX}: time windows then read only the "
+        "rows in the window; asap-protocol keeps reading and writing the file",
+        cmd_index,
+    )
+    index.add_argument("db", metavar="DB", help="the database file")
+    index.add_argument("--drop", action="store_true", help="remove the index instead")
 
     export = command(
         "export",

@@ -93,9 +93,11 @@ class SQLiteMeteringStore(
             missing (built only from SQLite's own functions, so asap-protocol's connections
             keep inserting and reading as before). With it a time window reads only the rows
             in the window; without it, asap-protocol's ``(agent_id, timestamp)`` index with a
-            margin of a day each side, which is several times slower on dense data. Building
-            it on a large existing file takes a while (about 3 s per million events), once.
-            The index is used whenever the file has it.
+            margin of a day each side, which is several times slower on dense data. The
+            index is used whenever the file has it, however it got there (``asap-native index
+            DB`` adds it from the command line). Off by default: building it on a large
+            file holds the write lock for a while (seconds per million events), and every
+            insert then updates one more index (about a fifth slower for single-row commits).
 
     Retention, backup and check: ``prune_before``, ``backup``, ``check`` (coroutines) and
     their ``_sync`` twins (see :mod:`asap_native.maintenance`).
@@ -107,7 +109,7 @@ class SQLiteMeteringStore(
         *,
         durability: Durability = "normal",
         timeout: float = 15.0,
-        instant_index: bool = True,
+        instant_index: bool = False,
     ) -> None:
         durability_text, seconds = check_options(durability, timeout)
         self._native = _core.open_sqlite_metering_store(

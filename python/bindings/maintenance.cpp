@@ -9,6 +9,7 @@
 #include "asap_native/retention.hpp"
 #include "asap_native/sqlite/maintenance.hpp"
 #include "asap_native/sqlite/statement.hpp"
+#include "asap_native/usage_index.hpp"
 #include "completions.hpp"
 #include "gil.hpp"
 #include "stats.hpp"
@@ -235,6 +236,14 @@ public:
         return out;
     }
 
+    bool instant_index(bool present) {
+        return without_gil([&] {
+            return engine_->write(StoreOperation::Check, [&](sqlite::Connection& c) {
+                return set_instant_index(c, present);
+            });
+        });
+    }
+
     py::dict stats() const { return stats_to_dict(engine_->stats()); }
     void close() {
         closed_ = true;
@@ -280,6 +289,7 @@ void register_maintenance(py::module_& m) {
              py::arg("chunk_rows"))
         .def("snapshot_rows", &NativeMaintenance::snapshot_rows, py::arg("task_id"),
              py::arg("after_task"), py::arg("after_version"), py::arg("limit"))
+        .def("instant_index", &NativeMaintenance::instant_index, py::arg("present"))
         .def("stats", &NativeMaintenance::stats)
         .def("close", &NativeMaintenance::close)
         .def_property_readonly("closed", &NativeMaintenance::closed);

@@ -227,7 +227,7 @@ void register_stores(py::module_& m) {
             }));
         },
         py::arg("db_path"), py::arg("durability"), py::arg("timeout"),
-        py::arg("instant_index") = true);
+        py::arg("instant_index") = false);
     m.def(
         "snapshot_from_row",
         [](std::string task_id, std::string id, std::int64_t version, std::string data_json,

@@ -16,8 +16,10 @@ namespace asap_native {
 struct MeteringOptions {
     /// Create the instant index (usage_index.hpp) when missing, so that time windows read
     /// only the rows in the window. Without it windows read asap-protocol's index with a
-    /// margin of a day each side. Either way the index is used when the file has it.
-    bool instant_index = true;
+    /// margin of a day each side. Either way the index is used when the file has it. Off by
+    /// default: the file keeps asap-protocol's schema exactly, and writes touch one index
+    /// fewer.
+    bool instant_index = false;
 };
 
 /// MeteringStore on a SQLite file (or ":memory:") using asap-protocol's `usage_events` table

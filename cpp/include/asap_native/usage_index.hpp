@@ -31,6 +31,10 @@ const std::string& instant_index_ddl();
 /// defines it (an index of that name on another expression is not used).
 bool has_instant_index(sqlite::Connection& connection);
 
+/// Creates (`present`) or drops the instant index of the `usage_events` table; returns true
+/// when that changed the file. Creating it reads the whole table under the write lock.
+bool set_instant_index(sqlite::Connection& connection, bool present);
+
 /// The instant-index key range that holds every row whose instant lies in [start, end]
 /// (inclusive, with a second's margin each side).
 struct KeyRange {
