@@ -119,6 +119,9 @@ void register_model_builders(py::module_& module) {
         .def(py::init<py::handle, py::handle, bool>(), py::arg("event_cls"), py::arg("metrics_cls"),
              py::arg("pydantic"))
         .def("__call__", &UsageEventBuilder::call, py::arg("row"));
+    module.def(
+        "_datetime_from_text", [](const std::string& text) { return datetime_from_text(text); },
+        py::arg("text"), "A stored timestamp as the stores read it (for tests).");
 }
 
 }  // namespace asap_native::bindings
