@@ -39,9 +39,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -67,31 +68,57 @@ ABLATIONS = (
     ("HAVE_FDATASYNC=1", "HAVE_FDATASYNC"),
 )
 STOCK_DROP = ";".join(
-    ["SQLITE_THREADSAFE", "SQLITE_DEFAULT_MEMSTATUS", "SQLITE_DEFAULT_WAL_SYNCHRONOUS",
-     "SQLITE_DQS", "SQLITE_USE_ALLOCA", OMIT_GROUP]
+    [
+        "SQLITE_THREADSAFE",
+        "SQLITE_DEFAULT_MEMSTATUS",
+        "SQLITE_DEFAULT_WAL_SYNCHRONOUS",
+        "SQLITE_DQS",
+        "SQLITE_USE_ALLOCA",
+        OMIT_GROUP,
+    ]
 )
+
 
 # name -> (CMake tree, extra CMake definitions)
 def builds(quick: bool) -> dict[str, tuple[str, dict[str, str]]]:
     chosen = {
         SYSTEM: ("system", {"ASAP_NATIVE_BUNDLED_SQLITE": "OFF"}),
-        BUNDLED: ("bundled", {"ASAP_NATIVE_BUNDLED_SQLITE": "ON",
-                              "ASAP_NATIVE_SQLITE_DROP_OPTIONS": "",
-                              "ASAP_NATIVE_SQLITE_OPTIMIZE": ""}),
-        STOCK: ("bundled", {"ASAP_NATIVE_BUNDLED_SQLITE": "ON",
-                            "ASAP_NATIVE_SQLITE_DROP_OPTIONS": STOCK_DROP,
-                            "ASAP_NATIVE_SQLITE_OPTIMIZE": ""}),
+        BUNDLED: (
+            "bundled",
+            {
+                "ASAP_NATIVE_BUNDLED_SQLITE": "ON",
+                "ASAP_NATIVE_SQLITE_DROP_OPTIONS": "",
+                "ASAP_NATIVE_SQLITE_OPTIMIZE": "",
+            },
+        ),
+        STOCK: (
+            "bundled",
+            {
+                "ASAP_NATIVE_BUNDLED_SQLITE": "ON",
+                "ASAP_NATIVE_SQLITE_DROP_OPTIONS": STOCK_DROP,
+                "ASAP_NATIVE_SQLITE_OPTIMIZE": "",
+            },
+        ),
     }
     if not quick:
         # The build type's -O3 against -O2, the level SQLite's own build uses.
-        chosen[BUNDLED_O2] = ("bundled", {"ASAP_NATIVE_BUNDLED_SQLITE": "ON",
-                                          "ASAP_NATIVE_SQLITE_DROP_OPTIONS": "",
-                                          "ASAP_NATIVE_SQLITE_OPTIMIZE": "-O2"})
+        chosen[BUNDLED_O2] = (
+            "bundled",
+            {
+                "ASAP_NATIVE_BUNDLED_SQLITE": "ON",
+                "ASAP_NATIVE_SQLITE_DROP_OPTIONS": "",
+                "ASAP_NATIVE_SQLITE_OPTIMIZE": "-O2",
+            },
+        )
         for label, dropped in ABLATIONS:
             chosen[f"bundled without {label}"] = (
-                "bundled", {"ASAP_NATIVE_BUNDLED_SQLITE": "ON",
-                            "ASAP_NATIVE_SQLITE_DROP_OPTIONS": dropped,
-                            "ASAP_NATIVE_SQLITE_OPTIMIZE": ""})
+                "bundled",
+                {
+                    "ASAP_NATIVE_BUNDLED_SQLITE": "ON",
+                    "ASAP_NATIVE_SQLITE_DROP_OPTIONS": dropped,
+                    "ASAP_NATIVE_SQLITE_OPTIMIZE": "",
+                },
+            )
     return chosen
 
 
@@ -105,10 +132,22 @@ OPS = (
 )
 PLANS = {
     # calls per op in one trial, and rounds
-    "full": {"save": 1000, "get": 2000, "save_full": 60, "async_per_task": 15, "aggregate": 100,
-             "rounds": 7},
-    "quick": {"save": 30, "get": 30, "save_full": 3, "async_per_task": 2, "aggregate": 3,
-              "rounds": 2},
+    "full": {
+        "save": 1000,
+        "get": 2000,
+        "save_full": 60,
+        "async_per_task": 15,
+        "aggregate": 100,
+        "rounds": 7,
+    },
+    "quick": {
+        "save": 30,
+        "get": 30,
+        "save_full": 3,
+        "async_per_task": 2,
+        "aggregate": 3,
+        "rounds": 2,
+    },
 }
 
 Progress = Callable[..., Any]
@@ -134,15 +173,17 @@ def _timed(calls: int, call: Callable[[int], Any]) -> float:
 def trial(folder: str, plan: dict[str, int]) -> dict[str, Any]:
     """One trial in this process, on the asap_native it imports; returns figures per op."""
     sys.path.insert(0, str(BENCH_DIR))
+    from bench_stores import make_state
+
     import asap_native
     from asap_native.models import StateSnapshot, UsageEvent, UsageMetrics
-    from bench_stores import make_state
 
     data = make_state(1024)
 
     def snapshot(task: str, version: int) -> Any:
-        return StateSnapshot(id=f"{task}-{version}", task_id=task, version=version, data=data,
-                             created_at=CREATED_AT)
+        return StateSnapshot(
+            id=f"{task}-{version}", task_id=task, version=version, data=data, created_at=CREATED_AT
+        )
 
     figures: dict[str, Any] = {"sqlite_version": asap_native.sqlite_version}
     path = os.path.join(folder, "bench.db")
@@ -155,7 +196,8 @@ def trial(folder: str, plan: dict[str, int]) -> dict[str, Any]:
     with asap_native.SQLiteSnapshotStore(path, durability="full") as store:
         saves = [snapshot("full", v) for v in range(1, plan["save_full"] + 1)]
         figures["save 1 KB, durability=full"] = (
-            _timed(plan["save_full"], lambda i: store.save(saves[i])) * 1e6)
+            _timed(plan["save_full"], lambda i: store.save(saves[i])) * 1e6
+        )
 
     per_task = plan["async_per_task"]
 
@@ -176,10 +218,15 @@ def trial(folder: str, plan: dict[str, int]) -> dict[str, Any]:
     async def aggregates() -> float:
         async with asap_native.SQLiteMeteringStore(path) as metering:
             for i in range(1000):
-                metering.record_sync(UsageEvent(
-                    task_id=f"t{i}", agent_id="agent", consumer_id="user",
-                    metrics=UsageMetrics(tokens_in=i, tokens_out=1, duration_ms=3, api_calls=1),
-                    timestamp=CREATED_AT + timedelta(seconds=i)))
+                metering.record_sync(
+                    UsageEvent(
+                        task_id=f"t{i}",
+                        agent_id="agent",
+                        consumer_id="user",
+                        metrics=UsageMetrics(tokens_in=i, tokens_out=1, duration_ms=3, api_calls=1),
+                        timestamp=CREATED_AT + timedelta(seconds=i),
+                    )
+                )
             return _timed(plan["aggregate"], lambda i: metering.aggregate_sync("agent", "day"))
 
     figures["aggregate 1000 events"] = asyncio.run(aggregates()) * 1e6
@@ -210,8 +257,12 @@ def build(name: str, tree: str, defines: dict[str, str], rebuild: bool, report: 
     """Builds (or reuses) the extension for one variant; returns the folder for PYTHONPATH."""
     stage = _stage(name)
     marker = stage / "built"
-    if (not rebuild and marker.is_file() and marker.stat().st_mtime >= _newest_source()
-            and marker.read_text() == json.dumps(defines)):
+    if (
+        not rebuild
+        and marker.is_file()
+        and marker.stat().st_mtime >= _newest_source()
+        and marker.read_text() == json.dumps(defines)
+    ):
         return stage
     report(f"building '{name}' (cmake, {tree} tree)")
     pybind11_dir = subprocess.run(
@@ -219,21 +270,34 @@ def build(name: str, tree: str, defines: dict[str, str], rebuild: bool, report: 
     ).stdout.strip()
     binary = BUILD / tree
     configure = [
-        "cmake", "-S", str(ROOT), "-B", str(binary), "-G", "Ninja",
-        "-DCMAKE_BUILD_TYPE=Release", "-DASAP_NATIVE_BUILD_PYTHON=ON",
-        f"-DPython_EXECUTABLE={_python()}", f"-Dpybind11_DIR={pybind11_dir}",
+        "cmake",
+        "-S",
+        str(ROOT),
+        "-B",
+        str(binary),
+        "-G",
+        "Ninja",
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DASAP_NATIVE_BUILD_PYTHON=ON",
+        f"-DPython_EXECUTABLE={_python()}",
+        f"-Dpybind11_DIR={pybind11_dir}",
     ] + [f"-D{key}={value}" for key, value in defines.items()]
     jobs = os.environ.get("JOBS", "2")
-    for command in (configure, ["nice", "cmake", "--build", str(binary), "--target", "_core",
-                                "-j", jobs]):
-        done = subprocess.run(command, capture_output=True, text=True)
+    for command in (
+        configure,
+        ["nice", "cmake", "--build", str(binary), "--target", "_core", "-j", jobs],
+    ):
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}")
     extension = next(binary.glob("_core.*.so"))
     if stage.exists():
         shutil.rmtree(stage)
-    shutil.copytree(ROOT / "python" / "asap_native", stage / "asap_native",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    shutil.copytree(
+        ROOT / "python" / "asap_native",
+        stage / "asap_native",
+        ignore=shutil.ignore_patterns("__pycache__", "*.so"),
+    )
     shutil.copy2(extension, stage / "asap_native" / extension.name)
     marker.write_text(json.dumps(defines))
     return stage
@@ -247,7 +311,11 @@ def _run_trial(stage: Path, plan: dict[str, int], parent: str | None) -> dict[st
         env = dict(os.environ, PYTHONPATH=str(stage))
         done = subprocess.run(
             [_python(), str(Path(__file__).resolve()), "--child", folder, json.dumps(plan)],
-            env=env, capture_output=True, text=True)
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"trial with {stage} failed:\n{done.stderr}")
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -293,7 +361,7 @@ def _speedup(figures: dict[str, Any], faster: str, slower: str, op: str) -> floa
     """How many times faster ``faster`` is than ``slower`` on ``op`` (> 1: faster): the median
     of the per-round ratios (both builds ran in the same round, so load drifts cancel)."""
     first, second = figures["builds"][faster], figures["builds"][slower]
-    pairs = list(zip(first.get("trials", []), second.get("trials", [])))
+    pairs = list(zip(first.get("trials", []), second.get("trials", []), strict=True))
     if not pairs:
         return _ratio(first[op], second[op], op)
     return statistics.median(_ratio(a[op], b[op], op) for a, b in pairs)
@@ -301,8 +369,11 @@ def _speedup(figures: dict[str, Any], faster: str, slower: str, op: str) -> floa
 
 def _spread(figures: dict[str, Any], faster: str, slower: str, op: str) -> str:
     """The lowest and highest per-round ratio, to show how noisy the machine was."""
-    pairs = zip(figures["builds"][faster].get("trials", []),
-                figures["builds"][slower].get("trials", []))
+    pairs = zip(
+        figures["builds"][faster].get("trials", []),
+        figures["builds"][slower].get("trials", []),
+        strict=True,
+    )
     ratios = [_ratio(a[op], b[op], op) for a, b in pairs]
     return f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "n/a"
 
@@ -317,8 +388,10 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
         f"{os.cpu_count()} CPUs. Per-round ratios vary by the range shown: a median ratio "
         "inside that range's noise says the builds are not told apart on this machine.",
         "",
-        "| op | " + " | ".join(f"{n} ({figures['builds'][n]['sqlite_version']})"
-                               for n in (SYSTEM, BUNDLED, STOCK))
+        "| op | "
+        + " | ".join(
+            f"{n} ({figures['builds'][n]['sqlite_version']})" for n in (SYSTEM, BUNDLED, STOCK)
+        )
         + " | bundled vs system | per-round range |",
         "|---|" + "---:|" * 5,
     ]
@@ -351,8 +424,9 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
         lines.append("| all of them (vs stock) | " + " | ".join(cells) + " |")
         if BUNDLED_O2 in figures["builds"]:
             cells = [f"{_speedup(figures, BUNDLED, BUNDLED_O2, op):.2f}" for op, _, _ in OPS]
-            lines.append("| -O3 (the build type's) vs -O2 for sqlite3.c | "
-                         + " | ".join(cells) + " |")
+            lines.append(
+                "| -O3 (the build type's) vs -O2 for sqlite3.c | " + " | ".join(cells) + " |"
+            )
     if quick:
         lines += ["", "_Quick run: a few calls per op; the figures are not meaningful._"]
     return "\n".join(lines)
@@ -363,8 +437,14 @@ def _checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
     for op in ("save 1 KB", "get 1 KB", "64-way awaited save"):
         value = _speedup(figures, BUNDLED, SYSTEM, op)
         # The bundled build must be no slower than the system's (within noise).
-        checks.append({"name": f"bundled vs system SQLite: {op}", "value": value,
-                       "target": ">= 0.95", "passed": value >= 0.95})
+        checks.append(
+            {
+                "name": f"bundled vs system SQLite: {op}",
+                "value": value,
+                "target": ">= 0.95",
+                "passed": value >= 0.95,
+            }
+        )
     return checks
 
 
@@ -405,11 +485,14 @@ if __name__ == "__main__":
     parser.add_argument("--rebuild", action="store_true", help="rebuild every variant")
     parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
-    out = run(progress=lambda *a: print(*a, file=sys.stderr), quick=args.quick,
-              rebuild=args.rebuild)
+    out = run(
+        progress=lambda *a: print(*a, file=sys.stderr), quick=args.quick, rebuild=args.rebuild
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(out["figures"], indent=1, default=str))
     print(out["markdown"])
     for check in out["checks"]:
-        print(f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['value']:.2f}x",
-              file=sys.stderr)
+        print(
+            f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['value']:.2f}x",
+            file=sys.stderr,
+        )

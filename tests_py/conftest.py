@@ -53,6 +53,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "same_sqlite_in_process" in item.keywords:
             item.add_marker(skip)
 
+
 # Property tests gate CI, so by default they are the same on every run: examples derived from
 # each test's name, no example database carried between runs. `make test-random` loads the
 # "random" profile instead: fresh examples, ten times as many (see examples()).

@@ -41,6 +41,8 @@ ASAP_MODULES = (
     "asap.transport.compression",
     "asap.transport._request_handler",
     "asap.transport.server",
+    "asap.state.stores._sqlite_base",
+    "asap.auth.webauthn_store",
 )
 for _name in ASAP_MODULES:
     importlib.import_module(_name)
@@ -58,39 +60,85 @@ NATIVE_CLASSES = {
     "AsyncInMemorySnapshotStore": asap_native.AsyncInMemorySnapshotStore,
     "InMemoryMeteringStore": asap_native.InMemoryMeteringStore,
 }
-CLASS_BINDINGS = [
+SQLITE_CLASS_BINDINGS = [
     ("asap.state", "SQLiteSnapshotStore"),
     ("asap.state", "SQLiteMeteringStore"),
-    ("asap.state", "InMemorySnapshotStore"),
-    ("asap.state", "InMemoryMeteringStore"),
-    *[("asap.state.stores", name) for name in NATIVE_CLASSES],
+    ("asap.state.stores", "SQLiteSnapshotStore"),
+    ("asap.state.stores", "SQLiteAsyncSnapshotStore"),
+    ("asap.state.stores", "SQLiteMeteringStore"),
     ("asap.state.stores.sqlite", "SQLiteSnapshotStore"),
     ("asap.state.stores.sqlite", "SQLiteAsyncSnapshotStore"),
     ("asap.state.stores.sqlite", "SQLiteMeteringStore"),
+]
+MEMORY_CLASS_BINDINGS = [
+    ("asap.state", "InMemorySnapshotStore"),
+    ("asap.state", "InMemoryMeteringStore"),
+    ("asap.state.stores", "InMemorySnapshotStore"),
+    ("asap.state.stores", "AsyncInMemorySnapshotStore"),
+    ("asap.state.stores", "InMemoryMeteringStore"),
     ("asap.state.stores.memory", "InMemorySnapshotStore"),
     ("asap.state.stores.memory", "AsyncInMemorySnapshotStore"),
     ("asap.state.stores.memory", "InMemoryMeteringStore"),
 ]
 SYNC_FACTORY_MODULES = ("asap.state", "asap.state.stores", "asap.transport.server")
 ASYNC_FACTORY_MODULES = ("asap.state", "asap.state.snapshot", "asap.state.stores")
-# What the issue requires install() to replace, at least.
+REPOSITORY_METHODS = (
+    "_acquire_connection",
+    "_release_connection",
+    "_connect",
+    "execute",
+    "fetch_all",
+    "fetch_one",
+    "transaction",
+)
+WEBAUTHN_METHODS = ("save_credential", "get_credential", "list_credentials", "update_sign_count")
+# What the issues require install() to replace, at least (by default).
 REQUIRED_NAMES = {
-    *(f"{module}.{name}" for module, name in CLASS_BINDINGS),
-    *(f"{module}.create_snapshot_store" for module in SYNC_FACTORY_MODULES),
-    *(f"{module}.create_async_snapshot_store" for module in ASYNC_FACTORY_MODULES),
+    *(f"{module}.{name}" for module, name in SQLITE_CLASS_BINDINGS),
+    *(f"asap.state.stores._sqlite_base.AsyncSqliteRepository.{m}" for m in REPOSITORY_METHODS),
+    *(f"asap.auth.webauthn_store.SQLiteWebAuthnCredentialStore.{m}" for m in WEBAUTHN_METHODS),
     "asap.transport._request_handler.decompress_payload",
 }
+
+
+def too_large(limit: int) -> str:
+    """The 413 detail: asap-protocol's wording, with what the native decoder knows."""
+    return f"Decompressed request size (more than {limit} bytes) exceeds maximum ({limit} bytes)"
+
 
 MIB = 1 << 20
 
 
+# Every asap class ever seen here: a class install() swaps out of a module is no longer
+# reachable from it, but its own attributes must still be compared.
+ASAP_CLASSES: dict[int, type] = {}
+
+
+def class_bindings() -> dict[tuple[str, str], Any]:
+    """The own attributes of asap's classes, by (module, "Class.name")."""
+    found: dict[tuple[str, str], Any] = {}
+    for cls in list(ASAP_CLASSES.values()):
+        for attribute, member in list(vars(cls).items()):
+            found[(cls.__module__, f"{cls.__qualname__}.{attribute}")] = member
+    return found
+
+
+def global_bindings(module_name: str, module: Any) -> dict[tuple[str, str], Any]:
+    """A module's globals by (module, name); remembers the asap classes among them."""
+    found: dict[tuple[str, str], Any] = {}
+    for name, value in list(vars(module).items()):
+        found[(module_name, name)] = value
+        if isinstance(value, type) and value.__module__.startswith("asap."):
+            ASAP_CLASSES.setdefault(id(value), value)
+    return found
+
+
 def module_bindings() -> dict[tuple[str, str], Any]:
-    """The globals of the modules install() touches, by (module, name)."""
-    return {
-        (module_name, name): value
-        for module_name in ASAP_MODULES
-        for name, value in vars(sys.modules[module_name]).items()
-    }
+    """What install() may touch in the modules it touches, and in asap's classes."""
+    found: dict[tuple[str, str], Any] = {}
+    for module_name in ASAP_MODULES:
+        found.update(global_bindings(module_name, sys.modules[module_name]))
+    return {**found, **class_bindings()}
 
 
 # asap-protocol as shipped, before any test here ran.
@@ -117,13 +165,12 @@ def storage_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 
 def bindings() -> dict[tuple[str, str], Any]:
-    """Every global of every loaded ``asap`` module, by (module, name)."""
-    return {
-        (module_name, name): value
-        for module_name, module in list(sys.modules.items())
-        if module is not None and (module_name == "asap" or module_name.startswith("asap."))
-        for name, value in vars(module).items()
-    }
+    """Every global of every loaded ``asap`` module and every attribute of its classes."""
+    found: dict[tuple[str, str], Any] = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is not None and (module_name == "asap" or module_name.startswith("asap.")):
+            found.update(global_bindings(module_name, module))
+    return {**found, **class_bindings()}
 
 
 def changed(before: dict[tuple[str, str], Any], after: dict[tuple[str, str], Any]) -> set[str]:
@@ -232,7 +279,7 @@ def test_uninstall_without_install_changes_nothing() -> None:
 # ---- store classes and factories -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("module", "name"), CLASS_BINDINGS, ids=lambda v: str(v))
+@pytest.mark.parametrize(("module", "name"), SQLITE_CLASS_BINDINGS, ids=lambda v: str(v))
 def test_store_classes_resolve_to_native(module: str, name: str) -> None:
     shipped = attr(f"{module}.{name}")
     assert shipped is not NATIVE_CLASSES[name]
@@ -242,6 +289,69 @@ def test_store_classes_resolve_to_native(module: str, name: str) -> None:
     assert attr(f"{module}.{name}") is NATIVE_CLASSES[name]
     native_asap.uninstall()
     assert attr(f"{module}.{name}") is shipped
+
+
+@pytest.mark.parametrize(("module", "name"), MEMORY_CLASS_BINDINGS, ids=lambda v: str(v))
+def test_memory_store_classes_are_swapped_only_when_asked(module: str, name: str) -> None:
+    shipped = attr(f"{module}.{name}")
+    native_asap.install()
+    assert attr(f"{module}.{name}") is shipped  # asap's keep the very objects saved
+    native_asap.uninstall()
+
+    native_asap.install(memory_stores=True)
+    assert attr(f"{module}.{name}") is NATIVE_CLASSES[name]
+    native_asap.uninstall()
+    assert attr(f"{module}.{name}") is shipped
+
+
+def test_parts_install_only_their_names() -> None:
+    for part in native_asap.PARTS:
+        chosen = {name: name == part for name in native_asap.PARTS}
+        names = native_asap.install(**chosen)
+        assert native_asap.installed() == {part}
+        assert names, part
+        if part == "compression":
+            assert all("decompress_payload" in name for name in names)
+        elif part == "repository":
+            assert all(".AsyncSqliteRepository." in n or ".SQLiteWebAuthn" in n for n in names)
+        else:
+            assert all(n.rpartition(".")[2] in NATIVE_CLASSES for n in names)
+        native_asap.uninstall()
+        assert not native_asap.installed()
+
+
+def test_install_with_other_parts_needs_uninstall_first() -> None:
+    native_asap.install(compression=False)
+    with pytest.raises(RuntimeError, match="uninstall"):
+        native_asap.install()
+    assert native_asap.installed() == {"stores", "repository"}
+
+
+def test_asap_outside_the_tested_versions_needs_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "9.0.0")
+    with pytest.raises(RuntimeError, match="force=True"):
+        native_asap.install()
+    assert not native_asap.installed()
+    with pytest.warns(RuntimeWarning, match="9.0.0"):
+        native_asap.install(force=True)
+    assert native_asap.installed()
+
+
+def test_a_missing_target_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asap.auth.webauthn_store as webauthn
+
+    before = bindings()
+    monkeypatch.delattr(webauthn.SQLiteWebAuthnCredentialStore, "update_sign_count")
+    with pytest.raises(AttributeError, match="update_sign_count"):
+        native_asap.install()
+    assert not native_asap.installed()
+    after = bindings()
+    gone = "asap.auth.webauthn_store.SQLiteWebAuthnCredentialStore.update_sign_count"
+    assert changed(before, after) == {gone}
+    monkeypatch.undo()
+    assert changed(before, bindings()) == set()
 
 
 @pytest.mark.parametrize("module", SYNC_FACTORY_MODULES)
@@ -261,22 +371,29 @@ def test_create_snapshot_store_hands_out_native_sqlite(module: str, storage_env:
 
 @pytest.mark.parametrize("module", SYNC_FACTORY_MODULES)
 def test_create_snapshot_store_backends(module: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    native_asap.install()
     factory = attr(f"{module}.create_snapshot_store")
+    asaps_memory_store = attr("asap.state.stores.memory.InMemorySnapshotStore")
     monkeypatch.delenv("ASAP_STORAGE_BACKEND", raising=False)
-    assert type(factory()) is asap_native.InMemorySnapshotStore
-    monkeypatch.setenv("ASAP_STORAGE_BACKEND", " Memory ")
-    assert type(factory()) is asap_native.InMemorySnapshotStore
-    monkeypatch.setenv("ASAP_STORAGE_BACKEND", "redis")
-    with pytest.raises(ValueError, match="ASAP_STORAGE_BACKEND"):
-        factory()
+    for parts, memory_class in [
+        ({}, asaps_memory_store),
+        ({"memory_stores": True}, asap_native.InMemorySnapshotStore),
+    ]:
+        native_asap.install(**parts)
+        monkeypatch.delenv("ASAP_STORAGE_BACKEND", raising=False)
+        assert type(factory()) is memory_class
+        monkeypatch.setenv("ASAP_STORAGE_BACKEND", " Memory ")
+        assert type(factory()) is memory_class
+        monkeypatch.setenv("ASAP_STORAGE_BACKEND", "redis")
+        with pytest.raises(ValueError, match="ASAP_STORAGE_BACKEND"):
+            factory()
+        native_asap.uninstall()
 
 
 @pytest.mark.parametrize("module", ASYNC_FACTORY_MODULES)
 async def test_create_async_snapshot_store_hands_out_native(
     module: str, storage_env: Path, tmp_path: Path
 ) -> None:
-    native_asap.install()
+    native_asap.install(memory_stores=True)
     factory = attr(f"{module}.create_async_snapshot_store")
 
     explicit = factory("sqlite", db_path=tmp_path / "explicit.db")
@@ -411,9 +528,8 @@ def test_create_app_without_stores_uses_a_native_store(
         store.close()
 
     monkeypatch.setenv("ASAP_STORAGE_BACKEND", "memory")
-    assert type(create_app(make_manifest()).state.snapshot_store) is (
-        asap_native.InMemorySnapshotStore
-    )
+    in_memory = create_app(make_manifest()).state.snapshot_store
+    assert type(in_memory) is attr("asap.state.stores.memory.InMemorySnapshotStore")
 
     native_asap.uninstall()
     shipped = create_app(make_manifest()).state.snapshot_store
@@ -458,7 +574,7 @@ async def test_decoder_follows_each_apps_max_request_size(monkeypatch: pytest.Mo
     # Below the env default, the app's own limit stops the decoder (the native 413).
     refused = await post_to(tight, gzip_bomb(2 * MIB, corrupt_tail=True), "gzip")
     assert refused.status_code == 413
-    assert refused.json()["detail"] == f"decompressed data exceeds the maximum of {MIB // 2} bytes"
+    assert refused.json()["detail"] == too_large(MIB // 2)
     # Called outside asap's handler, the env default applies.
     with pytest.raises(DecompressionLimitExceededError) as raised:
         handler_decoder()(gzip_bomb(2 * MIB), "gzip")
@@ -471,7 +587,7 @@ async def test_install_max_size_caps_every_app() -> None:
     assert (await post_to(roomy, gzip.compress(json_request(MIB)), "gzip")).status_code == 200
     refused = await post_to(roomy, gzip.compress(json_request(MIB + 1)), "gzip")
     assert refused.status_code == 413
-    assert refused.json()["detail"] == f"decompressed data exceeds the maximum of {MIB} bytes"
+    assert refused.json()["detail"] == too_large(MIB)
 
 
 def test_the_earlier_module_name_is_the_same_module() -> None:

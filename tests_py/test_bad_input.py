@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import random
 import sqlite3
+import sys
+from collections.abc import Iterator
 from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -71,27 +73,25 @@ def assert_metering_usable(store: Any) -> None:
 
 # --- snapshot save ---------------------------------------------------------------------------
 
+# Fields of a type StateSnapshot does not allow are refused (asap-protocol's stores would bind
+# or keep them unchecked); values of the right type go through as asap's stores take them.
 BAD_SNAPSHOT_FIELDS = [
     ("task_id", 1, TypeError),
     ("task_id", None, TypeError),
     ("task_id", b"task", TypeError),
     ("task_id", ["t"], TypeError),
-    ("task_id", "", ValueError),
-    ("task_id", "bad\udc80", ValueError),
+    ("task_id", "bad\udc80", UnicodeEncodeError),
     ("id", 1, TypeError),
     ("id", None, TypeError),
-    ("id", "", ValueError),
-    ("id", "\ud800", ValueError),
-    ("version", 0, ValueError),
-    ("version", -1, ValueError),
-    ("version", -(2**63), ValueError),
+    ("id", "\ud800", UnicodeEncodeError),
     ("version", True, TypeError),
     ("version", False, TypeError),
     ("version", 1.0, TypeError),
     ("version", "1", TypeError),
     ("version", None, TypeError),
-    ("version", 2**63, ValueError),
-    ("version", 2**100, ValueError),
+    ("version", 2**63, OverflowError),
+    ("version", -(2**63) - 1, OverflowError),
+    ("version", 2**100, OverflowError),
     ("data", None, TypeError),
     ("data", [1, 2], TypeError),
     ("data", "{}", TypeError),
@@ -108,6 +108,10 @@ BAD_SNAPSHOT_FIELDS = [
 ]
 
 
+def message_and_notes(error: BaseException) -> str:
+    return " ".join([str(error), *getattr(error, "__notes__", [])])
+
+
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     BAD_SNAPSHOT_FIELDS,
@@ -118,9 +122,25 @@ def test_save_rejects_bad_fields(
 ) -> None:
     with pytest.raises(error) as info:
         snapshot_store.save(FakeSnapshot(**{field: value}))
-    assert field in str(info.value)
+    if sys.version_info >= (3, 11) or error is not UnicodeEncodeError:
+        assert field in message_and_notes(info.value)
     assert snapshot_store.list_versions("task_fake") == []
     assert_usable(snapshot_store)
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"task_id": ""}, {"id": ""}, {"version": 0}, {"version": -1}, {"version": -(2**63)}],
+    ids=repr,
+)
+def test_save_takes_what_asaps_stores_take(snapshot_store: Any, override: dict[str, Any]) -> None:
+    # StateSnapshot itself wants version >= 1, but asap-protocol's stores write whatever
+    # version a snapshot holds (model_construct, older rows): so do we.
+    fake = FakeSnapshot(**override)
+    snapshot_store.save(fake)
+    got = snapshot_store.get(fake.task_id, fake.version)
+    assert (got.task_id, got.id, got.version) == (fake.task_id, fake.id, fake.version)
+    assert snapshot_store.list_versions(fake.task_id) == [fake.version]
 
 
 @pytest.mark.parametrize("missing", ["id", "task_id", "version", "data", "created_at"])
@@ -213,50 +233,106 @@ def test_iso_strings_accepted_on_record_read_back(
 
 
 # --- snapshot get / list_versions / delete ---------------------------------------------------
+# Keys of any value are looked up as asap-protocol's store of the same kind looks them up, so
+# each case runs on both and the outcomes (result or exception type) must be equal.
 
-BAD_TASK_IDS = [
-    (1, TypeError),
-    (None, TypeError),
-    (b"t", TypeError),
-    ("", ValueError),
-    ("\ud800", ValueError),
+ODD_TASK_IDS = [1, 1.0, None, b"1", b"t", "", "1", "\ud800", ["x"], ("task_a",), True]
+ODD_VERSIONS = [
+    None,
+    0,
+    -5,
+    1,
+    1.0,
+    1.5,
+    True,
+    False,
+    "1",
+    b"1",
+    2**63 - 1,
+    2**63,
+    2**64,
+    -(2**63),
+    -(2**63) - 1,
+    ["x"],
 ]
-BAD_VERSIONS = [
-    (0, ValueError),
-    (-5, ValueError),
-    (True, TypeError),
-    (False, TypeError),
-    (1.5, TypeError),
-    ("1", TypeError),
-    (2**64, ValueError),
-]
 
 
-@pytest.mark.parametrize(("task_id", "error"), BAD_TASK_IDS, ids=[repr(t) for t, _ in BAD_TASK_IDS])
-def test_task_id_arguments_are_checked(snapshot_store: Any, task_id: Any, error: type) -> None:
-    snapshot_store.save(make_snapshot("task_a", 1))
-    for call in (
-        lambda: snapshot_store.get(task_id),
-        lambda: snapshot_store.get(task_id, 1),
-        lambda: snapshot_store.list_versions(task_id),
-        lambda: snapshot_store.delete(task_id),
-        lambda: snapshot_store.delete(task_id, 1),
-    ):
-        with pytest.raises(error, match="task_id"):
-            call()
-    assert snapshot_store.list_versions("task_a") == [1]
-    assert_usable(snapshot_store)
+def outcome(function: Any, *arguments: Any) -> tuple[Any, ...]:
+    """What a call did: ("raises", the exception type) or its result, made comparable."""
+    try:
+        result = function(*arguments)
+    except Exception as error:  # the type is the outcome compared
+        return ("raises", type(error))
+    if hasattr(result, "task_id"):
+        return ("snapshot", result.task_id, result.id, result.version)
+    return ("returns", result)
 
 
-@pytest.mark.parametrize(("version", "error"), BAD_VERSIONS, ids=[repr(v) for v, _ in BAD_VERSIONS])
-def test_version_arguments_are_checked(snapshot_store: Any, version: Any, error: type) -> None:
-    snapshot_store.save(make_snapshot("task_a", 1))
-    with pytest.raises(error, match="version"):
-        snapshot_store.get("task_a", version)
-    with pytest.raises(error, match="version"):
-        snapshot_store.delete("task_a", version)
-    assert snapshot_store.list_versions("task_a") == [1]  # nothing deleted
-    assert_usable(snapshot_store)
+@pytest.fixture(params=["sqlite", "memory"])
+def store_and_asaps(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """Our snapshot store and asap-protocol's of the same kind, holding the same snapshots."""
+    from asap.state.stores import memory as asap_memory
+    from asap.state.stores import sqlite as asap_sqlite
+
+    if request.param == "sqlite":
+        ours: Any = SQLiteSnapshotStore(tmp_path / "ours.db")
+        theirs: Any = asap_sqlite.SQLiteSnapshotStore(tmp_path / "asap.db")
+    else:
+        ours, theirs = InMemorySnapshotStore(), asap_memory.InMemorySnapshotStore()
+    for task_id, version in [("task_a", 1), ("task_a", 2), ("1", 1), ("", 3)]:
+        snapshot = make_snapshot(task_id, version)
+        ours.save(snapshot)
+        theirs.save(snapshot)
+    yield ours, theirs
+    ours.close()
+
+
+@pytest.mark.parametrize("task_id", ODD_TASK_IDS, ids=repr)
+def test_task_ids_are_looked_up_as_asap_does(
+    store_and_asaps: tuple[Any, Any], task_id: Any
+) -> None:
+    ours, theirs = store_and_asaps
+    for name, arguments in [
+        ("get", (task_id,)),
+        ("get", (task_id, 1)),
+        ("list_versions", (task_id,)),
+        ("delete", (task_id, 9)),
+        ("delete", (task_id,)),
+    ]:
+        expected = outcome(getattr(theirs, name), *arguments)
+        assert outcome(getattr(ours, name), *arguments) == expected, (name, arguments)
+    assert ours.list_versions("task_a") == theirs.list_versions("task_a")
+    assert_usable(ours)
+
+
+@pytest.mark.parametrize("version", ODD_VERSIONS, ids=repr)
+def test_versions_are_looked_up_as_asap_does(
+    store_and_asaps: tuple[Any, Any], version: Any
+) -> None:
+    ours, theirs = store_and_asaps
+    for task_id in ("task_a", "missing"):
+        for name in ("get", "delete"):
+            expected = outcome(getattr(theirs, name), task_id, version)
+            assert outcome(getattr(ours, name), task_id, version) == expected, (name, task_id)
+    assert ours.list_versions("task_a") == theirs.list_versions("task_a")
+    assert_usable(ours)
+
+
+async def test_awaited_lookups_match_the_sync_ones(tmp_path: Path) -> None:
+    store = SQLiteSnapshotStore(tmp_path / "s.db")
+    try:
+        store.save(make_snapshot("1", 1))
+        for task_id, version in [(1, None), (1, 1.0), ("1", True), ("1", 2**64)]:
+            sync = outcome(store.get, task_id, version)
+            try:
+                got = await store.get_async(task_id, version)
+            except Exception as error:  # the type is the outcome compared
+                awaited: tuple[Any, ...] = ("raises", type(error))
+            else:
+                awaited = outcome(lambda value: value, got)
+            assert awaited == sync, (task_id, version)
+    finally:
+        store.close()
 
 
 def test_wrong_argument_counts(snapshot_store: Any) -> None:
@@ -407,12 +483,9 @@ def test_failed_open_does_not_affect_other_stores(tmp_path: Path) -> None:
 BAD_EVENT_FIELDS = [
     ("task_id", 1, TypeError),
     ("task_id", None, TypeError),
-    ("task_id", "", ValueError),
     ("agent_id", b"a", TypeError),
-    ("agent_id", "", ValueError),
-    ("agent_id", "\ud800", ValueError),
+    ("agent_id", "\ud800", UnicodeEncodeError),
     ("consumer_id", None, TypeError),
-    ("consumer_id", "", ValueError),
     ("timestamp", None, TypeError),
     ("timestamp", 1700000000, TypeError),
     ("timestamp", "now", ValueError),
@@ -443,7 +516,8 @@ async def test_record_rejects_bad_fields(
 ) -> None:
     with pytest.raises(error) as info:
         await metering_store.record(FakeEvent(**{field: value}))
-    assert field in str(info.value)
+    if sys.version_info >= (3, 11) or error is not UnicodeEncodeError:
+        assert field in message_and_notes(info.value)
     with pytest.raises(error):
         metering_store.record_sync(FakeEvent(**{field: value}))
     assert (await metering_store.aggregate("agent_fake", "day")).total_tasks == 0
@@ -466,6 +540,13 @@ def test_record_rejects_missing_attribute(metering_store: Any, missing: str) -> 
     assert_metering_usable(metering_store)
 
 
+async def test_empty_ids_are_recorded_as_asap_records_them(metering_store: Any) -> None:
+    await metering_store.record(FakeEvent(task_id="", agent_id="", consumer_id=""))
+    (got,) = await metering_store.query("", T0, T0)
+    assert (got.task_id, got.agent_id, got.consumer_id) == ("", "", "")
+    assert (await metering_store.aggregate("", "")).total_tasks == 1
+
+
 def test_missing_counters_default_to_zero(metering_store: Any) -> None:
     metrics = FakeMetrics()
     del metrics.api_calls
@@ -475,26 +556,26 @@ def test_missing_counters_default_to_zero(metering_store: Any) -> None:
     assert (total.total_tokens, total.total_duration, total.total_api_calls) == (10, 3, 0)
 
 
+# Arguments of a type asap-protocol's signature does not take raise TypeError (its stores
+# would bind some of them into SQL, or fail later with another error); values of the right
+# type behave as in asap's SQLite store (compared in test_query_paging_matches_asap).
 BAD_QUERY_ARGS = [
     ({"agent_id": 1}, TypeError, "agent_id"),
     ({"agent_id": None}, TypeError, "agent_id"),
-    ({"agent_id": ""}, ValueError, "agent_id"),
+    ({"agent_id": "\ud800"}, UnicodeEncodeError, "agent_id"),
     ({"start": None}, TypeError, "start"),
     ({"start": 5}, TypeError, "start"),
     ({"start": "soon"}, ValueError, "start"),
     ({"end": None}, TypeError, "end"),
     ({"end": "2024-02-30T00:00:00"}, ValueError, "end"),
     ({"limit": 1.5}, TypeError, "limit"),
-    ({"limit": True}, TypeError, "limit"),
     ({"limit": "3"}, TypeError, "limit"),
-    ({"limit": -1}, ValueError, "limit"),
-    ({"limit": 2**64}, ValueError, "limit"),
+    ({"limit": 2**64}, OverflowError, "limit"),
     ({"offset": None}, TypeError, "offset"),
     ({"offset": 1.0}, TypeError, "offset"),
-    ({"offset": False}, TypeError, "offset"),
     ({"offset": -1}, ValueError, "offset"),
     ({"offset": -(2**63)}, ValueError, "offset"),
-    ({"offset": 2**64}, ValueError, "offset"),
+    ({"offset": 2**64}, OverflowError, "offset"),
 ]
 
 
@@ -512,11 +593,36 @@ async def test_query_arguments_are_checked(
         "offset": 0,
     }
     arguments.update(override)
-    with pytest.raises(error, match=name):
+    with pytest.raises(error) as info:
         await metering_store.query(**arguments)
-    with pytest.raises(error, match=name):
+    if sys.version_info >= (3, 11) or error is not UnicodeEncodeError:
+        assert name in message_and_notes(info.value)
+    with pytest.raises(error):
         metering_store.query_sync(**arguments)
     assert_metering_usable(metering_store)
+
+
+PAGES = [(None, 0), (2, 1), (0, 0), (-1, 0), (-1, 2), (-2, 1), (True, False), (1, True), (9, 9)]
+
+
+@pytest.mark.parametrize(("limit", "offset"), PAGES, ids=repr)
+async def test_query_paging_matches_asap(tmp_path: Path, limit: Any, offset: Any) -> None:
+    from asap.state.metering import InMemoryMeteringStore as AsapInMemory
+    from asap.state.stores.sqlite import SQLiteMeteringStore as AsapSQLite
+
+    pairs = [
+        (SQLiteMeteringStore(tmp_path / "ours.db"), AsapSQLite(tmp_path / "asap.db")),
+        (InMemoryMeteringStore(), AsapInMemory()),
+    ]
+    for ours, theirs in pairs:
+        for minute in range(5):
+            event = make_event("paged", T0 + timedelta(minutes=minute))
+            await ours.record(event)
+            await theirs.record(event)
+        expected = [e.timestamp for e in await theirs.query("paged", T0, T1, limit, offset)]
+        got = [e.timestamp for e in await ours.query("paged", T0, T1, limit, offset)]
+        assert got == expected, type(ours).__name__
+        ours.close()
 
 
 async def test_query_accepts_iso_strings_and_dates(metering_store: Any) -> None:
@@ -529,10 +635,9 @@ BAD_AGGREGATE_ARGS = [
     ("a", None, TypeError, "period"),
     ("a", 1, TypeError, "period"),
     ("a", b"day", TypeError, "period"),
-    ("a", "da\ud800y", ValueError, "period"),
+    ("a", "da\ud800y", UnicodeEncodeError, "period"),
     (1, "day", TypeError, "agent_id"),
-    ("", "day", ValueError, "agent_id"),
-    ("\ud800", "day", ValueError, "agent_id"),
+    ("\ud800", "day", UnicodeEncodeError, "agent_id"),
 ]
 
 
@@ -540,9 +645,11 @@ BAD_AGGREGATE_ARGS = [
 async def test_aggregate_arguments_are_checked(
     metering_store: Any, agent_id: Any, period: Any, error: type, name: str
 ) -> None:
-    with pytest.raises(error, match=name):
+    with pytest.raises(error) as info:
         await metering_store.aggregate(agent_id, period)
-    with pytest.raises(error, match=name):
+    if sys.version_info >= (3, 11) or error is not UnicodeEncodeError:
+        assert name in message_and_notes(info.value)
+    with pytest.raises(error):
         metering_store.aggregate_sync(agent_id, period)
     assert_metering_usable(metering_store)
 
@@ -555,10 +662,10 @@ def test_many_failures_in_a_row_leave_the_stores_usable(kind: str, tmp_path: Pat
     meter = open_metering_store(kind, tmp_path / "m.db")
     try:
         for i in range(200):
-            with pytest.raises((TypeError, ValueError)):
-                snaps.save(FakeSnapshot(version=-i))
-            with pytest.raises((TypeError, ValueError)):
-                snaps.get("", None)
+            with pytest.raises(TypeError):
+                snaps.save(FakeSnapshot(task_id=i))
+            with pytest.raises((TypeError, sqlite3.ProgrammingError)):
+                snaps.get(["unhashable", i])
             with pytest.raises((TypeError, ValueError)):
                 meter.record_sync(FakeEvent(timestamp=f"bad-{i}"))
             with pytest.raises((TypeError, ValueError)):

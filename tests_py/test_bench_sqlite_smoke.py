@@ -28,8 +28,10 @@ def test_trial_times_every_op(tmp_path: Path) -> None:
 def test_report_names_every_build_and_option(tmp_path: Path) -> None:
     trial = bench_sqlite.trial(str(tmp_path), bench_sqlite.PLANS["quick"])
     chosen = bench_sqlite.builds(quick=False)
-    figures = {"plan": {"rounds": 1}, "builds": {
-        name: {**trial, "defines": defines} for name, (_, defines) in chosen.items()}}
+    figures = {
+        "plan": {"rounds": 1},
+        "builds": {name: {**trial, "defines": defines} for name, (_, defines) in chosen.items()},
+    }
     text = bench_sqlite._markdown(figures, quick=False)
     assert "bundled vs system" in text
     for label, _ in bench_sqlite.ABLATIONS:

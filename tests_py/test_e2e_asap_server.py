@@ -314,7 +314,9 @@ def test_installed_server_stops_bombs_at_the_limit(installed_server: Server, bom
     with httpx.Client(base_url=installed_server.url, timeout=HTTP_TIMEOUT) as client:
         response = post(client, bomb(16 * 1024 * 1024, corrupt_tail=True), encoding)
     assert response.status_code == 413, response.text
-    assert response.json()["detail"] == f"decompressed data exceeds the maximum of {LIMIT} bytes"
+    assert response.json()["detail"] == (
+        f"Decompressed request size (more than {LIMIT} bytes) exceeds maximum ({LIMIT} bytes)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from asap.state.metering import UsageAggregate as AsapUsageAggregate
 from asap.state.metering import UsageEvent as AsapUsageEvent
 from conftest import assert_same_event, make_event, open_metering_store
 
+import asap_native
 from asap_native import (
     InMemoryMeteringStore,
     SQLiteMeteringStore,
@@ -158,9 +159,13 @@ async def test_negative_offset_raises_value_error(metering_store: Any) -> None:
     assert len(await metering_store.query("a", at(8), at(9))) == 1
 
 
-async def test_negative_limit_raises_value_error(metering_store: Any) -> None:
-    with pytest.raises(ValueError, match="limit"):
-        await metering_store.query("a", at(8), at(9), limit=-1)
+async def test_negative_limit_reads_as_in_asap(metering_store: Any) -> None:
+    # asap-protocol's SQLite store binds it into LIMIT ?, where SQLite reads a negative limit
+    # as none; its in-memory store slices matches[offset:offset + limit], dropping the last.
+    for minute in range(3):
+        await metering_store.record(make_event("a", at(8) + timedelta(minutes=minute)))
+    expected = 2 if isinstance(metering_store, asap_native.InMemoryMeteringStore) else 3
+    assert len(await metering_store.query("a", at(8), at(9), limit=-1)) == expected
 
 
 async def test_asap_in_memory_store_also_rejects_negative_offset() -> None:

@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_event, make_snapshot
 
 from asap_native import DatabaseLockedError, SQLiteMeteringStore, SQLiteSnapshotStore
-
-from conftest import make_event, make_snapshot
 
 HOLD_LOCK = """
 import sqlite3, sys
@@ -45,8 +44,12 @@ def test_a_lock_held_by_sqlite3_in_another_process_is_seen(db_path: Path) -> Non
     store = SQLiteSnapshotStore(db_path, timeout=0.1)
     meter = SQLiteMeteringStore(db_path, timeout=0.1)
     store.save(make_snapshot("before", 1))
-    with subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db_path)],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(db_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
         assert holder.stdin is not None and holder.stdout is not None
         try:
             assert holder.stdout.readline().strip() == "locked"
@@ -69,8 +72,13 @@ def test_sqlite3_in_another_process_reads_our_commits_and_we_read_its(db_path: P
         for version in (1, 2, 3):
             store.save(make_snapshot("ours", version))
         # Still open, so the commits may be only in our WAL: the other process must see them.
-        done = subprocess.run([sys.executable, "-c", READ_AND_WRITE, str(db_path)],
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", READ_AND_WRITE, str(db_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == '[["ours", 1], ["ours", 2], ["ours", 3]]'
         theirs = store.get("theirs")

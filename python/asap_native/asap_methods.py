@@ -107,6 +107,7 @@ REPOSITORY_METHODS: dict[str, Any] = {
 
 # ---- SQLiteWebAuthnCredentialStore -------------------------------------------------------------
 
+
 async def _webauthn_engine(self: Any) -> SQLiteRepository:
     engine = _engine(self)
     if not self.__dict__.get(_SCHEMA_READY):  # asap runs it on every call; once is enough
@@ -145,14 +146,10 @@ async def get_credential(self: Any, host_id: str, credential_id: bytes) -> Any:
     )
     if row is None:
         return None
-    return WebAuthnCredentialRecord(
-        credential_id=row[0], public_key=row[1], sign_count=int(row[2])
-    )
+    return WebAuthnCredentialRecord(credential_id=row[0], public_key=row[1], sign_count=int(row[2]))
 
 
-async def update_sign_count(
-    self: Any, host_id: str, credential_id: bytes, new_count: int
-) -> None:
+async def update_sign_count(self: Any, host_id: str, credential_id: bytes, new_count: int) -> None:
     engine = await _webauthn_engine(self)
     changed = await engine.execute(
         """

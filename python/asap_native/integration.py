@@ -7,10 +7,10 @@ replace (all of them by default, but the in-memory stores):
 
 - ``stores``: the SQLite store classes (``SQLiteSnapshotStore``, ``SQLiteAsyncSnapshotStore``,
   ``SQLiteMeteringStore``) in ``asap.state``, ``asap.state.stores`` and
-  ``asap.state.stores.sqlite``, and the factories ``create_snapshot_store`` (in ``asap.state``,
-  ``asap.state.stores`` and ``asap.transport.server``, which imported it by name) and
-  ``create_async_snapshot_store`` (in ``asap.state``, ``asap.state.snapshot`` and
-  ``asap.state.stores``).
+  ``asap.state.stores.sqlite``. asap's factories (``create_snapshot_store``,
+  ``create_async_snapshot_store``, ``create_app`` without a store) look those names up in
+  their modules when called, so they hand out the native classes while keeping their own
+  handling of ``ASAP_STORAGE_BACKEND`` / ``ASAP_STORAGE_PATH``.
 - ``memory_stores`` (off by default): ``InMemorySnapshotStore``, ``AsyncInMemorySnapshotStore``
   and ``InMemoryMeteringStore`` where those modules have them. asap's keep the very objects
   saved; ours keep JSON copies (the SQLite stores' encoding rules), which is why they are not
@@ -85,14 +85,6 @@ _CLASS_MODULES = (
     "asap.state.stores.sqlite",
     "asap.state.stores.memory",
 )
-_FACTORY_MODULES = {
-    "create_snapshot_store": ("asap.state", "asap.state.stores", "asap.transport.server"),
-    "create_async_snapshot_store": ("asap.state", "asap.state.snapshot", "asap.state.stores"),
-}
-_FACTORIES = {
-    "create_snapshot_store": snapshot_store.create_snapshot_store,
-    "create_async_snapshot_store": snapshot_store.create_async_snapshot_store,
-}
 _REPOSITORY_CLASS = ("asap.state.stores._sqlite_base", "AsyncSqliteRepository")
 _WEBAUTHN_CLASS = ("asap.auth.webauthn_store", "SQLiteWebAuthnCredentialStore")
 _MISSING = object()
@@ -196,9 +188,6 @@ def _plan(parts: frozenset[str], default_limit: int, cap: int | None) -> list[_S
                 for name, native in classes.items()
                 if hasattr(module, name)
             ]
-    if "stores" in parts:
-        for name, modules in _FACTORY_MODULES.items():
-            plan += [_module_swap(module_name, name, _FACTORIES[name]) for module_name in modules]
     if "repository" in parts:
         plan += _method_swaps(_REPOSITORY_CLASS, asap_methods.REPOSITORY_METHODS)
         plan += _method_swaps(_WEBAUTHN_CLASS, asap_methods.WEBAUTHN_METHODS)
@@ -223,8 +212,7 @@ def _check_version(force: bool) -> None:
         return
     covered = f">={first[0]}.{first[1]},<{beyond[0]}.{beyond[1]}"
     message = (
-        f"asap-protocol {version} is outside the versions asap_native is tested with "
-        f"({covered})"
+        f"asap-protocol {version} is outside the versions asap_native is tested with ({covered})"
     )
     if not force:
         raise RuntimeError(message + "; pass force=True to install anyway")
@@ -243,7 +231,7 @@ def install(
     """Point asap-protocol at the native pieces; returns the names replaced.
 
     Args:
-        stores: The SQLite store classes and the store factories.
+        stores: The SQLite store classes (asap's factories then hand them out).
         memory_stores: The in-memory store classes (off: asap's keep the objects saved).
         repository: ``AsyncSqliteRepository``'s SQL methods and the WebAuthn credential store.
         compression: The request decoder, bounded by the calling server's limit.
@@ -283,7 +271,7 @@ def install(
         plan = _plan(parts, _default_max_size() if cap is None else cap, cap)
         for swap in plan:
             owned = vars(swap.owner)
-            original = owned[swap.name] if swap.name in owned else _MISSING
+            original = owned.get(swap.name, _MISSING)
             _originals.append((swap, original))
             setattr(swap.owner, swap.name, swap.value)
         _active = parts

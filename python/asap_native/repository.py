@@ -34,7 +34,7 @@ import os
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -56,8 +56,10 @@ _Raw = tuple[tuple[str, ...], list[tuple[Any, ...]], int, int]
 # ---- errors: the sqlite3 class for a SQLite result code, as Python's driver picks it ------
 
 # SQLite's primary result codes (sqlite3 names them only from Python 3.11).
-_ERROR, _INTERNAL, _PERM, _ABORT, _BUSY, _LOCKED, _NOMEM, _READONLY, _INTERRUPT, _IOERR = range(1, 11)
-_CORRUPT, _NOTFOUND, _FULL, _CANTOPEN, _PROTOCOL, _EMPTY, _SCHEMA, _TOOBIG = range(11, 19)
+(_ERROR, _INTERNAL, _PERM, _ABORT, _BUSY, _LOCKED, _NOMEM, _READONLY, _INTERRUPT, _IOERR) = range(
+    1, 11
+)
+(_CORRUPT, _NOTFOUND, _FULL, _CANTOPEN, _PROTOCOL, _EMPTY, _SCHEMA, _TOOBIG) = range(11, 19)
 _CONSTRAINT, _MISMATCH, _MISUSE, _NOLFS, _AUTH, _FORMAT, _RANGE, _NOTADB = range(19, 27)
 
 _CLASS_OF_CODE: dict[int, type[sqlite3.Error]] = {
@@ -481,7 +483,9 @@ class SQLiteRepository(SQLiteFile):
         self._opened(db_path)
 
     @classmethod
-    def _on(cls, native: _core.NativeRepository, db_path: str | os.PathLike[str]) -> SQLiteRepository:
+    def _on(
+        cls, native: _core.NativeRepository, db_path: str | os.PathLike[str]
+    ) -> SQLiteRepository:
         """The repository view of a store's own engine (the store closes it)."""
         repository = cls.__new__(cls)
         repository._native = native
@@ -522,10 +526,8 @@ class SQLiteRepository(SQLiteFile):
             yield connection
             await connection.commit()
         except BaseException:
-            try:
+            with suppress(Exception):  # the error that got us here is the one to report
                 await connection.rollback()
-            except Exception:  # the error that got us here is the one to report
-                pass
             raise
         finally:
             _own_transactions.reset(token)
@@ -580,4 +582,3 @@ def _refuse_inside_own_transaction(repository: SQLiteRepository) -> None:
             "execute() inside this repository's own transaction() would wait for that "
             "transaction to end: run the statement on the connection transaction() yields"
         )
-

@@ -46,9 +46,15 @@ ASAP_STORAGE_BACKEND_ENV = "ASAP_STORAGE_BACKEND"
 ASAP_STORAGE_PATH_ENV = "ASAP_STORAGE_PATH"
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
 def _plain(task_id: object, version: object) -> bool:
-    """A str task id and an int (or no) version: the keys the native calls take."""
-    return type(task_id) is str and (version is None or type(version) is int)
+    """A str task id and no version or an int64 one: the keys the native calls take."""
+    return type(task_id) is str and (
+        version is None or (type(version) is int and _INT64_MIN <= version <= _INT64_MAX)
+    )
 
 
 class _SnapshotStore(StoreBase, Generic[SnapshotT]):
@@ -163,40 +169,61 @@ class _SQLiteSnapshots(SQLiteFile, SQLiteRepositoryMethods, _SnapshotStore[Snaps
 
 
 class _InMemorySnapshots(_SnapshotStore[SnapshotT]):
-    """Keys of other types, as asap's in-memory stores (dicts) find them: a task id that is
-    not a str finds nothing (ours are all str); a version equal to an int (``1.0``, ``True``)
-    finds that version; an unhashable key raises TypeError."""
+    """Keys as asap's in-memory stores (dicts of dicts) find them: the task id by hash and
+    equality (only str task ids are ever stored), then the version the same way among the
+    task's versions (``1.0`` and ``True`` find version 1); an unhashable key raises TypeError
+    where the dict lookup would. A str the store cannot hold (a lone surrogate) finds
+    nothing."""
 
     def __init__(self) -> None:
         self._native = _core.open_memory_snapshot_store()
 
-    @staticmethod
-    def _version(version: Any) -> tuple[bool, int | None]:
-        """(found, the int version it equals, if any)."""
-        hash(version)  # a dict lookup: unhashable is TypeError
+    def _get(self, task_id: Any, version: Any) -> SnapshotT | None:
+        try:
+            return super()._get(task_id, version)
+        except UnicodeEncodeError:
+            return None
+
+    def _list_versions(self, task_id: Any) -> list[int]:
+        try:
+            return super()._list_versions(task_id)
+        except UnicodeEncodeError:
+            return []
+
+    def _delete(self, task_id: Any, version: Any) -> bool:
+        try:
+            return super()._delete(task_id, version)
+        except UnicodeEncodeError:
+            return False
+
+    def _stored_key(self, task_id: Any, version: Any) -> tuple[str, int | None] | None:
+        """The stored (task id, version) a dict lookup with these keys finds, if any."""
+        hash(task_id)
+        if not isinstance(task_id, str):
+            return None
+        task = str.__str__(task_id)
+        versions = self._native.list_versions(task)
+        if not versions:
+            return None
         if version is None:
-            return True, None
-        if isinstance(version, (int, float)) and version == int(version):
-            return True, int(version)
-        return False, None
+            return task, None
+        wanted = hash(version)
+        for stored in versions:
+            if hash(stored) == wanted and stored == version:
+                return task, stored
+        return None
 
     def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
-        hash(task_id)
-        usable, number = self._version(version)
-        if type(task_id) is not str or not usable:
-            return None
-        return self._native.get(task_id, number)
+        key = self._stored_key(task_id, version)
+        return None if key is None else self._native.get(*key)
 
     def _other_list(self, task_id: Any) -> list[int]:
-        hash(task_id)
-        return []  # only str task ids are ever stored
+        key = self._stored_key(task_id, None)
+        return [] if key is None else self._native.list_versions(key[0])
 
     def _other_delete(self, task_id: Any, version: Any) -> bool:
-        hash(task_id)
-        usable, number = self._version(version)
-        if type(task_id) is not str or not usable:
-            return False
-        return self._native.delete(task_id, number)
+        key = self._stored_key(task_id, version)
+        return False if key is None else self._native.delete(*key)
 
 
 class _SyncCalls(_SnapshotStore[SnapshotT]):

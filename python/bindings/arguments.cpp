@@ -24,6 +24,17 @@ py::object required_attribute(py::handle owner, PyObject* attribute, const char*
     return py::reinterpret_steal<py::object>(value);
 }
 
+namespace {
+
+// Python >= 3.11 shows notes under the message; older versions have no add_note.
+void add_note(py::error_already_set& error, const std::string& note) {
+    py::object value = error.value();
+    if (!py::hasattr(value, "add_note")) return;
+    value.attr("add_note")(note);
+}
+
+}  // namespace
+
 std::string any_text(py::handle value, const char* what) {
     if (!PyUnicode_Check(value.ptr()))
         throw py::type_error(std::string(what) + " must be a str, not " +
@@ -31,8 +42,11 @@ std::string any_text(py::handle value, const char* what) {
     Py_ssize_t size = 0;
     const char* text = PyUnicode_AsUTF8AndSize(value.ptr(), &size);
     if (text == nullptr) {
-        PyErr_Clear();
-        throw py::value_error(std::string(what) + " is not valid Unicode");
+        // Python's sqlite3 (so asap-protocol's stores) raises this UnicodeEncodeError too;
+        // the note says which argument held the lone surrogate.
+        py::error_already_set error;
+        add_note(error, std::string("in ") + what);
+        throw error;
     }
     return std::string(text, static_cast<std::size_t>(size));
 }
@@ -43,16 +57,12 @@ std::string require_text(py::handle value, const char* what) {
     return text;
 }
 
-VersionArgument version_argument(py::handle value, const char* what) {
-    if (value.is_none()) return {};
+std::optional<std::int64_t> version_argument(py::handle value, const char* what) {
+    if (value.is_none()) return std::nullopt;
     if (!PyLong_Check(value.ptr()) || PyBool_Check(value.ptr()))
         throw py::type_error(std::string(what) + " must be an int or None, not " +
                              Py_TYPE(value.ptr())->tp_name);
-    int overflow = 0;
-    const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
-    if (overflow != 0) return VersionArgument{std::nullopt, true};
-    if (number == -1 && PyErr_Occurred()) throw py::error_already_set();
-    return VersionArgument{number, false};
+    return int64_argument(value, what);
 }
 
 namespace {
@@ -130,7 +140,12 @@ std::int64_t int64_argument(py::handle value, const char* what) {
                              Py_TYPE(value.ptr())->tp_name);
     int overflow = 0;
     const long long number = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
-    if (overflow != 0) throw py::value_error(std::string(what) + " does not fit in 64 bits");
+    if (overflow != 0) {
+        // What Python's sqlite3 raises binding such an int, so what asap-protocol raises.
+        PyErr_Format(PyExc_OverflowError, "%s: Python int too large to convert to SQLite INTEGER",
+                     what);
+        throw py::error_already_set();
+    }
     if (number == -1 && PyErr_Occurred()) throw py::error_already_set();
     return number;
 }
@@ -172,13 +187,13 @@ std::string path_argument(py::handle value, const char* what) {
     py::object owner = py::reinterpret_steal<py::object>(text);
     if (!PyUnicode_Check(text))
         throw py::type_error(std::string(what) + " must be a str path, not bytes");
-    Py_ssize_t size = 0;
-    const char* utf8 = PyUnicode_AsUTF8AndSize(text, &size);
-    if (utf8 == nullptr) {
-        PyErr_Clear();
-        throw py::value_error(std::string(what) + " is not valid Unicode");
-    }
-    return std::string(utf8, static_cast<std::size_t>(size));
+    // os.fsencode(): a name read from the file system with bytes that are not UTF-8 comes
+    // back as the same bytes, as Python's sqlite3.connect() passes it.
+    PyObject* encoded = PyUnicode_EncodeFSDefault(text);
+    if (encoded == nullptr) throw py::error_already_set();
+    const py::object owned = py::reinterpret_steal<py::object>(encoded);
+    return std::string(PyBytes_AS_STRING(encoded),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
 }
 
 InstantMicros instant_of(py::handle value, const char* what) {

@@ -18,17 +18,15 @@ PyObject* interned(const char* text);
 pybind11::object required_attribute(pybind11::handle owner, PyObject* attribute,
                                     const char* expected);
 
-/// A str argument, possibly empty, as UTF-8; raises TypeError / ValueError naming `what`.
+/// A str argument, possibly empty, as UTF-8; raises TypeError naming `what`, or sqlite3's
+/// UnicodeEncodeError (with a note naming `what`) for a lone surrogate.
 std::string any_text(pybind11::handle value, const char* what);
 /// A non-empty str argument; raises TypeError / ValueError naming `what`.
 std::string require_text(pybind11::handle value, const char* what);
-/// A version argument: None, or an int (bool rejected; raises TypeError naming `what`).
-struct VersionArgument {
-    std::optional<std::int64_t> version;
-    bool matches_nothing = false;  ///< an int beyond 64 bits: no stored version can equal it
-};
-VersionArgument version_argument(pybind11::handle value, const char* what);
-/// An int that fits in 64 bits (bool rejected); raises TypeError / ValueError naming `what`.
+/// A version argument: None, or an int as int64_argument takes it.
+std::optional<std::int64_t> version_argument(pybind11::handle value, const char* what);
+/// An int that fits in 64 bits (bool rejected); raises TypeError, or sqlite3's OverflowError,
+/// naming `what`.
 std::int64_t int64_argument(pybind11::handle value, const char* what);
 /// An int >= 0 that fits in 128 bits (bool rejected); raises TypeError / ValueError.
 UsageCount count_argument(pybind11::handle value, const char* what);

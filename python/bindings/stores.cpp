@@ -33,9 +33,8 @@ public:
     }
     py::object get(py::handle task_id, py::handle version) {
         const std::string task = any_text(task_id, "task_id");
-        const VersionArgument wanted = version_argument(version, "version");
-        if (wanted.matches_nothing) return py::none();
-        return to_python(without_gil([&] { return store_->get(task, wanted.version); }));
+        const auto wanted = version_argument(version, "version");
+        return to_python(without_gil([&] { return store_->get(task, wanted); }));
     }
     py::object list_versions(py::handle task_id) {
         const std::string task = any_text(task_id, "task_id");
@@ -43,9 +42,8 @@ public:
     }
     bool remove(py::handle task_id, py::handle version) {
         const std::string task = any_text(task_id, "task_id");
-        const VersionArgument wanted = version_argument(version, "version");
-        if (wanted.matches_nothing) return false;
-        return without_gil([&] { return store_->remove(task, wanted.version); });
+        const auto wanted = version_argument(version, "version");
+        return without_gil([&] { return store_->remove(task, wanted); });
     }
 
     std::uint64_t save_queued(py::handle snapshot, LoopQueue& queue) {
@@ -58,8 +56,7 @@ public:
         return queue.submit<std::optional<Snapshot>>(
             [&, task = any_text(task_id, "task_id"),
              wanted = version_argument(version, "version")](auto done) mutable {
-                if (wanted.matches_nothing) return done(std::nullopt, nullptr);
-                store_->get_queued(std::move(task), wanted.version, std::move(done));
+                store_->get_queued(std::move(task), wanted, std::move(done));
             });
     }
     std::uint64_t list_versions_queued(py::handle task_id, LoopQueue& queue) {
@@ -72,8 +69,7 @@ public:
         return queue.submit<bool>(
             [&, task = any_text(task_id, "task_id"),
              wanted = version_argument(version, "version")](auto done) mutable {
-                if (wanted.matches_nothing) return done(false, nullptr);
-                store_->remove_queued(std::move(task), wanted.version, std::move(done));
+                store_->remove_queued(std::move(task), wanted, std::move(done));
             });
     }
 };
@@ -130,8 +126,13 @@ private:
                                  py::handle limit, py::handle offset) {
         Query q{any_text(agent_id, "agent_id"), instant_of(start, "start"), instant_of(end, "end"),
                 QueryPage{}};
-        if (!limit.is_none()) q.page.limit = int64_argument(limit, "limit");
-        q.page.offset = int64_argument(offset, "offset");
+        // asap-protocol's stores take True and False as 1 and 0 here (sqlite3 binds them so).
+        auto count = [](py::handle value, const char* what) -> std::int64_t {
+            if (PyBool_Check(value.ptr())) return value.ptr() == Py_True ? 1 : 0;
+            return int64_argument(value, what);
+        };
+        if (!limit.is_none()) q.page.limit = count(limit, "limit");
+        q.page.offset = count(offset, "offset");
         if (q.page.offset < 0) throw py::value_error("offset must be non-negative");
         return q;
     }
