@@ -38,6 +38,7 @@ from asap_native.maintenance import (
     DEFAULT_CHUNK_SIZE,
     MAX_INTEGRITY_ERRORS,
     check_report,
+    run_rule,
 )
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_DATABASE", "EXIT_OK", "EXIT_UNHEALTHY", "EXIT_USAGE", "main"]
@@ -350,10 +351,12 @@ def positive_int(text: str) -> int:
 def _run_rule(rule: _core.NativeRetention, label: str, enabled: bool) -> int:
     total = rule.count_remaining() if enabled else None
     with progress_bar(label, total, enabled) as bar:
-        while not rule.done:
-            rule.step()
-            bar.update(rule.deleted, max(total or 0, rule.deleted) if total is not None else None)
-    return rule.deleted
+        return run_rule(
+            rule,
+            lambda deleted: bar.update(
+                deleted, max(total or 0, deleted) if total is not None else None
+            ),
+        )
 
 
 def cmd_prune(args: argparse.Namespace, out: Output) -> int:
@@ -620,7 +623,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, summary: str, func: Callable[..., int]) -> argparse.ArgumentParser:
+    def command(
+        name: str, summary: str, func: Callable[..., int], db_help: str = "the database file"
+    ) -> argparse.ArgumentParser:
+        """A subcommand; each takes the database file first."""
         sub = commands.add_parser(
             name,
             parents=[common],
@@ -630,22 +636,21 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         sub.set_defaults(func=func)
+        sub.add_argument("db", metavar="DB", help=db_help)
         return sub
 
-    info = command(
+    command(
         "info",
         "tables and row counts, file and WAL size, SQLite version, schema compatibility with "
         "asap-protocol (read-only)",
         cmd_info,
     )
-    info.add_argument("db", metavar="DB", help="the database file")
 
     check = command(
         "check",
         "integrity check and schema compatibility; exit 0 when healthy, 1 when not (read-only)",
         cmd_check,
     )
-    check.add_argument("db", metavar="DB", help="the database file")
     check.add_argument(
         "--quick", action="store_true", help="quick_check: skip checking indexes against tables"
     )
@@ -655,7 +660,6 @@ def build_parser() -> argparse.ArgumentParser:
         "a consistent copy into a new file while other processes go on writing (read-only)",
         cmd_backup,
     )
-    backup.add_argument("db", metavar="DB", help="the database file")
     backup.add_argument("dest", metavar="DEST", help="the copy to create (must not exist)")
 
     prune = command(
@@ -663,7 +667,6 @@ def build_parser() -> argparse.ArgumentParser:
         "delete old snapshot versions and/or usage events, a bounded chunk per transaction",
         cmd_prune,
     )
-    prune.add_argument("db", metavar="DB", help="the database file")
     prune.add_argument(
         "--keep-last",
         type=positive_int,
@@ -691,7 +694,6 @@ def build_parser() -> argparse.ArgumentParser:
         "rows in the window; asap-protocol keeps reading and writing the file",
         cmd_index,
     )
-    index.add_argument("db", metavar="DB", help="the database file")
     index.add_argument("--drop", action="store_true", help="remove the index instead")
 
     export = command(
@@ -700,7 +702,6 @@ def build_parser() -> argparse.ArgumentParser:
         "checkpoint, created_at (read-only)",
         cmd_export,
     )
-    export.add_argument("db", metavar="DB", help="the database file")
     export.add_argument("--task", metavar="T", help="only task T")
     export.add_argument(
         "--output", "-o", metavar="FILE", help="write the lines to FILE (default: stdout)"
@@ -711,8 +712,8 @@ def build_parser() -> argparse.ArgumentParser:
         "save the snapshots of JSON lines (as export writes them) into DB, replacing any "
         "with the same task and version",
         cmd_import,
+        db_help="the database file (created if missing)",
     )
-    importer.add_argument("db", metavar="DB", help="the database file (created if missing)")
     importer.add_argument("file", metavar="FILE", help="the JSON lines ('-': stdin)")
     return parser
 

@@ -25,6 +25,7 @@ stepped on any engine's writer connection.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -44,6 +45,8 @@ __all__ = [
 
 #: Rows deleted per transaction by prune and prune_before.
 DEFAULT_CHUNK_SIZE = 1000
+#: The longest pause between two chunks of a prune on the calling thread (see run_rule).
+MAX_PAUSE_BETWEEN_CHUNKS = 0.1
 #: Pages copied per step of a backup (a progress report after each).
 BACKUP_PAGES_PER_STEP = 1024
 #: Problems integrity_check reports at most.
@@ -117,11 +120,21 @@ def _keep_last(keep_last: object) -> int:
 
 
 def run_rule(rule: _core.NativeRetention, progress: PruneProgress | None = None) -> int:
-    """Steps a retention rule to the end on the calling thread; returns the rows deleted."""
+    """Steps a retention rule to the end on the calling thread; returns the rows deleted.
+
+    After each chunk it leaves the write lock free as long as the chunk held it (at most
+    ``MAX_PAUSE_BETWEEN_CHUNKS``): a writer of another connection waits in SQLite's busy
+    handler, which looks for the lock at growing intervals of up to 100 ms and, were the
+    chunks back to back, would nearly always find the next one holding it.
+    """
     while not rule.done:
+        started = time.perf_counter()
         rule.step()
+        held = time.perf_counter() - started
         if progress is not None:
             progress(rule.deleted)
+        if not rule.done:
+            time.sleep(min(held, MAX_PAUSE_BETWEEN_CHUNKS))
     return rule.deleted
 
 
@@ -225,7 +238,29 @@ class SnapshotMaintenance(_Maintained):
         return await self._check_queued(quick)
 
 
-class AsyncSnapshotMaintenance(_Maintained):
+class _AwaitableMaintained(_Maintained):
+    """Backup and check for the stores whose calls are coroutines (``_sync`` twins)."""
+
+    async def backup(self, dest: str | os.PathLike[str]) -> None:
+        """A consistent copy of the database into the new file ``dest``."""
+        await self._backup_queued(dest)
+
+    def backup_sync(
+        self, dest: str | os.PathLike[str], *, progress: BackupProgress | None = None
+    ) -> None:
+        """:meth:`backup` on the calling thread."""
+        self._backup_now(dest, progress)
+
+    async def check(self, *, quick: bool = False) -> CheckReport:
+        """SQLite's integrity check and the schema against asap-protocol's."""
+        return await self._check_queued(quick)
+
+    def check_sync(self, *, quick: bool = False) -> CheckReport:
+        """:meth:`check` on the calling thread."""
+        return self._check_now(quick)
+
+
+class AsyncSnapshotMaintenance(_AwaitableMaintained):
     """Retention, backup and check for :class:`~asap_native.SQLiteAsyncSnapshotStore`
     (coroutines, ``_sync`` twins): see :class:`SnapshotMaintenance`."""
 
@@ -247,26 +282,8 @@ class AsyncSnapshotMaintenance(_Maintained):
         """:meth:`prune` on the calling thread."""
         return run_rule(self._snapshot_rule(task_id, keep_last, chunk_size), progress)
 
-    async def backup(self, dest: str | os.PathLike[str]) -> None:
-        """A consistent copy of the database into the new file ``dest``."""
-        await self._backup_queued(dest)
 
-    def backup_sync(
-        self, dest: str | os.PathLike[str], *, progress: BackupProgress | None = None
-    ) -> None:
-        """:meth:`backup` on the calling thread."""
-        self._backup_now(dest, progress)
-
-    async def check(self, *, quick: bool = False) -> CheckReport:
-        """SQLite's integrity check and the schema against asap-protocol's."""
-        return await self._check_queued(quick)
-
-    def check_sync(self, *, quick: bool = False) -> CheckReport:
-        """:meth:`check` on the calling thread."""
-        return self._check_now(quick)
-
-
-class MeteringMaintenance(_Maintained):
+class MeteringMaintenance(_AwaitableMaintained):
     """Retention, backup and check for :class:`~asap_native.SQLiteMeteringStore`
     (coroutines, ``_sync`` twins)."""
 
@@ -285,21 +302,3 @@ class MeteringMaintenance(_Maintained):
     ) -> int:
         """:meth:`prune_before` on the calling thread, a transaction per chunk."""
         return run_rule(self._usage_rule(before, chunk_size), progress)
-
-    async def backup(self, dest: str | os.PathLike[str]) -> None:
-        """A consistent copy of the database into the new file ``dest``."""
-        await self._backup_queued(dest)
-
-    def backup_sync(
-        self, dest: str | os.PathLike[str], *, progress: BackupProgress | None = None
-    ) -> None:
-        """:meth:`backup` on the calling thread."""
-        self._backup_now(dest, progress)
-
-    async def check(self, *, quick: bool = False) -> CheckReport:
-        """SQLite's integrity check and the schema against asap-protocol's."""
-        return await self._check_queued(quick)
-
-    def check_sync(self, *, quick: bool = False) -> CheckReport:
-        """:meth:`check` on the calling thread."""
-        return self._check_now(quick)
