@@ -532,13 +532,6 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
     return "\n".join(lines)
 
 
-def _load() -> str:
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def run(
     progress: common.Progress | None = None,
     quick: bool = False,
@@ -554,7 +547,7 @@ def run(
     if plan:
         chosen.update(plan)
     started = time.perf_counter()
-    figures: dict[str, Any] = {"plan": chosen, "sizes": {}, "load": _load()}
+    figures: dict[str, Any] = {"plan": chosen, "sizes": {}, "load": common.load_average()}
     with tempfile.TemporaryDirectory(
         prefix="asap-bench-metering-", dir=common.temp_parent()
     ) as tmp:
@@ -567,7 +560,7 @@ def run(
             figures["sizes"][_label(size)] = _size_figures(Path(tmp), size, chosen, scaled)
         report(0.99, "record throughput with and without the instant index")
         figures["record_cost"] = asyncio.run(_record_cost(Path(tmp), chosen["record_events"]))
-    figures["load"] += f" / {_load()}"
+    figures["load"] += f" / {common.load_average()}"
     checks = _checks(figures)
     return common.section(
         "metering", TITLE, _markdown(figures, checks, quick), checks, figures, started
