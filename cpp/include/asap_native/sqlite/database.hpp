@@ -30,8 +30,9 @@ public:
 
     /// Validates and opens `path`, applies WAL and durability, then runs `schema_sql` on the
     /// writer. With `options.read_only` the file must exist and nothing is written to it (no
-    /// WAL switch, no schema): every connection, the "writer" too, only reads. `max_readers` 0 gives a connection per executor reader thread and as many for
-    /// sync callers. Throws InvalidArgument for a bad path and StoreError for SQLite failures.
+    /// WAL switch, no schema): every connection, the "writer" too, only reads. `max_readers` 0
+    /// gives a connection per executor reader thread and as many for sync callers. Throws
+    /// InvalidArgument for a bad path and StoreError for SQLite failures.
     Database(std::string path, ConnectionOptions options, const std::string& schema_sql,
              ConnectionSetup setup = {}, int max_readers = 0);
     ~Database();
