@@ -230,8 +230,8 @@ TEST_P(UsageWindowTest, PlanSearchesAnIndexRangeAndNeverScans) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Plans, UsageWindowTest, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                             return info.param ? "InstantIndex" : "TextIndex";
+                         [](const ::testing::TestParamInfo<bool>& plan) {
+                             return plan.param ? "InstantIndex" : "TextIndex";
                          });
 
 // ---- the instant index in the file ----
