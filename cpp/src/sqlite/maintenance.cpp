@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "asap_native/errors.hpp"
@@ -289,14 +290,19 @@ void backup_database(Connection& source, const std::string& dest_path, int pages
         // One read transaction for every step: the copy is one state of the database, and
         // other connections' commits do not restart it.
         ReadTransaction transaction(source);
-        sqlite3_backup* backup = sqlite3_backup_init(dest, "main", source.handle(), "main");
-        if (backup == nullptr) throw_sqlite_error(dest, sqlite3_errcode(dest), "backup");
+        // Finished on every way out: an unfinished backup keeps `dest` from closing.
+        struct FinishBackup {
+            void operator()(sqlite3_backup* unfinished) const { sqlite3_backup_finish(unfinished); }
+        };
+        std::unique_ptr<sqlite3_backup, FinishBackup> backup(
+            sqlite3_backup_init(dest, "main", source.handle(), "main"));
+        if (!backup) throw_sqlite_error(dest, sqlite3_errcode(dest), "backup");
         const int step_pages = pages_per_step > 0 ? pages_per_step : -1;
         for (;;) {
-            rc = sqlite3_backup_step(backup, step_pages);
+            rc = sqlite3_backup_step(backup.get(), step_pages);
             if (progress && (rc == SQLITE_OK || rc == SQLITE_DONE)) {
-                const std::int64_t total = sqlite3_backup_pagecount(backup);
-                progress(total - sqlite3_backup_remaining(backup), total);
+                const std::int64_t total = sqlite3_backup_pagecount(backup.get());
+                progress(total - sqlite3_backup_remaining(backup.get()), total);
             }
             if (rc == SQLITE_DONE) break;
             if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) {
@@ -305,7 +311,7 @@ void backup_database(Connection& source, const std::string& dest_path, int pages
             }
             if (rc != SQLITE_OK) break;
         }
-        const int finished = sqlite3_backup_finish(backup);
+        const int finished = sqlite3_backup_finish(backup.release());
         if (rc != SQLITE_DONE) throw_sqlite_error(dest, rc == SQLITE_OK ? finished : rc, "backup");
         if (finished != SQLITE_OK) throw_sqlite_error(dest, finished, "backup");
         rc = sqlite3_close(dest);
