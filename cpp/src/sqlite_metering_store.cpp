@@ -248,8 +248,7 @@ SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::Connec
 
 SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
                                          MeteringOptions metering)
-    : engine_(std::move(engine)) {
-    apply_schema(*engine_, kSchema);
+    : SqliteStore(std::move(engine), kSchema) {
     engine_->database().with_writer([&](sqlite::Connection& c) {
         if (metering.instant_index) c.execute(instant_index_ddl());
         by_key_->store(has_instant_index(c));

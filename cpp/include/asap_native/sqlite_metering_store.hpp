@@ -8,7 +8,7 @@
 
 #include "asap_native/metering_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite_engine.hpp"
+#include "asap_native/sqlite_store.hpp"
 
 namespace asap_native {
 
@@ -25,7 +25,7 @@ struct MeteringOptions {
 /// MeteringStore on a SQLite file (or ":memory:") using asap-protocol's `usage_events` table
 /// and both of its indexes. Time windows compare instants, not text. Queued calls as in
 /// SqliteSnapshotStore, ordered per agent.
-class SqliteMeteringStore final : public MeteringStore {
+class SqliteMeteringStore final : public SqliteStore<MeteringStore> {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
     explicit SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options = {},
@@ -45,14 +45,6 @@ public:
     void aggregate_queued(std::string agent_id, std::string period,
                           Done<UsageAggregate> done) override;
 
-    StoreFigures stats() const override { return engine_->stats(); }
-    /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close() override { engine_->close(); }
-    bool is_closed() const override { return engine_->is_closed(); }
-    /// The connections this store uses.
-    sqlite::Database& database() { return engine_->database(); }
-    /// The engine this store runs on (shared with the other stores opened on it).
-    const std::shared_ptr<SqliteEngine>& engine() const { return engine_; }
     /// SQLite's plan for query(agent_id, start, end, page): EXPLAIN QUERY PLAN's lines.
     std::vector<std::string> explain_query(const std::string& agent_id, InstantMicros start,
                                            InstantMicros end, QueryPage page);
@@ -60,7 +52,6 @@ public:
     bool uses_instant_index() const { return by_key_->load(); }
 
 private:
-    std::shared_ptr<SqliteEngine> engine_;
     // Shared with queued calls, which may run after the store object is gone (the engine
     // may be shared).
     std::shared_ptr<std::atomic<bool>> by_key_ = std::make_shared<std::atomic<bool>>(false);
