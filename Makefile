@@ -106,7 +106,7 @@ demo-tour: install
 	$(PY) examples/demo.py
 
 bench: install
-	$(PIP) install -q matplotlib
+	$(PIP) install -q matplotlib py-spy
 	cmake -S . -B build/bench -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release
 	cmake --build build/bench -j $(JOBS) --target bench_store_cpp
 	$(PY) bench/run.py --cpp-bench build/bench/bench_store_cpp --output docs/benchmarks.md
