@@ -66,9 +66,9 @@ STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 
 # Requests per run, rounds, untimed warm-up requests per run, requests of the profiled run.
-# Sized for the module to take about three minutes on a loaded 2-core VM.
+# Sized for the module to take about two minutes on a 2-core VM (four on a loaded one).
 PLANS: dict[str, dict[str, Any]] = {
-    "full": {"requests": 2000, "rounds": 3, "warmup": 2 * CLIENTS, "profile": 3000},
+    "full": {"requests": 1000, "rounds": 3, "warmup": 2 * CLIENTS, "profile": 1500},
     "quick": {"requests": 96, "rounds": 1, "warmup": 16, "profile": 0},
 }
 
@@ -367,6 +367,8 @@ def one_run(mode: str, tmp: Path, label: str, plan: dict[str, Any]) -> RunResult
 # ---------------------------------------------------------------- the profile
 
 
+# Layers of the server, by the folder of a frame's file (py-spy runs with --full-filenames):
+# the first layer one of whose folders is in the path.
 LAYERS = (
     (
         "store (asap_native, asap's stores, aiosqlite, sqlite3)",
@@ -374,12 +376,13 @@ LAYERS = (
     ),
     ("OpenTelemetry", ("opentelemetry",)),
     ("logging (structlog, logging)", ("structlog", "logging")),
-    ("pydantic", ("pydantic",)),
+    ("rate limiting (limits)", ("limits",)),
+    ("pydantic", ("pydantic", "pydantic_core")),
     ("Starlette / FastAPI", ("starlette", "fastapi", "anyio")),
     ("uvicorn / h11 / httptools", ("uvicorn", "h11", "httptools")),
     ("asyncio", ("asyncio",)),
     ("json", ("json",)),
-    ("asap-protocol, rest", ("asap/",)),
+    ("asap-protocol, rest", ("asap",)),
 )
 
 
@@ -392,33 +395,53 @@ def _frame_file(frame: str) -> str:
 def layer_of(frame: str) -> str:
     where = _frame_file(frame)
     for layer, needles in LAYERS:
-        if any(f"/{needle}" in where or where.startswith(needle) for needle in needles):
+        if any(f"/{needle}/" in where for needle in needles):
             return layer
     return "other (Python runtime, C calls)"
 
 
+# Parts of the event loop's work: a sample counts for a part when one of its frames contains
+# one of the part's needles (py-spy frames read "function (file:line)").
+PARTS = {
+    "asap's JSON-RPC endpoint (handle_asap_message), all it calls included": (
+        "handle_asap_message",
+    ),
+    "the task handler and the usage recording (HandlerRegistry.dispatch_async)": (
+        "HandlerRegistry.dispatch_async",
+    ),
+    "store code (asap_native, asap's stores, aiosqlite)": (
+        "/asap_native/",
+        "/asap/state/stores/",
+        "/aiosqlite/",
+    ),
+    "logging (structlog, logging)": ("/structlog/", "/logging/"),
+    "OpenTelemetry": ("/opentelemetry/",),
+    "rate limiting (asap's ASAPRateLimiter.check)": ("ASAPRateLimiter.check",),
+}
+OUTSIDE_ENDPOINT = "outside the endpoint: uvicorn, the middleware layers, the event loop"
+# The serving event loop; samples without it are the server's startup and idle threads.
+LOOP_FRAME = "BaseEventLoop.run_forever"
+
+
 def read_profile(path: Path) -> dict[str, Any]:
-    """Self samples by layer (leaf frame) and inclusive samples of a few parts of the stack,
-    from py-spy's raw (collapsed) output."""
+    """The event loop's samples in py-spy's raw (collapsed) output: self samples by layer
+    (innermost frame) and inclusive samples of each of ``PARTS``."""
     by_layer: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    parts = {
-        "the store calls (save_async, record)": ("save_async", "record ("),
-        "asap's HTTP middleware (BaseHTTPMiddleware)": ("BaseHTTPMiddleware.",),
-        "the handler (dispatch_async)": ("dispatch_async",),
-    }
+    endpoint = next(iter(PARTS))
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+        frames = stack.split(";")
+        if not count_text.isdigit() or not any(LOOP_FRAME in frame for frame in frames):
             continue
         count = int(count_text)
-        frames = stack.split(";")
         total += count
         by_layer[layer_of(frames[-1])] += count
-        for part, needles in parts.items():
+        for part, needles in PARTS.items():
             if any(needle in frame for frame in frames for needle in needles):
                 inclusive[part] += count
+    inclusive[OUTSIDE_ENDPOINT] = total - inclusive[endpoint]
     return {"samples": total, "self_by_layer": dict(by_layer), "inclusive": dict(inclusive)}
 
 
@@ -434,7 +457,8 @@ def profile_native(tmp: Path, requests: int) -> dict[str, Any] | None:
         return None
     out = tmp / "profile.txt"
     db = tmp / "profile.db"
-    wrap = [spy, "record", "--format", "raw", "--rate", "200", "--output", str(out), "--"]
+    wrap = [spy, "record", "--format", "raw", "--rate", "200", "--full-filenames"]
+    wrap += ["--output", str(out), "--"]
     server = ServerProcess(NATIVE, db, wrap=wrap)
     try:
         asyncio.run(drive(server.port, [http_request(b) for b in request_bodies(requests, "p")]))
@@ -515,6 +539,12 @@ def _checks(figures: dict[str, Any]) -> list[common.Check]:
             "p99 latency: asap / native", asap["p99_ms"] / native["p99_ms"], "(info)", None
         ),
         common.Check(
+            "server CPU per request: asap / native",
+            asap["server_cpu_ms_per_request"] / native["server_cpu_ms_per_request"],
+            "(info)",
+            None,
+        ),
+        common.Check(
             "requests/s: native / no-op store",
             native["requests_per_s"] / noop["requests_per_s"],
             "(info)",
@@ -535,6 +565,30 @@ def _load() -> str:
         return ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def _finding(figures: dict[str, Any]) -> str:
+    """What limits the native server, in words, from the figures and the profile."""
+    modes, profile = figures["modes"], figures["profile"]
+    noop_cpu = modes[NOOP]["server_cpu_ms_per_request"]
+    native_cpu = modes[NATIVE]["server_cpu_ms_per_request"]
+    share = {part: count / profile["samples"] for part, count in profile["inclusive"].items()}
+    parts = list(PARTS)
+    return (
+        f"**What limits it.** One event-loop thread runs all of asap's Python per request, and "
+        f"asap's stack costs {noop_cpu:.2f} ms of CPU per request with stores that do nothing "
+        f"(at most about {1000 / noop_cpu:.0f} requests/s per worker process and core); after "
+        f"`install()` the server spends {native_cpu:.2f} ms, so the store is no longer what "
+        f"limits it. Of the loop's samples, {share.get(OUTSIDE_ENDPOINT, 0):.0%} fall outside "
+        f"asap's JSON-RPC endpoint (uvicorn, asap's Starlette `BaseHTTPMiddleware` layers, "
+        f"OpenTelemetry's middleware, streaming the response back through them), "
+        f"{share.get(parts[3], 0):.0%} in logging (structlog renders every request's log "
+        f"lines), {share.get(parts[4], 0):.0%} in OpenTelemetry, "
+        f"{share.get(parts[5], 0):.0%} in asap's rate limiter, and "
+        f"{share.get(parts[2], 0):.0%} in store code. On a shared machine requests/s and "
+        f"latency also follow the other processes (see *runnable, not running*); CPU per "
+        f"request does not."
+    )
 
 
 def _markdown(figures: dict[str, Any], quick: bool) -> str:
@@ -598,18 +652,21 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
             "",
             "### Where the native server's CPU goes (py-spy)",
             "",
-            f"`py-spy record --format raw --rate 200` on the native server over "
-            f"{plan['profile']:,} requests ({total:,} samples of busy threads). Self time: "
-            "the layer of the innermost Python frame (time in C called from it counts there).",
+            f"`py-spy record --format raw --rate 200 --full-filenames` on the native server over "
+            f"{plan['profile']:,} requests: the {total:,} samples of its event-loop thread "
+            "(startup left out; the native store's own threads are C++, not sampled, their "
+            "CPU is in the table above). Self time: the layer of the innermost Python frame "
+            "(time in C called from it counts there).",
             "",
             "| layer | share of samples |",
             "|---|---:|",
         ]
         for layer, count in sorted(profile["self_by_layer"].items(), key=lambda kv: -kv[1]):
             lines.append(f"| {layer} | {count / total:.1%} |")
-        lines += ["", "| inclusive: samples with this on the stack | share |", "|---|---:|"]
-        for part, count in profile["inclusive"].items():
-            lines.append(f"| {part} | {count / total:.1%} |")
+        lines += ["", "| samples with this on the stack | share |", "|---|---:|"]
+        for part in [*PARTS, OUTSIDE_ENDPOINT]:
+            lines.append(f"| {part} | {profile['inclusive'].get(part, 0) / total:.1%} |")
+        lines += ["", _finding(figures)]
     elif not quick:
         lines += ["", "No profile: py-spy is not installed (`pip install py-spy`)."]
     lines += ["", f"Load average before / after the module: {figures['load']}.", ""]

@@ -74,20 +74,24 @@ def test_answer_error_accepts_only_a_json_rpc_result() -> None:
     assert bench_server.answer_error(200, error) == "boom"
 
 
-def test_profile_is_read_by_layer(tmp_path: Path) -> None:
+def test_profile_reads_the_event_loop_by_layer_and_part(tmp_path: Path) -> None:
     raw = tmp_path / "profile.txt"
-    site = "/venv/lib/python3.13/site-packages"
+    lib, site = "/usr/lib/python3.13", "/venv/lib/python3.13/site-packages"
+    loop = f"serve (/b/server.py:1);BaseEventLoop.run_forever ({lib}/asyncio/base_events.py:679)"
+    endpoint = f"{loop};handle_asap_message ({site}/asap/transport/routes/jsonrpc.py:128)"
     raw.write_text(
-        f"run (uvicorn/server.py:1);dispatch_async ({site}/asap/transport/handlers.py:470);"
+        f"{endpoint};HandlerRegistry.dispatch_async ({site}/asap/transport/handlers.py:470);"
         f"save_async ({site}/asap_native/snapshot_store.py:10) 3\n"
-        f"run (uvicorn/server.py:1);__call__ ({site}/starlette/middleware/base.py:1) 1\n"
+        f"{loop};__call__ ({site}/starlette/middleware/base.py:1) 2\n"
+        "_find_and_load (<frozen importlib._bootstrap>:1360) 5\n"  # startup: not the loop
         "not a sample line\n"
     )
     profile = bench_server.read_profile(raw)
-    assert profile["samples"] == 4
-    assert profile["self_by_layer"] == {
-        bench_server.LAYERS[0][0]: 3,
-        "Starlette / FastAPI": 1,
-    }
-    assert profile["inclusive"]["the store calls (save_async, record)"] == 3
-    assert profile["inclusive"]["the handler (dispatch_async)"] == 3
+    assert profile["samples"] == 5
+    assert profile["self_by_layer"] == {bench_server.LAYERS[0][0]: 3, "Starlette / FastAPI": 2}
+    parts = list(bench_server.PARTS)
+    assert profile["inclusive"][parts[0]] == 3  # the endpoint
+    assert profile["inclusive"][parts[1]] == 3  # the handler
+    assert profile["inclusive"][parts[2]] == 3  # store code
+    assert parts[3] not in profile["inclusive"]  # no logging sampled
+    assert profile["inclusive"][bench_server.OUTSIDE_ENDPOINT] == 2
