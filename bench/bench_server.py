@@ -572,14 +572,17 @@ def _finding(figures: dict[str, Any]) -> str:
     modes, profile = figures["modes"], figures["profile"]
     noop_cpu = modes[NOOP]["server_cpu_ms_per_request"]
     native_cpu = modes[NATIVE]["server_cpu_ms_per_request"]
+    asap_cpu = modes[ASAP]["server_cpu_ms_per_request"]
     share = {part: count / profile["samples"] for part, count in profile["inclusive"].items()}
     parts = list(PARTS)
     return (
         f"**What limits it.** One event-loop thread runs all of asap's Python per request, and "
         f"asap's stack costs {noop_cpu:.2f} ms of CPU per request with stores that do nothing "
-        f"(at most about {1000 / noop_cpu:.0f} requests/s per worker process and core); after "
-        f"`install()` the server spends {native_cpu:.2f} ms, so the store is no longer what "
-        f"limits it. Of the loop's samples, {share.get(OUTSIDE_ENDPOINT, 0):.0%} fall outside "
+        f"(at most about {1000 / noop_cpu:.0f} requests/s per worker process and core). After "
+        f"`install()` a request costs {native_cpu:.2f} ms, {native_cpu - noop_cpu:.2f} ms more "
+        f"than with no store; with asap's own stores {asap_cpu:.2f} ms, "
+        f"{asap_cpu - noop_cpu:.2f} ms more. Of the native server loop's samples, "
+        f"{share.get(OUTSIDE_ENDPOINT, 0):.0%} fall outside "
         f"asap's JSON-RPC endpoint (uvicorn, asap's Starlette `BaseHTTPMiddleware` layers, "
         f"OpenTelemetry's middleware, streaming the response back through them), "
         f"{share.get(parts[3], 0):.0%} in logging (structlog renders every request's log "

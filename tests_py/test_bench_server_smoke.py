@@ -95,3 +95,39 @@ def test_profile_reads_the_event_loop_by_layer_and_part(tmp_path: Path) -> None:
     assert profile["inclusive"][parts[2]] == 3  # store code
     assert parts[3] not in profile["inclusive"]  # no logging sampled
     assert profile["inclusive"][bench_server.OUTSIDE_ENDPOINT] == 2
+
+
+def test_report_states_what_limits_the_server() -> None:
+    def mode(cpu_ms: float) -> dict[str, object]:
+        return {
+            "requests_per_s": 100.0,
+            "p50_ms": 5.0,
+            "p99_ms": 9.0,
+            "server_cpu_ms_per_request": cpu_ms,
+            "server_busy": 0.5,
+            "server_waiting": None,
+            "client_cpu_ms_per_request": 0.2,
+            "requests": 10,
+            "errors": {},
+        }
+
+    profile = {
+        "samples": 10,
+        "self_by_layer": {"asyncio": 10},
+        "inclusive": {bench_server.OUTSIDE_ENDPOINT: 6, list(bench_server.PARTS)[2]: 1},
+    }
+    figures = {
+        "modes": {bench_server.ASAP: mode(9.0), bench_server.NATIVE: mode(5.5)}
+        | {bench_server.NOOP: mode(5.0)},
+        "profile": profile,
+        "plan": bench_server.PLANS["full"],
+        "clients": bench_server.CLIENTS,
+        "load": "n/a",
+    }
+    markdown = bench_server._markdown(figures, quick=False)
+    assert "| asyncio | 100.0% |" in markdown
+    finding = markdown.split("**What limits it.**")[1]
+    assert "5.00 ms of CPU per request with stores that do nothing" in finding
+    assert "a request costs 5.50 ms, 0.50 ms more" in finding
+    assert "9.00 ms, 4.00 ms more" in finding
+    assert "60% fall outside" in finding and "10% in store code" in finding
