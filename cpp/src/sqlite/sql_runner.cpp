@@ -58,9 +58,10 @@ void bind_parameters(Statement& statement, const SqlParameters& parameters) {
                                     " has no name, but you supplied a dictionary (which has only "
                                     "names).");
             auto found = parameters.named.find(std::string(name.substr(1)));
+            // sqlite3 names it with a colon whatever its prefix (`@name`, `$name`).
             if (found == parameters.named.end())
-                throw SqlUsageError("You did not supply a value for binding parameter " +
-                                    std::string(name) + ".");
+                throw SqlUsageError("You did not supply a value for binding parameter :" +
+                                    std::string(name.substr(1)) + ".");
             bind_value(statement, index, found->second);
         }
         return;
