@@ -238,6 +238,39 @@ TEST_F(SqlRunnerTest, AStatementThatReturnsNoRowsHasNoColumns) {
     EXPECT_TRUE(run("INSERT INTO t VALUES (1)").columns.empty());
 }
 
+TEST_F(SqlRunnerTest, ColumnsFollowASchemaChangeBetweenRuns) {
+    // The statement is cached; the ALTER TABLE makes SQLite prepare it again when it next
+    // steps, and the result must describe the table as it is now.
+    run("CREATE TABLE t (x)");
+    run("INSERT INTO t VALUES (1)");
+    const std::string select = "SELECT * FROM t";
+    EXPECT_EQ(run(select).columns, (std::vector<std::string>{"x"}));
+    run("ALTER TABLE t ADD COLUMN y DEFAULT 'new'");
+    const SqlResult widened = run(select);
+    EXPECT_EQ(widened.columns, (std::vector<std::string>{"x", "y"}));
+    EXPECT_EQ(widened.rows, (std::vector<Row>{{integer(1), "new"s}}));
+
+    run("DROP TABLE t");
+    run("CREATE TABLE t (a, b, c)");
+    const SqlResult emptied = run(select);
+    EXPECT_EQ(emptied.columns, (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_TRUE(emptied.rows.empty());
+}
+
+TEST(SqlRunner, ColumnsFollowASchemaChangeMadeByAnotherConnection) {
+    asap_native::testing::TempDir dir;
+    const std::string path = dir.file("schema.db");
+    Connection connection(path, {});
+    run_sql(connection, "CREATE TABLE t (x)", {});
+    run_sql(connection, "INSERT INTO t VALUES (1)", {});
+    const std::string select = "SELECT * FROM t";
+    EXPECT_EQ(run_sql(connection, select, {}).columns, (std::vector<std::string>{"x"}));
+    asap_native::testing::RawDb(path).exec("ALTER TABLE t ADD COLUMN y DEFAULT 2");
+    const SqlResult widened = run_sql(connection, select, {});
+    EXPECT_EQ(widened.columns, (std::vector<std::string>{"x", "y"}));
+    EXPECT_EQ(widened.rows, (std::vector<Row>{{integer(1), integer(2)}}));
+}
+
 TEST_F(SqlRunnerTest, RowcountIsTheChangesOfADmlStatementAndMinusOneOtherwise) {
     EXPECT_EQ(run("CREATE TABLE t (id INTEGER PRIMARY KEY, x)").rowcount, -1);
     EXPECT_EQ(run("INSERT INTO t (x) VALUES (1), (2), (3)").rowcount, 3);
