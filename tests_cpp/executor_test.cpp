@@ -436,6 +436,29 @@ TEST_F(ExecutorTest, ABatchThatCannotBeginFailsEveryJobOnceWithoutRunningIt) {
     EXPECT_FALSE(done_.error(9)) << message_of(done_.error(9));
 }
 
+TEST_F(ExecutorTest, AReadSubmittedOnceAnExclusiveJobCompletedGoesToAReader) {
+    // As for writes, an exclusive job's key stops holding reads on the writer thread before
+    // the job completes: a read its completion submits runs on a reader thread.
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    std::thread::id exclusive_thread;
+    std::thread::id read_thread;
+    const auto read_done = done_.callback(1);
+    const auto exclusive_done = done_.callback(0);
+    executor.submit_exclusive(
+        "x", Job<Connection>{[&](Connection&) { exclusive_thread = std::this_thread::get_id(); },
+                             [&](std::exception_ptr error) {
+                                 executor.submit_read(
+                                     "x", Job<Connection>{[&](Connection&) {
+                                                              read_thread =
+                                                                  std::this_thread::get_id();
+                                                          },
+                                                          read_done});
+                                 exclusive_done(error);
+                             }});
+    ASSERT_TRUE(done_.wait_for(2));
+    EXPECT_NE(read_thread, exclusive_thread);
+}
+
 TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
     SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);

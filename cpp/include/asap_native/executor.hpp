@@ -137,8 +137,9 @@ private:
     void submit(const std::string& key, Job<Connection> job, Kind kind);
     void writer_loop(State& state);
     void reader_loop(State& state);
-    void run_alone(Job<Connection>& job, Kind kind) {
-        std::exception_ptr error;
+    // Runs a job outside any group commit; returns its error (null on success). The caller
+    // completes it.
+    std::exception_ptr run_alone(Job<Connection>& job, Kind kind) {
         try {
             auto work = [&](Connection& connection) { job.run(connection); };
             if (kind == Kind::Exclusive)
@@ -146,9 +147,9 @@ private:
             else
                 database_.with_reader(work);
         } catch (...) {
-            error = std::current_exception();
+            return std::current_exception();
         }
-        job.complete(error);
+        return nullptr;
     }
     void finish_writes(State& state, std::vector<Queued>& writes);
     void forget_pending(State& state, const std::string& key);
@@ -233,10 +234,13 @@ void Executor<Database>::writer_loop(State& state) {
             // those writes first.
             if (!writes.empty()) finish_writes(state, writes);
             if (item.kind == Kind::Exclusive) {
-                run_alone(item.job, Kind::Exclusive);
+                const std::exception_ptr error = run_alone(item.job, Kind::Exclusive);
+                // Its key is forgotten before it completes, as a write's is: a read submitted
+                // once it completed has nothing to wait for on this thread.
                 forget_pending(state, item.key);
+                item.job.complete(error);
             } else {
-                run_alone(item.job, Kind::Read);
+                item.job.complete(run_alone(item.job, Kind::Read));
             }
         }
         if (!writes.empty()) finish_writes(state, writes);
@@ -259,7 +263,7 @@ void Executor<Database>::reader_loop(State& state) {
             item = std::move(state.reader_queue.front());
             state.reader_queue.pop_front();
         }
-        run_alone(item.job, Kind::Read);
+        item.job.complete(run_alone(item.job, Kind::Read));
     }
 }
 
