@@ -25,6 +25,8 @@
 namespace asap_native {
 namespace {
 
+using asap_native::testing::Gate;
+using asap_native::testing::kPatience;
 using asap_native::testing::message_of;
 using asap_native::testing::RawDb;
 using asap_native::testing::run_in_child;
@@ -32,9 +34,6 @@ using asap_native::testing::TempDir;
 using sqlite::Connection;
 using sqlite::Database;
 using sqlite::Statement;
-
-// Long enough never to fire on a healthy run; only a hang (a lost job) ever reaches it.
-constexpr auto kPatience = std::chrono::seconds(60);
 
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT NOT NULL, "
@@ -66,27 +65,6 @@ std::vector<std::int64_t> committed_order(const std::string& path, const std::st
     sqlite3_finalize(stmt);
     return out;
 }
-
-/// A latch a job can wait on, opened from the test thread.
-class Gate {
-public:
-    void open() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    void wait() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return open_; });
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
 
 /// Counts completions (and keeps their errors) so a test can wait for all of them.
 class Completions {
