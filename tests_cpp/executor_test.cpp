@@ -634,6 +634,38 @@ TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
     EXPECT_FALSE(done_.finished(999));
 }
 
+TEST_F(ExecutorTest, StopAcceptingRefusesNewJobsAtOnceAndLetsQueuedOnesRun) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    hold_writer(executor, 0);
+    for (int i = 0; i < 5; ++i) executor.submit_write("k", write("k", i, 1 + i));
+    executor.stop_accepting();  // returns with the writer still held: it waits for nothing
+    EXPECT_EQ(done_.done(), 0u);
+    for (auto submit :
+         {&SqlExecutor::submit_write, &SqlExecutor::submit_read, &SqlExecutor::submit_exclusive}) {
+        try {
+            (executor.*submit)("k", Job<Connection>{[](Connection&) {}, done_.callback(99)});
+            ADD_FAILURE() << "a job was accepted after stop_accepting()";
+        } catch (const StoreError& e) {
+            EXPECT_EQ(e.kind(), StoreErrorKind::Closed);
+        }
+    }
+    gate_.open();
+    ASSERT_TRUE(done_.wait_for(6));
+    executor.shutdown();
+    for (std::size_t i = 0; i <= 5; ++i) EXPECT_FALSE(done_.error(i)) << i;
+    EXPECT_FALSE(done_.finished(99));
+    EXPECT_EQ(committed_order(path_, "k"), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+}
+
+TEST_F(ExecutorTest, StopAcceptingBeforeAnyJobRefusesTheFirst) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    executor.stop_accepting();
+    EXPECT_THROW(executor.submit_read("k", Job<Connection>{[](Connection&) {}, done_.callback(0)}),
+                 StoreError);
+    executor.shutdown();
+    EXPECT_FALSE(done_.finished(0));
+}
+
 TEST_F(ExecutorTest, DestructorCompletesQueuedJobs) {
     std::thread opener;
     {

@@ -82,6 +82,9 @@ public:
         submit(key, std::move(job), Kind::Exclusive);
     }
 
+    /// Stops accepting jobs: submitting then throws StoreError(Closed). Jobs queued already
+    /// still run; shutdown() waits for them.
+    void stop_accepting();
     /// Stops accepting jobs, waits until every queued job has completed, joins the threads.
     void shutdown();
 
@@ -111,6 +114,14 @@ private:
         std::vector<std::thread::id> thread_ids;  // set once by start_threads()
         std::mutex join_mutex;  // held by the one shutdown() call that joins the threads
     };
+
+    // The state whose threads run in this process, or null (none started, or a forked
+    // child's inherited state, whose threads are the parent's).
+    State* live_state() {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (!state_ || state_->generation != process_generation()) return nullptr;
+        return state_.get();
+    }
 
     State& current_state() {
         std::lock_guard<std::mutex> lock(state_mutex_);
@@ -268,13 +279,21 @@ void Executor<Database>::reader_loop(State& state) {
 }
 
 template <typename Database>
-void Executor<Database>::shutdown() {
-    State* state;
+void Executor<Database>::stop_accepting() {
+    State* state = live_state();
+    if (state == nullptr) return;
     {
-        std::lock_guard<std::mutex> lock(state_mutex_);
-        if (!state_ || state_->generation != process_generation()) return;
-        state = state_.get();
+        std::lock_guard<std::mutex> lock(state->mutex);
+        state->stopping = true;
     }
+    state->reader_ready.notify_all();
+    state->writer_ready.notify_all();
+}
+
+template <typename Database>
+void Executor<Database>::shutdown() {
+    State* state = live_state();
+    if (state == nullptr) return;
     bool own_thread;
     {
         std::lock_guard<std::mutex> lock(state->mutex);
