@@ -1,6 +1,6 @@
 // Helpers shared by the GoogleTest suite: temporary folders, a raw SQLite handle for setting
 // up situations the stores must cope with, model builders, a UTC oracle, threads started
-// together, a latch, the outcome of a queued call and a fork() runner.
+// together, a latch, the outcome of a queued call, SQL parameters and a fork() runner.
 #pragma once
 
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 #include <fstream>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -33,6 +34,7 @@
 
 #include "asap_native/queued_call.hpp"
 #include "asap_native/snapshot.hpp"
+#include "asap_native/sql.hpp"
 #include "asap_native/timestamp.hpp"
 #include "asap_native/usage.hpp"
 
@@ -287,6 +289,24 @@ private:
         std::make_shared<std::promise<Outcome<Result>>>();
     std::shared_future<Outcome<Result>> future_;
 };
+
+/// Parameters by position, as sqlite3 takes them from a sequence.
+inline SqlParameters by_position(std::vector<SqlValue> values) {
+    SqlParameters parameters;
+    parameters.positional = std::move(values);
+    return parameters;
+}
+
+/// Parameters by name (without their prefix), as sqlite3 takes them from a mapping.
+inline SqlParameters by_name(std::map<std::string, SqlValue> values) {
+    SqlParameters parameters;
+    parameters.named = std::move(values);
+    parameters.by_name = true;
+    return parameters;
+}
+
+/// An INTEGER value (a bare literal would not pick the variant's alternative).
+inline SqlValue integer(std::int64_t value) { return value; }
 
 /// What a forked child reported: its exit code and what it wrote to `message`.
 struct ChildResult {

@@ -21,24 +21,12 @@ namespace asap_native::sqlite {
 namespace {
 
 using namespace std::string_literals;
+using asap_native::testing::by_name;
+using asap_native::testing::by_position;
 using asap_native::testing::error_from;
+using asap_native::testing::integer;
 using asap_native::testing::store_error_from;
 using Row = std::vector<SqlValue>;
-
-SqlParameters by_position(std::vector<SqlValue> values) {
-    SqlParameters parameters;
-    parameters.positional = std::move(values);
-    return parameters;
-}
-
-SqlParameters by_name(std::map<std::string, SqlValue> values) {
-    SqlParameters parameters;
-    parameters.named = std::move(values);
-    parameters.by_name = true;
-    return parameters;
-}
-
-SqlValue integer(std::int64_t value) { return value; }
 
 class SqlRunnerTest : public ::testing::Test {
 protected:
