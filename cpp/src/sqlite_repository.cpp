@@ -15,21 +15,37 @@ using sqlite::Connection;
 const std::string kWriteKey = "write";
 const std::string kReadKey = "read";
 
-// A query that changes rows (DELETE ... RETURNING through fetch_all) gives its rows but keeps
-// no change: asap-protocol's fetch_* open a transaction for it and close the connection
-// without committing. Anything else runs as it is.
-SqlResult fetch_on(Connection& connection, const std::string& sql,
-                   const SqlParameters& parameters) {
-    if (!is_dml(sql)) return sqlite::run_sql(connection, sql, parameters);
-    connection.execute("BEGIN");
+// Runs `work` on a connection in autocommit mode and gives the connection back in autocommit
+// mode: what `work` left open is committed (`commit`) or rolled back, and rolled back when
+// `work` (or that COMMIT) fails, as closing asap-protocol's connection would. The connections
+// are shared: a transaction left open would fail every later BEGIN on the writer, and pin a
+// reader to an old snapshot.
+template <typename Work>
+auto in_autocommit(Connection& connection, bool commit, Work&& work) {
     try {
-        SqlResult result = sqlite::run_sql(connection, sql, parameters);
-        connection.execute("ROLLBACK");
+        auto result = work();
+        if (connection.in_transaction()) connection.execute(commit ? "COMMIT" : "ROLLBACK");
         return result;
     } catch (...) {
-        if (connection.in_transaction()) connection.execute("ROLLBACK");
+        try {
+            if (connection.in_transaction()) connection.execute("ROLLBACK");
+        } catch (...) {
+            // SQLite rolled back already (after SQLITE_FULL, say): the error to report is
+            // the one that got us here.
+        }
         throw;
     }
+}
+
+// A query gives its rows but keeps no change, and leaves its reader as it found it: a DML
+// statement (DELETE ... RETURNING through fetch_all) changes nothing, as asap-protocol's
+// fetch_* close their connection without committing; a BEGIN, or a query that failed inside
+// one, is rolled back, or the reader would serve every later query from that transaction.
+SqlResult fetch_on(Connection& connection, const std::string& sql,
+                   const SqlParameters& parameters) {
+    if (is_dml(sql)) connection.execute("BEGIN");
+    return in_autocommit(connection, /*commit=*/false,
+                         [&] { return sqlite::run_sql(connection, sql, parameters); });
 }
 
 // A statement other than INSERT/UPDATE/DELETE/REPLACE (DDL, PRAGMA, VACUUM, BEGIN...) runs as
@@ -37,9 +53,8 @@ SqlResult fetch_on(Connection& connection, const std::string& sql,
 // asap-protocol's execute(), whatever it left open is committed.
 SqlResult execute_alone(Connection& connection, const std::string& sql,
                         const SqlParameters& parameters) {
-    SqlResult result = sqlite::run_sql(connection, sql, parameters);
-    if (connection.in_transaction()) connection.execute("COMMIT");
-    return result;
+    return in_autocommit(connection, /*commit=*/true,
+                         [&] { return sqlite::run_sql(connection, sql, parameters); });
 }
 
 }  // namespace
@@ -118,8 +133,10 @@ void SqliteRepository::script_queued(std::string script, Done<Nothing> done) {
     engine_->exclusive_queued(
         StoreOperation::Script, kWriteKey,
         [script = std::move(script)](Connection& c) {
-            sqlite::run_script(c, script);
-            if (c.in_transaction()) c.execute("COMMIT");
+            in_autocommit(c, /*commit=*/true, [&] {
+                sqlite::run_script(c, script);
+                return Nothing{};
+            });
         },
         std::move(done));
 }
