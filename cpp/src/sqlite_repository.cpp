@@ -166,7 +166,7 @@ void SqlSession::abandon() noexcept {
             std::lock_guard<std::mutex> lock(mutex_);
             if (ending_ || over_) return;
         }
-        push(End{false, [](Nothing, std::exception_ptr) {}});
+        push(End{false, [](Nothing, std::exception_ptr) {}, /*by_owner=*/false});
     } catch (...) {
         // Out of memory queueing the end: the session stays until its store is closed.
     }
@@ -194,14 +194,19 @@ void SqlSession::push(Command command) {
 }
 
 void SqlSession::refuse(Command& command, const std::exception_ptr& failure) noexcept {
-    // A statement fails with what ended the session early (its BEGIN failed, its store
-    // closed). Ending it again reports that failure only if no statement did: a caller that
-    // only began and ended learns of it there.
+    // A statement fails with what ended the session (its BEGIN failed, its store closed, or
+    // its owner ended it). An End reports that only if its owner has not learned it yet (from
+    // a statement, or an End that ran): a caller that only began and ended learns of a failed
+    // BEGIN there, and ending an ended session does nothing.
+    if (auto* end = std::get_if<End>(&command); end != nullptr && !end->by_owner) {
+        end->done(Nothing{}, nullptr);
+        return;
+    }
     bool report;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        report = !std::holds_alternative<End>(command) || !failure_reported_;
-        failure_reported_ = true;
+        report = !std::holds_alternative<End>(command) || !owner_told_;
+        owner_told_ = true;
     }
     std::visit(
         [&](auto& refused) {
@@ -278,6 +283,7 @@ void SqlSession::serve(Connection& connection) {
                 std::lock_guard<std::mutex> lock(mutex_);
                 in_transaction_ = false;
                 over_ = true;
+                if (end.by_owner) owner_told_ = true;
             }
             end.done(Nothing{}, error);
             return;
