@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -202,6 +203,16 @@ TEST_F(SqlRunnerTest, EmptySqlRunsNothing) {
     EXPECT_EQ(usage_error("", by_position({integer(1)})),
               "Incorrect number of bindings supplied. The current statement uses 0, and there "
               "are 1 supplied.");
+}
+
+TEST_F(SqlRunnerTest, ACachedStatementDoesNotDependOnTheTextItWasFirstRunWith) {
+    // As the queued calls do: each run brings its own copy of the SQL, gone once it ran.
+    auto first = std::make_unique<std::string>("SELECT 1;  -- one statement\n");
+    EXPECT_EQ(run(*first).rows.size(), 1u);
+    first->assign(first->size(), 'x');
+    first.reset();
+    const std::string again = "SELECT 1;  -- one statement\n";
+    EXPECT_EQ(run(again).rows.size(), 1u);
 }
 
 TEST_F(SqlRunnerTest, AResultHasItsColumnsAndEveryRowInOrder) {
