@@ -1,37 +1,26 @@
 #include "asap_native/store_stats.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "asap_native/errors.hpp"
 
 namespace asap_native {
 
+namespace {
+
+// In StoreOperation's order; a name left out of a grown enum fails the static_assert.
+constexpr std::array<const char*, kStoreOperationCount> kOperationNames = {
+    "save",    "get",   "list_versions", "delete",      "record", "query",  "aggregate",
+    "execute", "fetch", "script",        "transaction", "prune",  "backup", "check",
+};
+static_assert(kOperationNames.back() != nullptr, "a StoreOperation has no name");
+
+}  // namespace
+
 const char* operation_name(StoreOperation operation) noexcept {
-    switch (operation) {
-        case StoreOperation::Save:
-            return "save";
-        case StoreOperation::Get:
-            return "get";
-        case StoreOperation::ListVersions:
-            return "list_versions";
-        case StoreOperation::Delete:
-            return "delete";
-        case StoreOperation::Record:
-            return "record";
-        case StoreOperation::Query:
-            return "query";
-        case StoreOperation::Aggregate:
-            return "aggregate";
-        case StoreOperation::Execute:
-            return "execute";
-        case StoreOperation::Fetch:
-            return "fetch";
-        case StoreOperation::Script:
-            return "script";
-        case StoreOperation::Transaction:
-            return "transaction";
-    }
-    return "unknown";
+    const auto index = static_cast<std::size_t>(operation);
+    return index < kOperationNames.size() ? kOperationNames[index] : "unknown";
 }
 
 std::size_t Histogram::bucket_of(std::uint64_t value) noexcept {
@@ -81,24 +70,9 @@ StoreStats::ErrorKind StoreStats::classify(const std::exception_ptr& error) noex
     } catch (const InvalidArgument&) {
         return kInvalidArgument;
     } catch (const StoreError& e) {
-        switch (e.kind()) {
-            case StoreErrorKind::Busy:
-                return kBusy;
-            case StoreErrorKind::ReadOnly:
-                return kReadOnly;
-            case StoreErrorKind::NotADatabase:
-                return kNotADatabase;
-            case StoreErrorKind::CantOpen:
-                return kCantOpen;
-            case StoreErrorKind::IO:
-                return kIO;
-            case StoreErrorKind::Closed:
-                return kClosed;
-            case StoreErrorKind::InvalidData:
-                return kInvalidData;
-            case StoreErrorKind::Other:
-                return kOther;
-        }
+        // kBusy..kOther follow StoreErrorKind's order.
+        static_assert(kOther - kBusy == static_cast<int>(StoreErrorKind::Other));
+        return static_cast<ErrorKind>(kBusy + static_cast<int>(e.kind()));
     } catch (...) {
     }
     return kOther;
@@ -116,8 +90,8 @@ void StoreStats::record(StoreOperation operation, std::chrono::nanoseconds elaps
 
 StoreFigures StoreStats::figures() const {
     static constexpr const char* kErrorNames[kErrorKinds] = {
-        "invalid_argument", "busy",         "read_only", "not_a_database", "cant_open", "io",
-        "closed",           "invalid_data", "other"};
+        "invalid_argument", "busy",         "read_only",  "not_a_database", "cant_open", "io",
+        "closed",           "invalid_data", "connection", "authentication", "timeout",   "other"};
     StoreFigures out;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {
         const PerOperation& figures = operations_[i];

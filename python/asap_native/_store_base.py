@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from typing_extensions import Self
 
     from asap_native.figures import StoreFigures
@@ -69,30 +68,35 @@ class StoreBase:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
 
 class SQLiteFile(StoreBase):
-    """A store on a SQLite file: its path, and a close at collection or interpreter exit."""
+    """A store on a SQLite file: its path, and a close at collection or interpreter exit.
+
+    A subclass names the ``_core`` function that opens its native store (``_open_native``).
+    """
 
     _db_path: Path
+    _open_native: ClassVar[Callable[..., Any]]  # (db_path, durability, timeout) -> native store
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "normal",
+        timeout: float = 15.0,
+    ) -> None:
+        durability_text, seconds = check_options(durability, timeout)
+        self._native = type(self)._open_native(db_path, durability_text, seconds)
+        self._opened(db_path)
 
     def _opened(self, db_path: str | os.PathLike[str]) -> None:
         """Call once ``_native`` is open."""

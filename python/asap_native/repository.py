@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from asap_native import _core
-from asap_native._store_base import DEFAULT_DB_PATH, Durability, SQLiteFile, check_options
+from asap_native._store_base import SQLiteFile
 from asap_native.errors import StoreClosedError, StoreError
 from asap_native.loop_bridge import call_queued
 
@@ -471,16 +471,7 @@ class SQLiteRepository(SQLiteFile):
 
     _native: _core.NativeRepository
 
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_repository(db_path, durability_text, seconds)
-        self._opened(db_path)
+    _open_native = staticmethod(_core.open_sqlite_repository)
 
     @classmethod
     def _on(

@@ -8,6 +8,9 @@
 #include "gil.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "postgres.hpp"
+#include "maintenance.hpp"
+#include "model_builder.hpp"
 #include "python_classes.hpp"
 #include "repository.hpp"
 #include "stores.hpp"
@@ -23,7 +26,10 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_json_reader(module);
     asap_native::bindings::register_json_writer(module);
     asap_native::bindings::register_completions(module);
+    asap_native::bindings::register_model_builders(module);
     asap_native::bindings::register_stores(module);
+    asap_native::bindings::register_postgres(module);
     asap_native::bindings::register_repository(module);
+    asap_native::bindings::register_maintenance(module);
     asap_native::bindings::register_compression(module);
 }

@@ -1,24 +1,38 @@
 // Metering store backed by SQLite, file-compatible with asap-protocol's SQLiteMeteringStore.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "asap_native/metering_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite_engine.hpp"
+#include "asap_native/sqlite_store.hpp"
 
 namespace asap_native {
+
+/// What a SqliteMeteringStore adds to the file besides asap-protocol's table and indexes.
+struct MeteringOptions {
+    /// Create the instant index (usage_index.hpp) when missing, so that time windows read
+    /// only the rows in the window. Without it windows read asap-protocol's index with a
+    /// margin of a day each side. Either way the index is used when the file has it. Off by
+    /// default: the file keeps asap-protocol's schema exactly, and writes touch one index
+    /// fewer.
+    bool instant_index = false;
+};
 
 /// MeteringStore on a SQLite file (or ":memory:") using asap-protocol's `usage_events` table
 /// and both of its indexes. Time windows compare instants, not text. Queued calls as in
 /// SqliteSnapshotStore, ordered per agent.
-class SqliteMeteringStore final : public MeteringStore {
+class SqliteMeteringStore final : public SqliteStore<MeteringStore> {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
-    explicit SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options = {});
+    explicit SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options = {},
+                                 MeteringOptions metering = {});
     /// The store on an engine other stores of the file use too; creates the table if missing.
-    explicit SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine);
+    explicit SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
+                                 MeteringOptions metering = {});
 
     void record(const UsageEvent& event) override;
     std::vector<UsageEvent> query(const std::string& agent_id, InstantMicros start,
@@ -31,17 +45,16 @@ public:
     void aggregate_queued(std::string agent_id, std::string period,
                           Done<UsageAggregate> done) override;
 
-    StoreFigures stats() const override { return engine_->stats(); }
-    /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close() override { engine_->close(); }
-    bool is_closed() const override { return engine_->is_closed(); }
-    /// The connections this store uses.
-    sqlite::Database& database() { return engine_->database(); }
-    /// The engine this store runs on (shared with the other stores opened on it).
-    const std::shared_ptr<SqliteEngine>& engine() const { return engine_; }
+    /// SQLite's plan for query(agent_id, start, end, page): EXPLAIN QUERY PLAN's lines.
+    std::vector<std::string> explain_query(const std::string& agent_id, InstantMicros start,
+                                           InstantMicros end, QueryPage page);
+    /// True while time windows are read through the instant index.
+    bool uses_instant_index() const { return by_key_->load(); }
 
 private:
-    std::shared_ptr<SqliteEngine> engine_;
+    // Shared with queued calls, which may run after the store object is gone (the engine
+    // may be shared).
+    std::shared_ptr<std::atomic<bool>> by_key_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 /// A new event id as asap-protocol makes them: "evt_" followed by a ULID.
