@@ -384,3 +384,17 @@ def test_processes_with_and_without_install_share_one_file(tmp_path: Path) -> No
         revoked = conn.execute("SELECT id FROM revocations ORDER BY id").fetchall()
         assert revoked == [(name,) for name in sorted(writers)]
     conn.close()
+
+
+async def test_a_memory_store_used_before_install_keeps_its_data() -> None:
+    store = STORES["audit"](":memory:")
+    await store.append(AuditEntry(timestamp=_now(), operation="before", agent_urn="u"))
+    native_asap.install(**PARTS)
+    try:
+        await store.append(AuditEntry(timestamp=_now(), operation="after", agent_urn="u"))
+        assert [entry.operation for entry in await store.query()] == ["before", "after"]
+        assert await store.verify_chain()
+        close_engine(store)
+    finally:
+        native_asap.uninstall()
+        await store._persistent_conn.close()
