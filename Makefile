@@ -1,5 +1,6 @@
 # asap-native: every entry point a developer or CI needs.
-#   make test    - every test (C++ GoogleTest + Python pytest), installing what it needs
+#   make test    - every test (C++ GoogleTest, the installed C++ package, Python pytest),
+#                  installing what it needs
 #   make test-random - the property tests with fresh random examples and a larger budget
 #   make demo    - the main job: failover demo (primary agent SIGKILLed mid-task, backup finishes)
 #   make demo-tour - a short tour of the stores' API (examples/demo.py)
@@ -22,11 +23,13 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Our C++ builds warning-free (-Wall -Wextra -Wpedantic -Wshadow); WERROR=OFF to look past it.
+WERROR ?= ON
 APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev clang-format
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 # Test and lint tools: the `test` and `lint` extras of pyproject.toml, installed with the package.
 
-.PHONY: all system-deps venv install build-cpp test test-cpp test-py test-random test-asan sanitize lint \
+.PHONY: all system-deps venv install build-cpp test test-cpp test-cpp-package test-py test-random test-asan sanitize lint \
 	demo demo-tour bench fuzz clean format wheel wheel-test test-wheel test-bundled test-cpp-bundled
 
 all: install
@@ -63,17 +66,27 @@ install: venv
 	$(PIP) install -q --no-build-isolation '.[test,lint]'
 
 build-cpp: system-deps
-	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B build/cpp -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_BUILD_BENCH=ON \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASAP_NATIVE_WERROR=$(WERROR)
 	cmake --build build/cpp -j $(JOBS)
 
 test-cpp: build-cpp
 	cd build/cpp && ctest --output-on-failure -j $(JOBS)
 
+# The core as a C++ user gets it: installed, found with find_package(asap_native), linked
+# into examples/cpp, run.
+test-cpp-package: build-cpp
+	rm -rf build/cpp-package
+	cmake --install build/cpp --prefix build/cpp-package/prefix
+	cmake -S examples/cpp -B build/cpp-package/example -DCMAKE_PREFIX_PATH=$(CURDIR)/build/cpp-package/prefix
+	cmake --build build/cpp-package/example
+	build/cpp-package/example/snapshot_example build/cpp-package/example/state.db
+
 # The C++ build also makes bench_store_cpp, so the benchmark's smoke tests run too.
 test-py: install
 	ASAP_BENCH_CPP=$(CURDIR)/build/cpp/bench_store_cpp $(PY) -m pytest -q tests_py
 
-test: test-cpp test-py
+test: test-cpp test-cpp-package test-py
 
 # The property tests with fresh random examples, ten times as many as `make test` runs (which
 # derives them from each test's name, so that nothing random can fail CI).
@@ -81,7 +94,8 @@ test-random: install
 	HYPOTHESIS_PROFILE=random $(PY) -m pytest -q tests_py -k "random or oracle or property or mutat or changed"
 
 sanitize: system-deps
-	cmake -S . -B build/sanitize -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake -S . -B build/sanitize -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+	  -DASAP_NATIVE_WERROR=$(WERROR)
 	cmake --build build/sanitize -j $(JOBS)
 	cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
 
@@ -97,7 +111,7 @@ bench: install
 	cmake --build build/bench -j $(JOBS) --target bench_store_cpp
 	$(PY) bench/run.py --cpp-bench build/bench/bench_store_cpp --output docs/benchmarks.md
 
-CPP_FILES = $$(git ls-files 'cpp/*.[ch]pp' 'python/bindings/*.[ch]pp' 'tests_cpp/*.[ch]pp' 'bench/*.cpp' 'fuzz/*.cpp')
+CPP_FILES = $$(git ls-files 'cpp/*.[ch]pp' 'python/bindings/*.[ch]pp' 'tests_cpp/*.[ch]pp' 'bench/*.cpp' 'fuzz/*.cpp' 'examples/*.cpp')
 
 format: install
 	clang-format -i $(CPP_FILES)

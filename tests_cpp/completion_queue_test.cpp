@@ -36,8 +36,10 @@ bool readable(int fd, int timeout_ms = 0) {
 
 /// A completion carrying an int (its id is the value, for short tests).
 struct Item final : Completion {
-    explicit Item(int value, int producer = 0)
-        : Completion(static_cast<std::uint64_t>(value)), value(value), producer(producer) {}
+    explicit Item(int item_value, int item_producer = 0)
+        : Completion(static_cast<std::uint64_t>(item_value)),
+          value(item_value),
+          producer(item_producer) {}
     int value;
     int producer;
 };

@@ -63,10 +63,10 @@ std::vector<UsageEvent> MemoryMeteringStore::query_unmeasured(const std::string&
     } else if (page.limit) {
         // asap-protocol's in-memory store slices matches[offset:offset + limit]: a negative
         // end counts from the end (in 128 bits: offset + limit may leave 64).
-        UsageCount end = static_cast<UsageCount>(page.offset) + *page.limit;
-        if (end < 0) end += size;
-        end = std::clamp<UsageCount>(end, 0, size);
-        last = std::max(first, static_cast<std::int64_t>(end));
+        UsageCount slice_end = static_cast<UsageCount>(page.offset) + *page.limit;
+        if (slice_end < 0) slice_end += size;
+        slice_end = std::clamp<UsageCount>(slice_end, 0, size);
+        last = std::max(first, static_cast<std::int64_t>(slice_end));
     }
     out.reserve(static_cast<std::size_t>(last - first));
     for (std::int64_t i = first; i < last; ++i)

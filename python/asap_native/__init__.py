@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from asap_native import compression
     from asap_native.middleware import DecompressionMiddleware
 
-__version__ = "0.1.0"
+#: The version in pyproject.toml (its one home), compiled into the extension.
+__version__: str = _core.__version__
 
 #: The SQLite library the stores use, like ``sqlite3.sqlite_version``: the copy bundled in the
 #: wheels, or the system's in a build from source with ``ASAP_NATIVE_BUNDLED_SQLITE=OFF``.

@@ -165,6 +165,9 @@ def _register_codec_errors(
     limit_exceeded: type[BaseException],
 ) -> None: ...
 
+# pyproject.toml's version.
+__version__: str
+
 # The SQLite library the stores use.
 def sqlite_version() -> str: ...
 def minimum_sqlite_version() -> str: ...

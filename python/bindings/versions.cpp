@@ -3,6 +3,7 @@
 #include <string>
 
 #include "asap_native/sqlite/version.hpp"
+#include "asap_native/version.hpp"
 
 namespace py = pybind11;
 
@@ -14,6 +15,8 @@ void register_versions(py::module_& module) {
     if (!sqlite::library_is_supported())
         throw py::import_error("asap_native needs SQLite >= " + sqlite::minimum_version() +
                                ", but the SQLite library loaded is " + sqlite::library_version());
+    // pyproject.toml's version, compiled in: asap_native.__version__ comes from here.
+    module.attr("__version__") = ASAP_NATIVE_VERSION;
     module.def("sqlite_version", &sqlite::library_version,
                "The version of the SQLite library the stores use, e.g. '3.50.4'.");
     module.def("sqlite_bundled", &sqlite::library_is_bundled,

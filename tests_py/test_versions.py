@@ -1,7 +1,8 @@
-"""asap_native.sqlite_version: which SQLite the stores run on, in sqlite3's format."""
+"""Versions: asap_native.__version__ (from pyproject.toml) and which SQLite the stores run on."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import sqlite3
 
@@ -37,3 +38,9 @@ def test_library_is_at_least_the_minimum() -> None:
 def test_exported() -> None:
     assert "sqlite_version" in asap_native.__all__
     assert "sqlite_version_info" in asap_native.__all__
+
+
+def test_package_version_is_the_one_in_pyproject() -> None:
+    # pyproject.toml is the version's one home: pip's metadata and the compiled-in value agree.
+    assert asap_native.__version__ == importlib.metadata.version("asap-native")
+    assert asap_native.__version__ == _core.__version__
