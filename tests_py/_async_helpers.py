@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -151,6 +151,22 @@ def spawn_python(code: str, *args: str) -> subprocess.Popen[str]:
         text=True,
         env=env,
     )
+
+
+def read_line(pipe: IO[str] | None) -> str:
+    """The next line a child wrote to ``pipe``, read a byte at a time.
+
+    ``pipe.readline()`` may buffer what the child wrote after the line, where a later
+    ``communicate()`` (which reads the file descriptor) never sees it.
+    """
+    assert pipe is not None
+    line = bytearray()
+    while not line.endswith(b"\n"):
+        byte = os.read(pipe.fileno(), 1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
 
 
 def assert_clean_exit(result: subprocess.CompletedProcess[str]) -> None:

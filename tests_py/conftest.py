@@ -118,16 +118,14 @@ def make_event(
     api_calls: int = 1,
 ) -> UsageEvent:
     """A validated asap UsageEvent."""
+    metrics = UsageMetrics(
+        tokens_in=tokens_in, tokens_out=tokens_out, duration_ms=duration_ms, api_calls=api_calls
+    )
     return UsageEvent(
         task_id=task_id,
         agent_id=agent_id,
         consumer_id=consumer_id,
-        metrics=UsageMetrics(
-            tokens_in=tokens_in,
-            tokens_out=tokens_out,
-            duration_ms=duration_ms,
-            api_calls=api_calls,
-        ),
+        metrics=metrics,
         timestamp=timestamp or BASE_TIME,
     )
 

@@ -22,6 +22,7 @@ from _async_helpers import (
     assert_clean_exit,
     count_rows,
     integrity_check,
+    read_line,
     run_python,
     spawn_python,
     wait_until,
@@ -282,7 +283,7 @@ def test_interpreter_exit_commits_pending_writes(script: str, db_path: Path) -> 
     child = spawn_python(script, str(db_path))
     try:
         assert child.stdout is not None
-        line = child.stdout.readline()
+        line = read_line(child.stdout)
         assert line.strip() == "submitted", (line, child.stderr.read() if child.stderr else "")
         time.sleep(0.3)  # the child is exiting while its writes wait for our lock
         assert count_rows(db_path, "task_id LIKE 'exit_%'") == 0
@@ -442,12 +443,12 @@ def test_a_store_used_after_fork_works_and_never_corrupts(mode: str, db_path: Pa
     try:
         if mode == "inflight":
             assert child.stdout is not None and child.stdin is not None
-            line = child.stdout.readline()
+            line = read_line(child.stdout)
             assert line.strip() == "warm", (line, child.stderr.read() if child.stderr else "")
             lock.acquire()
             child.stdin.write("locked\n")
             child.stdin.flush()
-            line = child.stdout.readline()
+            line = read_line(child.stdout)
             assert line.strip() == "forking", (line, child.stderr.read() if child.stderr else "")
             time.sleep(0.2)  # the child starts while the parent's writes wait for the lock
             lock.release()

@@ -19,7 +19,14 @@ from typing import Any
 
 import asap.state.snapshot as asap_snapshot
 import pytest
-from _async_helpers import LagMonitor, WriteLock, count_rows, spawn_python, wait_until
+from _async_helpers import (
+    LagMonitor,
+    WriteLock,
+    count_rows,
+    read_line,
+    spawn_python,
+    wait_until,
+)
 from _threads import run_threads
 from asap.models.entities import StateSnapshot as AsapStateSnapshot
 from asap.state.metering import AsyncMeteringStore
@@ -518,7 +525,7 @@ async def test_after_await_save_every_api_thread_and_process_sees_it(db_path: Pa
             assert reader.stdin is not None and reader.stdout is not None
             reader.stdin.write("visible\n")
             reader.stdin.flush()
-            assert reader.stdout.readline().split() == [str(version), str(version)]
+            assert read_line(reader.stdout).split() == [str(version), str(version)]
     finally:
         reader.communicate(timeout=30)  # closes its stdin, so it ends; then its pipes
     store.close()

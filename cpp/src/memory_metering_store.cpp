@@ -7,15 +7,6 @@
 
 namespace asap_native {
 
-void MemoryMeteringStore::close() {
-    std::unique_lock lock(mutex_);  // waits for calls in progress
-    closed_.store(true);
-}
-
-void MemoryMeteringStore::ensure_open() const {
-    if (closed_.load()) throw store_closed_error();
-}
-
 void MemoryMeteringStore::record(const UsageEvent& event) {
     stats_.measure(StoreOperation::Record, [&] { record_unmeasured(event); });
 }

@@ -6,15 +6,6 @@
 
 namespace asap_native {
 
-void MemorySnapshotStore::close() {
-    std::unique_lock lock(mutex_);  // waits for calls in progress
-    closed_.store(true);
-}
-
-void MemorySnapshotStore::ensure_open() const {
-    if (closed_.load()) throw store_closed_error();
-}
-
 void MemorySnapshotStore::save(const Snapshot& snapshot) {
     stats_.measure(StoreOperation::Save, [&] {
         ensure_open();

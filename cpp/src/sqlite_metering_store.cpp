@@ -185,9 +185,7 @@ SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::Connec
     : SqliteMeteringStore(open_sqlite_engine(path, options)) {}
 
 SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine)
-    : engine_(std::move(engine)) {
-    apply_schema(*engine_, kSchema);
-}
+    : SqliteStore(std::move(engine), kSchema) {}
 
 void SqliteMeteringStore::record(const UsageEvent& event) {
     engine_->write(StoreOperation::Record, [&](sqlite::Connection& c) { record_on(c, event); });

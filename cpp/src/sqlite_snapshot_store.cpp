@@ -90,9 +90,7 @@ SqliteSnapshotStore::SqliteSnapshotStore(const std::string& path, sqlite::Connec
     : SqliteSnapshotStore(open_sqlite_engine(path, options)) {}
 
 SqliteSnapshotStore::SqliteSnapshotStore(std::shared_ptr<SqliteEngine> engine)
-    : engine_(std::move(engine)) {
-    apply_schema(*engine_, kSchema);
-}
+    : SqliteStore(std::move(engine), kSchema) {}
 
 void SqliteSnapshotStore::save(const Snapshot& snapshot) {
     engine_->write(StoreOperation::Save, [&](Connection& c) { save_on(c, snapshot); });

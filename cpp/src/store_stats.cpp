@@ -1,37 +1,26 @@
 #include "asap_native/store_stats.hpp"
 
 #include <algorithm>
+#include <array>
 
 #include "asap_native/errors.hpp"
 
 namespace asap_native {
 
+namespace {
+
+// In StoreOperation's order; a name left out of a grown enum fails the static_assert.
+constexpr std::array<const char*, kStoreOperationCount> kOperationNames = {
+    "save",      "get",     "list_versions", "delete", "record",      "query",
+    "aggregate", "execute", "fetch",         "script", "transaction",
+};
+static_assert(kOperationNames.back() != nullptr, "a StoreOperation has no name");
+
+}  // namespace
+
 const char* operation_name(StoreOperation operation) noexcept {
-    switch (operation) {
-        case StoreOperation::Save:
-            return "save";
-        case StoreOperation::Get:
-            return "get";
-        case StoreOperation::ListVersions:
-            return "list_versions";
-        case StoreOperation::Delete:
-            return "delete";
-        case StoreOperation::Record:
-            return "record";
-        case StoreOperation::Query:
-            return "query";
-        case StoreOperation::Aggregate:
-            return "aggregate";
-        case StoreOperation::Execute:
-            return "execute";
-        case StoreOperation::Fetch:
-            return "fetch";
-        case StoreOperation::Script:
-            return "script";
-        case StoreOperation::Transaction:
-            return "transaction";
-    }
-    return "unknown";
+    const auto index = static_cast<std::size_t>(operation);
+    return index < kOperationNames.size() ? kOperationNames[index] : "unknown";
 }
 
 std::size_t Histogram::bucket_of(std::uint64_t value) noexcept {

@@ -16,6 +16,7 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
 namespace asap_native::bindings {
 
@@ -110,23 +111,14 @@ inline void install_exit_guard() {
 template <typename Work>
 auto without_gil(Work&& work) -> decltype(work()) {
     using Result = decltype(work());
-    std::exception_ptr error;
     if constexpr (std::is_void_v<Result>) {
-        {
-            GilRelease release;
-            try {
-                work();
-#ifdef __GLIBCXX__
-            } catch (abi::__forced_unwind&) {
-                throw;
-#endif
-            } catch (...) {
-                error = std::current_exception();
-            }
-        }
-        if (error) std::rethrow_exception(error);
+        without_gil([&work] {
+            work();
+            return std::monostate{};
+        });
     } else {
         std::optional<Result> result;
+        std::exception_ptr error;
         {
             GilRelease release;
             try {

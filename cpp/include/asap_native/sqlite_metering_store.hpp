@@ -6,14 +6,14 @@
 
 #include "asap_native/metering_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite_engine.hpp"
+#include "asap_native/sqlite_store.hpp"
 
 namespace asap_native {
 
 /// MeteringStore on a SQLite file (or ":memory:") using asap-protocol's `usage_events` table
 /// and both of its indexes. Time windows compare instants, not text. Queued calls as in
 /// SqliteSnapshotStore, ordered per agent.
-class SqliteMeteringStore final : public MeteringStore {
+class SqliteMeteringStore final : public SqliteStore<MeteringStore> {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
     explicit SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options = {});
@@ -30,18 +30,6 @@ public:
                       Done<std::vector<UsageEvent>> done) override;
     void aggregate_queued(std::string agent_id, std::string period,
                           Done<UsageAggregate> done) override;
-
-    StoreFigures stats() const override { return engine_->stats(); }
-    /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close() override { engine_->close(); }
-    bool is_closed() const override { return engine_->is_closed(); }
-    /// The connections this store uses.
-    sqlite::Database& database() { return engine_->database(); }
-    /// The engine this store runs on (shared with the other stores opened on it).
-    const std::shared_ptr<SqliteEngine>& engine() const { return engine_; }
-
-private:
-    std::shared_ptr<SqliteEngine> engine_;
 };
 
 /// A new event id as asap-protocol makes them: "evt_" followed by a ULID.

@@ -6,14 +6,14 @@
 
 #include "asap_native/snapshot_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite_engine.hpp"
+#include "asap_native/sqlite_store.hpp"
 
 namespace asap_native {
 
 /// SnapshotStore on a SQLite file (or ":memory:") using asap-protocol's `snapshots` table.
 /// Queued calls run on the store's threads: writes group-committed, reads on reader
 /// connections after the queued writes of their task.
-class SqliteSnapshotStore final : public SnapshotStore {
+class SqliteSnapshotStore final : public SqliteStore<SnapshotStore> {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
     explicit SqliteSnapshotStore(const std::string& path, sqlite::ConnectionOptions options = {});
@@ -32,18 +32,6 @@ public:
     void list_versions_queued(std::string task_id, Done<std::vector<std::int64_t>> done) override;
     void remove_queued(std::string task_id, std::optional<std::int64_t> version,
                        Done<bool> done) override;
-
-    StoreFigures stats() const override { return engine_->stats(); }
-    /// Waits for queued work, then closes every connection; later calls throw StoreError(Closed).
-    void close() override { engine_->close(); }
-    bool is_closed() const override { return engine_->is_closed(); }
-    /// The connections this store uses.
-    sqlite::Database& database() { return engine_->database(); }
-    /// The engine this store runs on (shared with the other stores opened on it).
-    const std::shared_ptr<SqliteEngine>& engine() const { return engine_; }
-
-private:
-    std::shared_ptr<SqliteEngine> engine_;
 };
 
 }  // namespace asap_native
