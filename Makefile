@@ -4,6 +4,7 @@
 #   make test-random - the property tests with fresh random examples and a larger budget
 #   make demo    - the main job: failover demo (primary agent SIGKILLed mid-task, backup finishes)
 #   make demo-tour - a short tour of the stores' API (examples/demo.py)
+#   make demo-pg - the failover demo with the agents sharing PostgreSQL instead of a file
 #   make bench   - benchmarks; writes docs/benchmarks.md
 #   make sanitize - the C++ tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-asan - the Python store and codec tests against an ASan+UBSan build of the extension
@@ -23,14 +24,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-# Our C++ builds warning-free (-Wall -Wextra -Wpedantic -Wshadow); WERROR=OFF to look past it.
+# Our C++ builds warning-free (-Wall -Wextra -Wpedantic -Wshadow -Wconversion); WERROR=OFF to look past it.
 WERROR ?= ON
-APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev clang-format
+APT_PACKAGES := cmake g++ make libsqlite3-dev nlohmann-json3-dev zlib1g-dev libbrotli-dev libgtest-dev clang-format \
+	postgresql libpq-dev
 PY_BUILD_DEPS := scikit-build-core pybind11 ninja
 # Test and lint tools: the `test` and `lint` extras of pyproject.toml, installed with the package.
 
 .PHONY: all system-deps venv install build-cpp test test-cpp test-cpp-package test-py test-random test-asan sanitize lint \
-	demo demo-tour bench fuzz clean format wheel wheel-test test-wheel test-bundled test-cpp-bundled
+	demo demo-tour demo-pg bench fuzz clean format wheel wheel-test test-wheel test-bundled test-cpp-bundled
 
 all: install
 
@@ -70,8 +72,17 @@ build-cpp: system-deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASAP_NATIVE_WERROR=$(WERROR)
 	cmake --build build/cpp -j $(JOBS)
 
+# Runs the rest of a recipe line with a throwaway PostgreSQL cluster (tools/pg_cluster.py: initdb
+# into a temporary folder as an unprivileged user, its socket there, a free port, fsync on),
+# stopped when the line ends: ASAP_TEST_POSTGRES_DSN names it (the C++ tests read it) and
+# ASAP_TEST_POSTGRES_DIR is its folder (the Python tests attach to it).
+WITH_POSTGRES = pg_out=$$($(PYTHON) $(CURDIR)/tools/pg_cluster.py start) || exit 1; \
+	pg_dir=$$(echo "$$pg_out" | head -n1); \
+	trap '$(PYTHON) $(CURDIR)/tools/pg_cluster.py stop "$$pg_dir"' EXIT; \
+	export ASAP_TEST_POSTGRES_DSN="$$(echo "$$pg_out" | tail -n1)" ASAP_TEST_POSTGRES_DIR="$$pg_dir";
+
 test-cpp: build-cpp
-	cd build/cpp && ctest --output-on-failure -j $(JOBS)
+	$(WITH_POSTGRES) cd build/cpp && ctest --output-on-failure -j $(JOBS)
 
 # The core as a C++ user gets it: installed, found with find_package(asap_native), linked
 # into examples/cpp, run.
@@ -82,9 +93,10 @@ test-cpp-package: build-cpp
 	cmake --build build/cpp-package/example
 	build/cpp-package/example/snapshot_example build/cpp-package/example/state.db
 
-# The C++ build also makes bench_store_cpp, so the benchmark's smoke tests run too.
+# The C++ build also makes bench_store_cpp, so the benchmark's smoke tests run too. The
+# PostgreSQL tests start their own cluster (tests_py/_postgres.py); without one they fail.
 test-py: install
-	ASAP_BENCH_CPP=$(CURDIR)/build/cpp/bench_store_cpp $(PY) -m pytest -q tests_py
+	ASAP_REQUIRE_POSTGRES=1 ASAP_BENCH_CPP=$(CURDIR)/build/cpp/bench_store_cpp $(PY) -m pytest -q tests_py
 
 test: test-cpp test-cpp-package test-py
 
@@ -97,7 +109,7 @@ sanitize: system-deps
 	cmake -S . -B build/sanitize -DASAP_NATIVE_BUILD_TESTS=ON -DASAP_NATIVE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
 	  -DASAP_NATIVE_WERROR=$(WERROR)
 	cmake --build build/sanitize -j $(JOBS)
-	cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+	$(WITH_POSTGRES) cd build/sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
 
 demo: install
 	$(PY) examples/failover_demo.py
@@ -105,8 +117,12 @@ demo: install
 demo-tour: install
 	$(PY) examples/demo.py
 
+# The failover demo on PostgreSQL: a throwaway cluster (or the server at ASAP_STORAGE_URL).
+demo-pg: install
+	$(PY) examples/failover_demo.py --backend postgresql
+
 bench: install
-	$(PIP) install -q matplotlib
+	$(PIP) install -q matplotlib asyncpg 'psycopg[binary]'  # bench_postgres.py's peers
 	cmake -S . -B build/bench -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release
 	cmake --build build/bench -j $(JOBS) --target bench_store_cpp
 	$(PY) bench/run.py --cpp-bench build/bench/bench_store_cpp --output docs/benchmarks.md
@@ -132,12 +148,12 @@ lint: install system-deps
 ASAN_SITE := build/asan-site
 ASAN_TESTS := test_snapshot_store test_metering_store test_async_stores test_async_lifecycle \
 	test_completion_path test_json_encoding test_bad_input test_errors test_threads test_stats \
-	test_compression test_asap_compat
+	test_compression test_asap_compat test_postgres_stores test_postgres_failures
 test-asan: install
 	$(PIP) install -q --no-deps --no-build-isolation --upgrade --target $(ASAN_SITE) \
 	  -C cmake.define.ASAP_NATIVE_SANITIZE=ON -C cmake.build-type=RelWithDebInfo \
 	  -C build-dir=build/asan-extension .
-	PYTHONPATH=$(CURDIR)/$(ASAN_SITE) \
+	$(WITH_POSTGRES) PYTHONPATH=$(CURDIR)/$(ASAN_SITE) \
 	  LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
 	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(PY) -m pytest -q -p no:cacheprovider $(addprefix tests_py/,$(addsuffix .py,$(ASAN_TESTS)))
@@ -174,7 +190,8 @@ test-cpp-bundled: system-deps
 
 # make wheel: a wheel for $(WHEEL_PYTHON) built with zig against glibc $(MANYLINUX_GLIBC)'s
 # symbols (Debian 12's own glibc 2.36 would give manylinux_2_36 at best), then checked and
-# tagged by auditwheel. Another Python: make wheel WHEEL_PYTHON=python3.12 WHEEL_VENV=.venv-wheel312
+# tagged by auditwheel. Without the PostgreSQL stores: Debian's libpq is built against its
+# newer glibc, so it cannot go into a manylinux_2_28 wheel. Another Python: make wheel WHEEL_PYTHON=python3.12 WHEEL_VENV=.venv-wheel312
 WHEEL_PYTHON ?= $(PYTHON)
 WHEEL_VENV ?= .venv-wheel
 WHEEL_PY := $(WHEEL_VENV)/bin/python
@@ -198,7 +215,7 @@ wheel: $(WHEEL_VENV)/.ready
 	  CC=$(CURDIR)/tools/zig-cc CXX=$(CURDIR)/tools/zig-c++ CMAKE_BUILD_PARALLEL_LEVEL=$(JOBS) \
 	  nice $(WHEEL_PY) -m pip wheel -q --no-build-isolation --no-deps -w build/wheel-raw \
 	  -C build-dir=build/wheel-$(MANYLINUX_GLIBC)-{wheel_tag} \
-	  -C cmake.define.ASAP_NATIVE_BUNDLED_DEPS=ON .
+	  -C cmake.define.ASAP_NATIVE_BUNDLED_DEPS=ON -C cmake.define.ASAP_NATIVE_POSTGRES=OFF .
 	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH auditwheel repair --plat $(WHEEL_PLAT) -w dist build/wheel-raw/*.whl
 	PATH=$(CURDIR)/$(WHEEL_VENV)/bin:$$PATH auditwheel show dist/$$(basename build/wheel-raw/*.whl | sed 's/linux_$(WHEEL_ARCH)/*/')
 

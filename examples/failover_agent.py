@@ -163,6 +163,38 @@ class TaskRunner:
             self.progress.emit("error", task_id=task_id, message=f"{type(error).__name__}: {error}")
 
 
+POSTGRES_URL_ENV = "ASAP_DEMO_POSTGRES_URL"
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL server the agents share instead of the file (make demo-pg), if any.
+
+    (Its own variable: with ASAP_STORAGE_BACKEND=postgresql, importing asap.transport needs
+    asap_native.integration.install() first, as asap builds a default app at import time.)
+    """
+    return os.environ.get(POSTGRES_URL_ENV) or None
+
+
+def open_snapshot_store(db_path: Path) -> Any:
+    """The shared snapshot store: the SQLite file, or PostgreSQL (see postgres_url())."""
+    import asap_native
+
+    url = postgres_url()
+    return (
+        asap_native.PostgresSnapshotStore(url) if url else asap_native.SQLiteSnapshotStore(db_path)
+    )
+
+
+def open_metering_store(db_path: Path) -> Any:
+    """The shared metering store, beside the snapshots."""
+    import asap_native
+
+    url = postgres_url()
+    return (
+        asap_native.PostgresMeteringStore(url) if url else asap_native.SQLiteMeteringStore(db_path)
+    )
+
+
 def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seconds: float) -> Any:
     """The asap-protocol app with native stores, behind the decompression middleware."""
     from asap.models.entities import Capability, Endpoint, Manifest, Skill
@@ -187,8 +219,8 @@ def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seco
         ),
         endpoints=Endpoint(asap=f"http://127.0.0.1:{port}/asap"),
     )
-    snapshots = asap_native.SQLiteSnapshotStore(db_path)
-    metering = asap_native.SQLiteMeteringStore(db_path)
+    snapshots = open_snapshot_store(db_path)
+    metering = open_metering_store(db_path)
     runner = TaskRunner(role, agent_id, snapshots, metering, progress, step_seconds)
 
     def reply(envelope: Envelope, payload_type: str, payload: dict[str, Any]) -> Envelope:
@@ -305,7 +337,9 @@ def watch_parent(parent_pid: int, max_seconds: float) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--role", choices=sorted(AGENT_IDS), required=True)
-    parser.add_argument("--db", type=Path, required=True, help="shared SQLite file")
+    parser.add_argument(
+        "--db", type=Path, required=True, help="shared SQLite file (unless postgres_url())"
+    )
     parser.add_argument("--progress", type=Path, required=True, help="progress file (JSON lines)")
     parser.add_argument("--step-ms", type=float, default=30.0, help="simulated work per step")
     parser.add_argument("--max-seconds", type=float, default=110.0, help="hard lifetime limit")

@@ -44,7 +44,16 @@ HERE = Path(__file__).resolve().parent
 AGENT_SCRIPT = HERE / "failover_agent.py"
 sys.path.insert(0, str(HERE))
 
-from failover_agent import AGENT_IDS, SKILL, expected_partial_sum, step_tokens  # noqa: E402
+from failover_agent import (  # noqa: E402
+    AGENT_IDS,
+    POSTGRES_URL_ENV,
+    SKILL,
+    expected_partial_sum,
+    open_metering_store,
+    open_snapshot_store,
+    postgres_url,
+    step_tokens,
+)
 
 COORDINATOR_ID = "urn:asap:agent:failover-coordinator"
 HEALTH_PATH = "/.well-known/asap/health"
@@ -352,11 +361,9 @@ class Check:
 
 def check_run(db_path: Path, run: RunRecord) -> list[Check]:
     """Checks the shared store against what the agents reported. No exception on bad data."""
-    import asap_native
-
     checks: list[Check] = []
     n = run.total_steps
-    with asap_native.SQLiteSnapshotStore(db_path) as store:
+    with open_snapshot_store(db_path) as store:
         versions = store.list_versions(run.task_id)
         snapshots = {v: store.get(run.task_id, v) for v in versions}
         latest = store.get(run.task_id)
@@ -469,12 +476,10 @@ def check_run(db_path: Path, run: RunRecord) -> list[Check]:
 
 def check_usage(db_path: Path, run: RunRecord) -> Check:
     """Each reported step has its usage event; asap recorded each task.request too."""
-    import asap_native
-
     start = datetime.now(timezone.utc) - timedelta(days=1)
     end = datetime.now(timezone.utc) + timedelta(days=1)
     problems, counts = [], []
-    with asap_native.SQLiteMeteringStore(db_path) as metering:
+    with open_metering_store(db_path) as metering:
         for role, committed in (
             ("primary", run.primary_committed),
             ("backup", run.backup_committed),
@@ -516,9 +521,14 @@ def quiet_asap_logging(log_path: Path) -> None:
 def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
     timeline = Timeline()
     db_path = folder / "failover.db"
-    print(
-        f"asap_native failover demo: a task of {steps} steps, one snapshot per step, in {db_path}"
-    )
+    url = postgres_url()
+    if url:
+        import asap_native
+
+        where = f"PostgreSQL ({asap_native._core.postgres_describe_dsn(url)})"
+    else:
+        where = str(db_path)
+    print(f"asap_native failover demo: a task of {steps} steps, one snapshot per step, in {where}")
     quiet_asap_logging(folder / "coordinator.log")
     from asap.models.ids import generate_id
 
@@ -586,9 +596,7 @@ def run_demo(folder: Path, steps: int, kill_after: int, step_ms: float) -> int:
             f"{describe_health(primary)}",
         )
 
-        import asap_native
-
-        with asap_native.SQLiteSnapshotStore(db_path) as store:
+        with open_snapshot_store(db_path) as store:
             latest = store.get(task_id)
             count = len(store.list_versions(task_id))
         if latest is None:
@@ -701,6 +709,18 @@ def show_logs(agents: list[Agent]) -> None:
         print(agent.log_tail(), flush=True)
 
 
+def start_cluster() -> Any:
+    """A throwaway PostgreSQL cluster (tools/pg_cluster.py) for the agents to share."""
+    sys.path.insert(0, str(HERE.parent / "tools"))
+    try:
+        from pg_cluster import Cluster
+    finally:
+        sys.path.pop(0)
+    cluster = Cluster.start()
+    print(f"started a throwaway PostgreSQL cluster in {cluster.folder} (port {cluster.port})")
+    return cluster
+
+
 def interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -722,6 +742,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep the temporary directory (database, logs, progress files)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="what the agents share: a SQLite file (default), or PostgreSQL: the server at "
+        "ASAP_STORAGE_URL, else a throwaway cluster (tools/pg_cluster.py)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.kill_after < args.steps:
         parser.error("need 1 <= --kill-after < --steps")
@@ -731,12 +758,21 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, interrupt)
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="asap_native_failover_"))
+    cluster = None
     try:
+        if args.backend == "postgresql":
+            url = os.environ.get("ASAP_STORAGE_URL", "").strip()
+            if not url:
+                cluster = start_cluster()
+                url = cluster.dsn()
+            os.environ[POSTGRES_URL_ENV] = url  # the agents inherit it
         status = run_demo(folder, args.steps, args.kill_after, args.step_ms)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         status = 130
     finally:
+        if cluster is not None:
+            cluster.stop()
         if args.keep:
             print(f"kept {folder}")
         else:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _postgres import pg, pg_cluster, schema_for  # noqa: F401  (fixtures: PostgreSQL tests)
 from asap.models.entities import StateSnapshot
 from asap.state.metering import UsageEvent, UsageMetrics
 from hypothesis import settings
@@ -196,10 +197,14 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state.db"
 
 
-SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory"]
+SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory", "postgres"]
 
 
-def _open_store(kind: str, path: Path, sqlite_class: Any, memory_class: Any) -> Any:
+def _open_store(
+    kind: str, path: Path, sqlite_class: Any, memory_class: Any, postgres_class: Any
+) -> Any:
+    if kind == "postgres":  # a schema per path on the session's cluster (tests_py/_postgres.py)
+        return postgres_class(schema_for(path).dsn)
     if kind == "sqlite-file":
         return sqlite_class(path)
     if kind == "sqlite-memory":
@@ -209,13 +214,21 @@ def _open_store(kind: str, path: Path, sqlite_class: Any, memory_class: Any) -> 
 
 def open_snapshot_store(kind: str, path: Path) -> Any:
     return _open_store(
-        kind, path, asap_native.SQLiteSnapshotStore, asap_native.InMemorySnapshotStore
+        kind,
+        path,
+        asap_native.SQLiteSnapshotStore,
+        asap_native.InMemorySnapshotStore,
+        asap_native.PostgresSnapshotStore,
     )
 
 
 def open_metering_store(kind: str, path: Path) -> Any:
     return _open_store(
-        kind, path, asap_native.SQLiteMeteringStore, asap_native.InMemoryMeteringStore
+        kind,
+        path,
+        asap_native.SQLiteMeteringStore,
+        asap_native.InMemoryMeteringStore,
+        asap_native.PostgresMeteringStore,
     )
 
 

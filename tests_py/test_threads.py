@@ -97,9 +97,11 @@ def test_readers_never_see_torn_snapshots(kind: str, db_path: Path) -> None:
         def writer() -> None:
             try:
                 for n in range(2, writes + 1):
-                    # Replace version 1 in place and add version n: both must look whole.
-                    store.save(make_snapshot("hot", 1, {"n": n, "copy": n, "blob": str(n) * 1000}))
+                    # Add version n and replace version 1 in place: both must look whole. (In
+                    # this order: replacing version 1 first would let a reader see it as the
+                    # latest with n == 2, between the two saves.)
                     store.save(make_snapshot("hot", n, {"n": n, "copy": n, "blob": str(n) * 1000}))
+                    store.save(make_snapshot("hot", 1, {"n": n, "copy": n, "blob": str(n) * 1000}))
                     if n % 50 == 0:
                         store.delete("hot", n - 25)
             finally:

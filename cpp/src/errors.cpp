@@ -7,6 +7,9 @@ namespace asap_native {
 StoreError::StoreError(StoreErrorKind kind, int sqlite_code, const std::string& message)
     : std::runtime_error(message), kind_(kind), sqlite_code_(sqlite_code) {}
 
+StoreError::StoreError(StoreErrorKind kind, const std::string& message, std::string sqlstate)
+    : std::runtime_error(message), kind_(kind), sqlite_code_(0), sqlstate_(std::move(sqlstate)) {}
+
 StoreError store_closed_error() {
     return StoreError(StoreErrorKind::Closed, 0, "the store is closed");
 }

@@ -70,24 +70,9 @@ StoreStats::ErrorKind StoreStats::classify(const std::exception_ptr& error) noex
     } catch (const InvalidArgument&) {
         return kInvalidArgument;
     } catch (const StoreError& e) {
-        switch (e.kind()) {
-            case StoreErrorKind::Busy:
-                return kBusy;
-            case StoreErrorKind::ReadOnly:
-                return kReadOnly;
-            case StoreErrorKind::NotADatabase:
-                return kNotADatabase;
-            case StoreErrorKind::CantOpen:
-                return kCantOpen;
-            case StoreErrorKind::IO:
-                return kIO;
-            case StoreErrorKind::Closed:
-                return kClosed;
-            case StoreErrorKind::InvalidData:
-                return kInvalidData;
-            case StoreErrorKind::Other:
-                return kOther;
-        }
+        // kBusy..kOther follow StoreErrorKind's order.
+        static_assert(kOther - kBusy == static_cast<int>(StoreErrorKind::Other));
+        return static_cast<ErrorKind>(kBusy + static_cast<int>(e.kind()));
     } catch (...) {
     }
     return kOther;
@@ -105,8 +90,8 @@ void StoreStats::record(StoreOperation operation, std::chrono::nanoseconds elaps
 
 StoreFigures StoreStats::figures() const {
     static constexpr const char* kErrorNames[kErrorKinds] = {
-        "invalid_argument", "busy",         "read_only", "not_a_database", "cant_open", "io",
-        "closed",           "invalid_data", "other"};
+        "invalid_argument", "busy",         "read_only",  "not_a_database", "cant_open", "io",
+        "closed",           "invalid_data", "connection", "authentication", "timeout",   "other"};
     StoreFigures out;
     for (std::size_t i = 0; i < kStoreOperationCount; ++i) {
         const PerOperation& figures = operations_[i];

@@ -1,7 +1,8 @@
 """asap_native: native SQLite snapshot and metering stores for the ASAP agent server.
 
 Drop-in replacements for asap-protocol's stores, with the same names, signatures and
-exception contracts, implemented in C++ (the GIL is released for every SQLite call).
+exception contracts, implemented in C++ (the GIL is released for every SQLite call); and the
+same stores on PostgreSQL, for servers on several hosts (``Postgres*``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from typing import TYPE_CHECKING, Any
 from asap_native import _core, errors, models
 from asap_native.errors import (
     CannotOpenDatabaseError,
+    DatabaseAuthenticationError,
+    DatabaseConnectionError,
     DatabaseIOError,
     DatabaseLockedError,
+    DatabaseTimeoutError,
     NotADatabaseError,
     ReadOnlyDatabaseError,
     StoreClosedError,
@@ -22,6 +26,12 @@ from asap_native.errors import (
 )
 from asap_native.metering_store import InMemoryMeteringStore, SQLiteMeteringStore
 from asap_native.models import StateSnapshot, UsageAggregate, UsageEvent, UsageMetrics
+from asap_native.postgres import (
+    PostgresAsyncSnapshotStore,
+    PostgresMeteringStore,
+    PostgresSnapshotStore,
+    postgres_available,
+)
 from asap_native.snapshot_store import (
     DEFAULT_DB_PATH,
     AsyncInMemorySnapshotStore,
@@ -54,12 +64,18 @@ __all__ = [
     "DEFAULT_DB_PATH",
     "AsyncInMemorySnapshotStore",
     "CannotOpenDatabaseError",
+    "DatabaseAuthenticationError",
+    "DatabaseConnectionError",
     "DatabaseIOError",
     "DatabaseLockedError",
+    "DatabaseTimeoutError",
     "DecompressionMiddleware",
     "InMemoryMeteringStore",
     "InMemorySnapshotStore",
     "NotADatabaseError",
+    "PostgresAsyncSnapshotStore",
+    "PostgresMeteringStore",
+    "PostgresSnapshotStore",
     "ReadOnlyDatabaseError",
     "SQLiteAsyncSnapshotStore",
     "SQLiteMeteringStore",
@@ -74,6 +90,7 @@ __all__ = [
     "compression",
     "create_async_snapshot_store",
     "create_snapshot_store",
+    "postgres_available",
     "sqlite_version",
     "sqlite_version_info",
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -78,9 +79,24 @@ class StoreBase:
 
 
 class SQLiteFile(StoreBase):
-    """A store on a SQLite file: its path, and a close at collection or interpreter exit."""
+    """A store on a SQLite file: its path, and a close at collection or interpreter exit.
+
+    A subclass names the ``_core`` function that opens its native store (``_open_native``).
+    """
 
     _db_path: Path
+    _open_native: ClassVar[Callable[..., Any]]  # (db_path, durability, timeout) -> native store
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "normal",
+        timeout: float = 15.0,
+    ) -> None:
+        durability_text, seconds = check_options(durability, timeout)
+        self._native = type(self)._open_native(db_path, durability_text, seconds)
+        self._opened(db_path)
 
     def _opened(self, db_path: str | os.PathLike[str]) -> None:
         """Call once ``_native`` is open."""

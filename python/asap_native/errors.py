@@ -12,6 +12,14 @@ A ``db_path`` that cannot be used is refused when the store is opened, with an e
 is both the :class:`OSError` its ``errno`` calls for (``FileNotFoundError``,
 ``IsADirectoryError``, ``PermissionError``...) and the ``sqlite3.OperationalError`` that
 asap-protocol raises for it at first use: see :func:`path_error`.
+
+PostgreSQL stores raise the same classes where the failure is the same (a lock or deadlock is a
+:class:`DatabaseLockedError`, a read-only standby a :class:`ReadOnlyDatabaseError`...), with the
+server's five-character SQLSTATE in ``sqlstate``, plus three classes of their own:
+:class:`DatabaseConnectionError` (the server cannot be reached, or the connection was lost: also a
+:class:`ConnectionError`), :class:`DatabaseAuthenticationError` (the server refused the
+credentials: also a :class:`PermissionError`) and :class:`DatabaseTimeoutError` (a statement ran
+past the store's ``timeout``: also a :class:`TimeoutError`).
 """
 
 from __future__ import annotations
@@ -21,9 +29,12 @@ import sqlite3
 
 __all__ = [
     "CannotOpenDatabaseError",
+    "DatabaseAuthenticationError",
+    "DatabaseConnectionError",
     "DatabaseIOError",
     "DatabaseLockedError",
     "DatabasePathError",
+    "DatabaseTimeoutError",
     "NotADatabaseError",
     "ReadOnlyDatabaseError",
     "StoreClosedError",
@@ -38,6 +49,8 @@ class StoreError(sqlite3.DatabaseError):
 
     sqlite_errorcode: int = 0
     sqlite_errorname: str = ""
+    #: PostgreSQL's SQLSTATE of the failure ("" for SQLite, and for failures the client saw).
+    sqlstate: str = ""
 
 
 class DatabaseLockedError(StoreError, sqlite3.OperationalError):
@@ -73,6 +86,24 @@ class StoredDataError(StoreError, ValueError):
     read as before. asap-protocol raises a ``ValueError`` too (``json.JSONDecodeError`` or
     pydantic's ``ValidationError``) for such rows.
     """
+
+
+class DatabaseConnectionError(StoreError, sqlite3.OperationalError, ConnectionError):
+    """The database server cannot be reached, or the connection to it was lost (a server
+    restart, a network cut, no answer within the store's ``timeout``).
+
+    A call that fails with it may or may not have been committed if it was a write (the answer
+    was lost with the connection). The store reconnects by itself: later calls open new
+    connections.
+    """
+
+
+class DatabaseAuthenticationError(DatabaseConnectionError, PermissionError):
+    """The database server refused the credentials (wrong password, no ``pg_hba.conf`` entry)."""
+
+
+class DatabaseTimeoutError(StoreError, sqlite3.OperationalError, TimeoutError):
+    """A statement ran past the store's ``timeout`` and was cancelled by the server."""
 
 
 class DatabasePathError(CannotOpenDatabaseError, OSError):
@@ -127,5 +158,8 @@ NATIVE_ERROR_CLASSES: dict[str, type[Exception]] = {
     "io": DatabaseIOError,
     "closed": StoreClosedError,
     "invalid_data": StoredDataError,
+    "connection": DatabaseConnectionError,
+    "authentication": DatabaseAuthenticationError,
+    "timeout": DatabaseTimeoutError,
     "other": StoreError,
 }

@@ -10,7 +10,10 @@ replace (all of them by default, but the in-memory stores):
   ``asap.state.stores.sqlite``. asap's factories (``create_snapshot_store``,
   ``create_async_snapshot_store``, ``create_app`` without a store) look those names up in
   their modules when called, so they hand out the native classes while keeping their own
-  handling of ``ASAP_STORAGE_BACKEND`` / ``ASAP_STORAGE_PATH``.
+  handling of ``ASAP_STORAGE_BACKEND`` / ``ASAP_STORAGE_PATH``. The factories themselves
+  (``create_snapshot_store``, ``create_async_snapshot_store``) are wrapped so that
+  ``ASAP_STORAGE_BACKEND=postgresql``, which only asap_native knows, opens the PostgreSQL
+  stores on ``ASAP_STORAGE_URL``; any other backend goes to asap's own factory.
 - ``memory_stores`` (off by default): ``InMemorySnapshotStore``, ``AsyncInMemorySnapshotStore``
   and ``InMemoryMeteringStore`` where those modules have them. asap's keep the very objects
   saved; ours keep JSON copies (the SQLite stores' encoding rules), which is why they are not
@@ -43,12 +46,14 @@ refer to the names through their module (``asap.state.SQLiteSnapshotStore``).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.metadata
 import os
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -85,6 +90,13 @@ _CLASS_MODULES = (
     "asap.state.stores.sqlite",
     "asap.state.stores.memory",
 )
+# Where asap's factories live. asap.transport.server imported create_snapshot_store by name: it
+# is swapped there only if already imported (importing it builds asap's default app).
+_FACTORY_MODULES = {
+    "create_snapshot_store": ("asap.state.stores", "asap.state", "asap.transport.server"),
+    "create_async_snapshot_store": ("asap.state.snapshot", "asap.state.stores", "asap.state"),
+}
+_IMPORTED_ONLY = {"asap.transport.server"}
 _REPOSITORY_CLASS = ("asap.state.stores._sqlite_base", "AsyncSqliteRepository")
 _WEBAUTHN_CLASS = ("asap.auth.webauthn_store", "SQLiteWebAuthnCredentialStore")
 _MISSING = object()
@@ -151,6 +163,36 @@ def _bounded_decompress_payload(default_limit: int, cap: int | None) -> Any:
             ) from None
 
     return decompress_payload
+
+
+def _postgres_aware(original: Callable[..., Any], ours: Callable[..., Any]) -> Any:
+    """asap's factory, but ours when the call means PostgreSQL (which asap's refuses)."""
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        backend = args[0] if args else kwargs.get("backend")
+        chosen = ours if snapshot_store.requests_postgres(backend) else original
+        return chosen(*args, **kwargs)
+
+    factory.__name__ = factory.__qualname__ = original.__name__
+    factory.__doc__ = original.__doc__
+    factory.__wrapped__ = original  # type: ignore[attr-defined]
+    return factory
+
+
+def _factory_plan() -> list[_Swap]:
+    """The factory swaps: one wrapper per asap function, wherever that function is bound."""
+    plan: list[_Swap] = []
+    wrappers: dict[int, Any] = {}
+    for name, module_names in _FACTORY_MODULES.items():
+        ours = getattr(snapshot_store, name)
+        for module_name in module_names:
+            if module_name in _IMPORTED_ONLY and module_name not in sys.modules:
+                continue
+            swap = _module_swap(module_name, name, None)
+            original = getattr(swap.owner, name)
+            wrapper = wrappers.setdefault(id(original), _postgres_aware(original, ours))
+            plan.append(dataclasses.replace(swap, value=wrapper))
+    return plan
 
 
 def _module_swap(module_name: str, name: str, value: Any) -> _Swap:
@@ -268,26 +310,39 @@ def install(
             return replaced_names()
         _check_version(force)
         cap = None if max_size is None else int(max_size)
-        plan = _plan(parts, _default_max_size() if cap is None else cap, cap)
-        for swap in plan:
-            owned = vars(swap.owner)
-            original = owned.get(swap.name, _MISSING)
-            _originals.append((swap, original))
-            setattr(swap.owner, swap.name, swap.value)
+        # asap.transport builds a default app when first imported, with the factory: the
+        # wrapped one must be in place before anything below imports it, or a backend only
+        # ours knows (ASAP_STORAGE_BACKEND=postgresql) fails that import.
+        _apply(_factory_plan() if "stores" in parts else [])
+        try:
+            _apply(_plan(parts, _default_max_size() if cap is None else cap, cap))
+        except BaseException:
+            _restore()
+            raise
         _active = parts
         return replaced_names()
+
+
+def _apply(plan: list[_Swap]) -> None:
+    for swap in plan:
+        _originals.append((swap, vars(swap.owner).get(swap.name, _MISSING)))
+        setattr(swap.owner, swap.name, swap.value)
+
+
+def _restore() -> None:
+    for swap, original in reversed(_originals):
+        if original is _MISSING:
+            delattr(swap.owner, swap.name)
+        else:
+            setattr(swap.owner, swap.name, original)
+    _originals.clear()
 
 
 def uninstall() -> None:
     """Restore exactly what :func:`install` replaced (idempotent)."""
     global _active
     with _lock:
-        for swap, original in reversed(_originals):
-            if original is _MISSING:
-                delattr(swap.owner, swap.name)
-            else:
-                setattr(swap.owner, swap.name, original)
-        _originals.clear()
+        _restore()
         _active = frozenset()
 
 

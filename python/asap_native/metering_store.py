@@ -10,17 +10,13 @@ as UTC.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Generic
 
 from asap_native import _core
 from asap_native._store_base import (
-    DEFAULT_DB_PATH,
-    Durability,
     SQLiteFile,
     StoreBase,
-    check_options,
 )
 from asap_native.loop_bridge import call_queued
 from asap_native.models import UsageAggregateT, UsageEventLike, UsageEventT
@@ -59,44 +55,8 @@ class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
         """
         return self._native.aggregate(agent_id, period)
 
-    async def record(self, event: UsageEventLike) -> None:
-        """Record a usage event."""
-        self.record_sync(event)
-
-    async def query(
-        self,
-        agent_id: str,
-        start: datetime,
-        end: datetime,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[UsageEventT]:
-        """Query events in range (see :meth:`query_sync`)."""
-        return self.query_sync(agent_id, start, end, limit, offset)
-
-    async def aggregate(self, agent_id: str, period: str) -> UsageAggregateT:
-        """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
-        return self.aggregate_sync(agent_id, period)
-
-
-class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregateT]):
-    """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
-
-    Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
-    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class.
-    """
-
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_metering_store(db_path, durability_text, seconds)
-        self._opened(db_path)
-
+    # The awaitable calls take the one queued path: on the SQLite store the work runs on its
+    # threads (records group-committed); the in-memory store completes them at once.
     async def record(self, event: UsageEventLike) -> None:
         """Record a usage event; returns once it is committed."""
         await call_queued(self._native.record_queued, event)
@@ -115,6 +75,16 @@ class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregate
     async def aggregate(self, agent_id: str, period: str) -> UsageAggregateT:
         """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
         return await call_queued(self._native.aggregate_queued, agent_id, period)
+
+
+class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregateT]):
+    """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
+
+    Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
+    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class.
+    """
+
+    _open_native = staticmethod(_core.open_sqlite_metering_store)
 
 
 class InMemoryMeteringStore(_MeteringStore[UsageEventT, UsageAggregateT]):

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from asap_native import _core
-from asap_native._store_base import DEFAULT_DB_PATH, Durability, SQLiteFile, check_options
+from asap_native._store_base import SQLiteFile
 from asap_native.errors import StoreClosedError, StoreError
 from asap_native.loop_bridge import call_queued
 
@@ -742,19 +742,13 @@ class SQLiteRepository(SQLiteFile):
     """
 
     _native: _core.NativeRepository
-    _in_memory: bool
 
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_repository(db_path, durability_text, seconds)
-        self._in_memory = _is_memory(db_path)
-        self._opened(db_path)
+    _open_native = staticmethod(_core.open_sqlite_repository)
+
+    @property
+    def _in_memory(self) -> bool:
+        """``":memory:"``: one private database, for this engine alone."""
+        return str(self._db_path) == ":memory:"
 
     @classmethod
     def _on(
@@ -764,7 +758,6 @@ class SQLiteRepository(SQLiteFile):
         repository = cls.__new__(cls)
         repository._native = native
         repository._db_path = Path(db_path)
-        repository._in_memory = _is_memory(db_path)
         return repository
 
     async def execute(self, sql: str, params: Parameters | None = ()) -> int:
@@ -836,10 +829,6 @@ class SQLiteRepository(SQLiteFile):
         setattr(error, "sqlite_errorcode", _BUSY)  # noqa: B010
         setattr(error, "sqlite_errorname", "SQLITE_BUSY")  # noqa: B010
         raise error
-
-
-def _is_memory(db_path: str | os.PathLike[str]) -> bool:
-    return os.fspath(db_path) == ":memory:"
 
 
 def _params(params: Parameters | None) -> Parameters:

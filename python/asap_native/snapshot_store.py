@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from asap_native import _core
 from asap_native._store_base import (
@@ -22,15 +22,18 @@ from asap_native._store_base import (
     Durability,
     SQLiteFile,
     StoreBase,
-    check_options,
 )
 from asap_native.loop_bridge import call_queued
 from asap_native.models import SnapshotLike, SnapshotT
 from asap_native.repository import SQLiteRepositoryMethods
 
+if TYPE_CHECKING:
+    from asap_native.postgres import PostgresAsyncSnapshotStore, PostgresSnapshotStore
+
 __all__ = [
     "ASAP_STORAGE_BACKEND_ENV",
     "ASAP_STORAGE_PATH_ENV",
+    "ASAP_STORAGE_URL_ENV",
     "DEFAULT_DB_PATH",
     "AsyncInMemorySnapshotStore",
     "Durability",
@@ -43,6 +46,20 @@ __all__ = [
 
 ASAP_STORAGE_BACKEND_ENV = "ASAP_STORAGE_BACKEND"
 ASAP_STORAGE_PATH_ENV = "ASAP_STORAGE_PATH"
+# The PostgreSQL backend (asap_native only): ASAP_STORAGE_BACKEND=postgresql and the server in
+# ASAP_STORAGE_URL (a postgresql:// URL or a libpq connection string).
+ASAP_STORAGE_URL_ENV = "ASAP_STORAGE_URL"
+POSTGRES_BACKEND = "postgresql"
+
+
+def _storage_url() -> str:
+    url = os.environ.get(ASAP_STORAGE_URL_ENV, "").strip()
+    if not url:
+        raise ValueError(
+            f"{ASAP_STORAGE_BACKEND_ENV}={POSTGRES_BACKEND!r} needs {ASAP_STORAGE_URL_ENV} "
+            "(postgresql://user:password@host:5432/dbname, or a libpq connection string)"
+        )
+    return url
 
 
 _INT64_MIN = -(2**63)
@@ -84,6 +101,24 @@ class _SnapshotStore(StoreBase, Generic[SnapshotT]):
             return self._native.delete(task_id, version)
         return self._other_delete(task_id, version)
 
+    async def _save_queued(self, snapshot: SnapshotLike) -> None:
+        await call_queued(self._native.save_queued, snapshot)
+
+    async def _get_queued(self, task_id: Any, version: Any = None) -> SnapshotT | None:
+        if _plain(task_id, version):
+            return await call_queued(self._native.get_queued, task_id, version)
+        return await self._other_get_queued(task_id, version)
+
+    async def _list_versions_queued(self, task_id: Any) -> list[int]:
+        if type(task_id) is str:
+            return await call_queued(self._native.list_versions_queued, task_id)
+        return await self._other_list_queued(task_id)
+
+    async def _delete_queued(self, task_id: Any, version: Any = None) -> bool:
+        if _plain(task_id, version):
+            return await call_queued(self._native.delete_queued, task_id, version)
+        return await self._other_delete_queued(task_id, version)
+
     def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
         raise NotImplementedError
 
@@ -92,6 +127,15 @@ class _SnapshotStore(StoreBase, Generic[SnapshotT]):
 
     def _other_delete(self, task_id: Any, version: Any) -> bool:
         raise NotImplementedError
+
+    async def _other_get_queued(self, task_id: Any, version: Any) -> SnapshotT | None:
+        return self._other_get(task_id, version)
+
+    async def _other_list_queued(self, task_id: Any) -> list[int]:
+        return self._other_list(task_id)
+
+    async def _other_delete_queued(self, task_id: Any, version: Any) -> bool:
+        return self._other_delete(task_id, version)
 
 
 # asap-protocol's SQL, for keys of other types: SQLite compares them as asap's store does.
@@ -126,16 +170,7 @@ def _snapshot_of_row(row: tuple[Any, ...]) -> Any:
 
 
 class _SQLiteSnapshots(SQLiteFile, SQLiteRepositoryMethods, _SnapshotStore[SnapshotT]):
-    def __init__(
-        self,
-        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
-        *,
-        durability: Durability = "normal",
-        timeout: float = 15.0,
-    ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_snapshot_store(db_path, durability_text, seconds)
-        self._opened(db_path)
+    _open_native = staticmethod(_core.open_sqlite_snapshot_store)
 
     def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
         rows = self._sql._native.fetch(*_get_sql(task_id, version))[1]
@@ -147,23 +182,14 @@ class _SQLiteSnapshots(SQLiteFile, SQLiteRepositoryMethods, _SnapshotStore[Snaps
     def _other_delete(self, task_id: Any, version: Any) -> bool:
         return bool(self._sql._native.execute(*_delete_sql(task_id, version))[2] > 0)
 
-    async def _save_queued(self, snapshot: SnapshotLike) -> None:
-        await call_queued(self._native.save_queued, snapshot)
-
-    async def _get_queued(self, task_id: Any, version: Any = None) -> SnapshotT | None:
-        if _plain(task_id, version):
-            return await call_queued(self._native.get_queued, task_id, version)
+    async def _other_get_queued(self, task_id: Any, version: Any) -> SnapshotT | None:
         rows = await self._sql.fetch_all(*_get_sql(task_id, version))
         return _snapshot_of_row(rows[0]) if rows else None
 
-    async def _list_versions_queued(self, task_id: Any) -> list[int]:
-        if type(task_id) is str:
-            return await call_queued(self._native.list_versions_queued, task_id)
+    async def _other_list_queued(self, task_id: Any) -> list[int]:
         return [row[0] for row in await self._sql.fetch_all(_LIST_VERSIONS_SQL, (task_id,))]
 
-    async def _delete_queued(self, task_id: Any, version: Any = None) -> bool:
-        if _plain(task_id, version):
-            return await call_queued(self._native.delete_queued, task_id, version)
+    async def _other_delete_queued(self, task_id: Any, version: Any) -> bool:
         return await self._sql.execute(*_delete_sql(task_id, version)) > 0
 
 
@@ -251,7 +277,49 @@ class _SyncCalls(_SnapshotStore[SnapshotT]):
         return self._delete(task_id, version)
 
 
-class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
+class _AsyncVariants(_SnapshotStore[SnapshotT]):
+    """The awaitable ``*_async`` variants of the sync methods (store threads, group commit)."""
+
+    async def save_async(self, snapshot: SnapshotLike) -> None:
+        """Awaitable :meth:`save`; returns once the write is committed."""
+        await self._save_queued(snapshot)
+
+    async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
+        """Awaitable :meth:`get`."""
+        return await self._get_queued(task_id, version)
+
+    async def list_versions_async(self, task_id: str) -> list[int]:
+        """Awaitable :meth:`list_versions`."""
+        return await self._list_versions_queued(task_id)
+
+    async def delete_async(self, task_id: str, version: int | None = None) -> bool:
+        """Awaitable :meth:`delete`; returns once the delete is committed."""
+        return await self._delete_queued(task_id, version)
+
+
+class _QueuedCalls(_SnapshotStore[SnapshotT]):
+    """The AsyncSnapshotStore methods: coroutines run on the store's threads."""
+
+    async def save(self, snapshot: SnapshotLike) -> None:
+        """Save a snapshot; returns once the write is committed."""
+        await self._save_queued(snapshot)
+
+    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
+        """Retrieve a snapshot; ``version`` None means latest."""
+        return await self._get_queued(task_id, version)
+
+    async def list_versions(self, task_id: str) -> list[int]:
+        """List version numbers for ``task_id`` in ascending order."""
+        return await self._list_versions_queued(task_id)
+
+    async def delete(self, task_id: str, version: int | None = None) -> bool:
+        """Delete one version or all snapshots for ``task_id``; returns once committed."""
+        return await self._delete_queued(task_id, version)
+
+
+class SQLiteSnapshotStore(
+    _SyncCalls[SnapshotT], _AsyncVariants[SnapshotT], _SQLiteSnapshots[SnapshotT]
+):
     """Persistent :class:`~asap.state.snapshot.SnapshotStore` on a SQLite file.
 
     The sync methods run on the calling thread with the GIL released; ``save_async`` and its
@@ -271,24 +339,8 @@ class SQLiteSnapshotStore(_SyncCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
         asap_native.errors.StoreError: SQLite refused the file (not a database, read-only...).
     """
 
-    async def save_async(self, snapshot: SnapshotLike) -> None:
-        """Awaitable :meth:`save`; returns once the write is committed."""
-        await self._save_queued(snapshot)
 
-    async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
-        """Awaitable :meth:`get`."""
-        return await self._get_queued(task_id, version)
-
-    async def list_versions_async(self, task_id: str) -> list[int]:
-        """Awaitable :meth:`list_versions`."""
-        return await self._list_versions_queued(task_id)
-
-    async def delete_async(self, task_id: str, version: int | None = None) -> bool:
-        """Awaitable :meth:`delete`; returns once the delete is committed."""
-        return await self._delete_queued(task_id, version)
-
-
-class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
+class SQLiteAsyncSnapshotStore(_QueuedCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
     Every method is a coroutine; its SQLite work runs on the store's C++ threads and
@@ -296,22 +348,6 @@ class SQLiteAsyncSnapshotStore(_SQLiteSnapshots[SnapshotT]):
     only once its write is committed, so any reader, in any thread or process, sees it.
     Arguments as for :class:`SQLiteSnapshotStore`.
     """
-
-    async def save(self, snapshot: SnapshotLike) -> None:
-        """Save a snapshot; returns once the write is committed."""
-        await self._save_queued(snapshot)
-
-    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
-        """Retrieve a snapshot; ``version`` None means latest."""
-        return await self._get_queued(task_id, version)
-
-    async def list_versions(self, task_id: str) -> list[int]:
-        """List version numbers for ``task_id`` in ascending order."""
-        return await self._list_versions_queued(task_id)
-
-    async def delete(self, task_id: str, version: int | None = None) -> bool:
-        """Delete one version or all snapshots for ``task_id``; returns once committed."""
-        return await self._delete_queued(task_id, version)
 
 
 class InMemorySnapshotStore(_SyncCalls[SnapshotT], _InMemorySnapshots[SnapshotT]):
@@ -352,14 +388,18 @@ class AsyncInMemorySnapshotStore(_InMemorySnapshots[SnapshotT]):
         return "AsyncInMemorySnapshotStore()"
 
 
-def create_snapshot_store() -> SQLiteSnapshotStore[Any] | InMemorySnapshotStore[Any]:
+def create_snapshot_store() -> (
+    SQLiteSnapshotStore[Any] | InMemorySnapshotStore[Any] | PostgresSnapshotStore[Any]
+):
     """Create a snapshot store from the environment, as asap-protocol's factory does.
 
     Reads ``ASAP_STORAGE_BACKEND`` (default ``"memory"``) and ``ASAP_STORAGE_PATH`` (default
-    ``"asap_state.db"``, used by ``"sqlite"``).
+    ``"asap_state.db"``, used by ``"sqlite"``). ``ASAP_STORAGE_BACKEND=postgresql`` (asap_native
+    only) opens a :class:`~asap_native.PostgresSnapshotStore` on ``ASAP_STORAGE_URL``.
 
     Raises:
-        ValueError: ``ASAP_STORAGE_BACKEND`` is neither ``"memory"`` nor ``"sqlite"``.
+        ValueError: ``ASAP_STORAGE_BACKEND`` is not ``"memory"``, ``"sqlite"`` or
+            ``"postgresql"``, or ``"postgresql"`` without ``ASAP_STORAGE_URL``.
     """
     backend = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "memory").strip().lower()
     path = os.environ.get(ASAP_STORAGE_PATH_ENV, DEFAULT_DB_PATH).strip()
@@ -367,22 +407,56 @@ def create_snapshot_store() -> SQLiteSnapshotStore[Any] | InMemorySnapshotStore[
         return InMemorySnapshotStore()
     if backend == "sqlite":
         return SQLiteSnapshotStore(db_path=Path(path))
+    if backend == POSTGRES_BACKEND:
+        from asap_native.postgres import PostgresSnapshotStore
+
+        return PostgresSnapshotStore(_storage_url())
     raise ValueError(f"Unknown {ASAP_STORAGE_BACKEND_ENV}={backend!r}. Use 'memory' or 'sqlite'.")
 
 
+class _DefaultBackend(str):
+    """The default ``backend`` of create_async_snapshot_store: equal to ``"sqlite"`` (the
+    signature stays asap-protocol's), but recognisable, so that a call that names no backend
+    can follow ``ASAP_STORAGE_BACKEND=postgresql``."""
+
+    __slots__ = ()
+
+
+_SQLITE_BY_DEFAULT = _DefaultBackend("sqlite")
+
+
+def requests_postgres(backend: object = None) -> bool:
+    """Whether a factory call with this ``backend`` (None: none given) means PostgreSQL."""
+    if backend is None or backend is _SQLITE_BY_DEFAULT:
+        backend = os.environ.get(ASAP_STORAGE_BACKEND_ENV, "")
+    return isinstance(backend, str) and backend.strip().lower() == POSTGRES_BACKEND
+
+
 def create_async_snapshot_store(
-    backend: str = "sqlite",
+    backend: str = _SQLITE_BY_DEFAULT,
     *,
     db_path: str | os.PathLike[str] | None = None,
-) -> SQLiteAsyncSnapshotStore[Any] | AsyncInMemorySnapshotStore[Any]:
+) -> (
+    SQLiteAsyncSnapshotStore[Any]
+    | AsyncInMemorySnapshotStore[Any]
+    | PostgresAsyncSnapshotStore[Any]
+):
     """Build an awaitable snapshot store (default ``sqlite``; ``memory`` for tests).
 
     ``db_path`` applies to sqlite only; if omitted, uses ``ASAP_STORAGE_PATH`` or
-    ``asap_state.db``, as asap-protocol does.
+    ``asap_state.db``, as asap-protocol does. ``"postgresql"`` (asap_native only) opens a
+    :class:`~asap_native.PostgresAsyncSnapshotStore` on ``ASAP_STORAGE_URL``; it is also what
+    a call without ``backend`` gets when ``ASAP_STORAGE_BACKEND`` is ``postgresql`` (otherwise
+    ``sqlite``, whatever ``ASAP_STORAGE_BACKEND`` says, as asap-protocol does).
 
     Raises:
-        ValueError: ``backend`` is neither ``"memory"`` nor ``"sqlite"``.
+        ValueError: ``backend`` is not ``"memory"``, ``"sqlite"`` or ``"postgresql"``, or
+            ``"postgresql"`` without ``ASAP_STORAGE_URL``.
     """
+    if requests_postgres(backend):
+        from asap_native.postgres import PostgresAsyncSnapshotStore
+
+        return PostgresAsyncSnapshotStore(_storage_url())
     key = backend.strip().lower()
     if key == "memory":
         return AsyncInMemorySnapshotStore()

@@ -12,6 +12,7 @@ py::object store_error_object(const StoreError& error) {
     py::object instance = store_error_class(error.kind())(error.what());
     instance.attr("sqlite_errorcode") = error.sqlite_code();
     instance.attr("sqlite_errorname") = error.sqlite_error_name();
+    if (!error.sqlstate().empty()) instance.attr("sqlstate") = error.sqlstate();
     return instance;
 }
 

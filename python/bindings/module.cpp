@@ -8,6 +8,7 @@
 #include "gil.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "postgres.hpp"
 #include "python_classes.hpp"
 #include "repository.hpp"
 #include "stores.hpp"
@@ -24,6 +25,7 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_json_writer(module);
     asap_native::bindings::register_completions(module);
     asap_native::bindings::register_stores(module);
+    asap_native::bindings::register_postgres(module);
     asap_native::bindings::register_repository(module);
     asap_native::bindings::register_compression(module);
 }

@@ -8,7 +8,7 @@ namespace py = pybind11;
 namespace asap_native::bindings {
 namespace {
 
-constexpr std::array<std::pair<StoreErrorKind, const char*>, 8> kKindNames{{
+constexpr std::array<std::pair<StoreErrorKind, const char*>, 11> kKindNames{{
     {StoreErrorKind::Busy, "busy"},
     {StoreErrorKind::ReadOnly, "read_only"},
     {StoreErrorKind::NotADatabase, "not_a_database"},
@@ -16,6 +16,9 @@ constexpr std::array<std::pair<StoreErrorKind, const char*>, 8> kKindNames{{
     {StoreErrorKind::IO, "io"},
     {StoreErrorKind::Closed, "closed"},
     {StoreErrorKind::InvalidData, "invalid_data"},
+    {StoreErrorKind::Connection, "connection"},
+    {StoreErrorKind::Authentication, "authentication"},
+    {StoreErrorKind::Timeout, "timeout"},
     {StoreErrorKind::Other, "other"},
 }};
 

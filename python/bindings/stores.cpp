@@ -11,6 +11,7 @@
 #include "completions.hpp"
 #include "gil.hpp"
 #include "models.hpp"
+#include "postgres.hpp"
 #include "repository.hpp"
 #include "stats.hpp"
 
@@ -141,7 +142,7 @@ private:
 template <typename Sqlite, typename Binding>
 py::object sql_repository(const Binding& binding) {
     auto* sqlite = dynamic_cast<Sqlite*>(binding.core().get());
-    if (sqlite == nullptr) throw py::type_error("an in-memory store runs no SQL");
+    if (sqlite == nullptr) throw py::type_error("only a SQLite store runs SQL here");
     return repository_on(sqlite->engine());
 }
 
@@ -208,6 +209,18 @@ void register_stores(py::module_& m) {
         "The snapshot model of a `snapshots` row, read as the stores read it.");
     m.def("open_memory_metering_store",
           [] { return NativeMeteringStore(std::make_shared<MemoryMeteringStore>()); });
+    m.def(
+        "open_postgres_snapshot_store",
+        [](py::handle dsn, double timeout, int max_connections) {
+            return NativeSnapshotStore(open_postgres_snapshot(dsn, timeout, max_connections));
+        },
+        py::arg("dsn"), py::arg("timeout"), py::arg("max_connections"));
+    m.def(
+        "open_postgres_metering_store",
+        [](py::handle dsn, double timeout, int max_connections) {
+            return NativeMeteringStore(open_postgres_metering(dsn, timeout, max_connections));
+        },
+        py::arg("dsn"), py::arg("timeout"), py::arg("max_connections"));
 }
 
 }  // namespace asap_native::bindings

@@ -134,13 +134,16 @@ public:
 private:
     enum ErrorKind {
         kInvalidArgument,
-        kBusy,
+        kBusy,  // from here on, in StoreErrorKind's order
         kReadOnly,
         kNotADatabase,
         kCantOpen,
         kIO,
         kClosed,
         kInvalidData,
+        kConnection,
+        kAuthentication,
+        kTimeout,
         kOther,
         kErrorKinds
     };

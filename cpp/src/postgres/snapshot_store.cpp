@@ -1,0 +1,206 @@
+#include <memory>
+
+#include "asap_native/errors.hpp"
+#include "asap_native/postgres/params.hpp"
+#include "asap_native/postgres_snapshot_store.hpp"
+#include "asap_native/timestamp.hpp"
+
+namespace asap_native {
+namespace {
+
+using pg::Connection;
+using pg::Params;
+namespace oid = pg::oid;
+
+// Version 1. `data_text` and `created_at_text` are what was saved, returned byte for byte (key
+// order, number spelling, the UTC offset); `data` (jsonb) and `created_at` (timestamptz) are the
+// same values for SQL. asap_native_try_jsonb is for copies of rows written by other programs.
+constexpr const char* kMigration1 = R"sql(
+CREATE TABLE snapshots (
+    task_id text NOT NULL,
+    version bigint NOT NULL,
+    id text NOT NULL,
+    data jsonb,
+    data_text text NOT NULL,
+    checkpoint boolean NOT NULL,
+    created_at timestamptz NOT NULL,
+    created_at_text text NOT NULL,
+    PRIMARY KEY (task_id, version)
+);
+COMMENT ON TABLE snapshots IS 'asap_native snapshots: one row per task version';
+COMMENT ON COLUMN snapshots.data IS
+    'data_text as jsonb; NULL when jsonb cannot hold it (\u0000 in a string, NaN, not JSON)';
+COMMENT ON COLUMN snapshots.data_text IS 'the JSON text as saved, returned byte for byte';
+COMMENT ON COLUMN snapshots.created_at_text IS 'created_at as saved (ISO-8601, its own offset)';
+CREATE OR REPLACE FUNCTION asap_native_try_jsonb(document text) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS
+$$BEGIN RETURN document::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END$$;
+)sql";
+
+enum Statement {
+    kSave,
+    kSaveWithoutJsonb,
+    kGetVersion,
+    kGetLatest,
+    kListVersions,
+    kDelete,
+    kDeleteTask
+};
+
+constexpr const char* kUpsertTail =
+    " ON CONFLICT (task_id, version) DO UPDATE SET id = EXCLUDED.id, data = EXCLUDED.data, "
+    "data_text = EXCLUDED.data_text, checkpoint = EXCLUDED.checkpoint, "
+    "created_at = EXCLUDED.created_at, created_at_text = EXCLUDED.created_at_text";
+constexpr const char* kColumns =
+    "SELECT task_id, id, version, data_text, checkpoint, created_at_text FROM snapshots ";
+
+pg::Statements statements() {
+    const std::vector<unsigned> save_types{oid::kText, oid::kInt8,        oid::kText, oid::kText,
+                                           oid::kBool, oid::kTimestamptz, oid::kText};
+    const std::string insert =
+        "INSERT INTO snapshots (task_id, version, id, data, data_text, checkpoint, created_at, "
+        "created_at_text) VALUES ($1, $2, $3, ";
+    return {
+        {insert + "$4::jsonb, $4, $5, $6, $7)" + kUpsertTail, save_types},
+        {insert + "NULL, $4, $5, $6, $7)" + kUpsertTail, save_types},
+        {std::string(kColumns) + "WHERE task_id = $1 AND version = $2", {oid::kText, oid::kInt8}},
+        {std::string(kColumns) + "WHERE task_id = $1 ORDER BY version DESC LIMIT 1", {oid::kText}},
+        {"SELECT version FROM snapshots WHERE task_id = $1 ORDER BY version", {oid::kText}},
+        {"DELETE FROM snapshots WHERE task_id = $1 AND version = $2", {oid::kText, oid::kInt8}},
+        {"DELETE FROM snapshots WHERE task_id = $1", {oid::kText}},
+    };
+}
+
+// Any task id and version are keys, as in asap-protocol; only a NUL cannot be PostgreSQL text.
+void check_task(const std::string& task_id) { pg::check_text(task_id, "task_id"); }
+
+// Each operation, written once: the sync and the queued API both run these.
+
+void save_on(Connection& connection, const Snapshot& snapshot) {
+    validate_snapshot(snapshot);
+    pg::check_text(snapshot.task_id, "task_id");
+    pg::check_text(snapshot.id, "snapshot id");
+    pg::check_text(snapshot.data_json, "snapshot data");
+    pg::check_text(snapshot.created_at, "snapshot created_at");
+    const InstantMicros created =
+        parse_iso8601_or_throw(snapshot.created_at, "snapshot created_at");
+    Params params;
+    params.text(snapshot.task_id)
+        .int64(snapshot.version)
+        .text(snapshot.id)
+        .text(snapshot.data_json)
+        .boolean(snapshot.checkpoint)
+        .timestamptz(created)
+        .text(snapshot.created_at);
+    connection.send(jsonb_can_hold(snapshot.data_json) ? kSave : kSaveWithoutJsonb, params);
+}
+
+std::optional<Snapshot> get_on(Connection& connection, const std::string& task_id,
+                               std::optional<std::int64_t> version) {
+    check_task(task_id);
+    Params params;
+    params.text(task_id);
+    if (version) params.int64(*version);
+    const pg::Result rows = connection.query(version ? kGetVersion : kGetLatest, params);
+    if (rows.rows() == 0) return std::nullopt;
+    Snapshot snapshot;
+    snapshot.task_id = rows.string(0, 0);
+    snapshot.id = rows.string(0, 1);
+    snapshot.version = rows.int64(0, 2);
+    snapshot.data_json = rows.string(0, 3);
+    snapshot.checkpoint = rows.boolean(0, 4);
+    snapshot.created_at = rows.string(0, 5);
+    return snapshot;
+}
+
+std::vector<std::int64_t> list_versions_on(Connection& connection, const std::string& task_id) {
+    check_task(task_id);
+    Params params;
+    params.text(task_id);
+    const pg::Result rows = connection.query(kListVersions, params);
+    std::vector<std::int64_t> versions;
+    versions.reserve(static_cast<std::size_t>(rows.rows()));
+    for (int i = 0; i < rows.rows(); ++i) versions.push_back(rows.int64(i, 0));
+    return versions;
+}
+
+// Queues the delete; the flag is set when its result arrives (before the call completes).
+std::shared_ptr<bool> remove_on(Connection& connection, const std::string& task_id,
+                                std::optional<std::int64_t> version) {
+    check_task(task_id);
+    Params params;
+    params.text(task_id);
+    if (version) params.int64(*version);
+    auto removed = std::make_shared<bool>(false);
+    connection.send(version ? kDelete : kDeleteTask, params,
+                    [removed](pg::Result& result) { *removed = result.affected_rows() > 0; });
+    return removed;
+}
+
+}  // namespace
+
+const pg::Schema& postgres_snapshot_schema() {
+    static const pg::Schema schema{"snapshots", {kMigration1}};
+    return schema;
+}
+
+PostgresSnapshotStore::PostgresSnapshotStore(pg::ConnectOptions options, int max_connections)
+    : engine_([&](StoreStats&) {
+          return std::make_unique<pg::Database>(std::move(options), postgres_snapshot_schema(),
+                                                statements(), max_connections);
+      }) {}
+
+void PostgresSnapshotStore::save(const Snapshot& snapshot) {
+    engine_.write(StoreOperation::Save, [&](Connection& c) { save_on(c, snapshot); });
+}
+
+std::optional<Snapshot> PostgresSnapshotStore::get(const std::string& task_id,
+                                                   std::optional<std::int64_t> version) {
+    return engine_.read(StoreOperation::Get,
+                        [&](Connection& c) { return get_on(c, task_id, version); });
+}
+
+std::vector<std::int64_t> PostgresSnapshotStore::list_versions(const std::string& task_id) {
+    return engine_.read(StoreOperation::ListVersions,
+                        [&](Connection& c) { return list_versions_on(c, task_id); });
+}
+
+bool PostgresSnapshotStore::remove(const std::string& task_id,
+                                   std::optional<std::int64_t> version) {
+    return *engine_.write(StoreOperation::Delete,
+                          [&](Connection& c) { return remove_on(c, task_id, version); });
+}
+
+void PostgresSnapshotStore::save_queued(Snapshot snapshot, Done<Nothing> done) {
+    std::string key = snapshot.task_id;
+    engine_.write_queued(
+        StoreOperation::Save, std::move(key),
+        [snapshot = std::move(snapshot)](Connection& c) { save_on(c, snapshot); }, std::move(done));
+}
+
+void PostgresSnapshotStore::get_queued(std::string task_id, std::optional<std::int64_t> version,
+                                       Done<std::optional<Snapshot>> done) {
+    engine_.read_queued(
+        StoreOperation::Get, task_id,
+        [task_id, version](Connection& c) { return get_on(c, task_id, version); }, std::move(done));
+}
+
+void PostgresSnapshotStore::list_versions_queued(std::string task_id,
+                                                 Done<std::vector<std::int64_t>> done) {
+    engine_.read_queued(
+        StoreOperation::ListVersions, task_id,
+        [task_id](Connection& c) { return list_versions_on(c, task_id); }, std::move(done));
+}
+
+void PostgresSnapshotStore::remove_queued(std::string task_id, std::optional<std::int64_t> version,
+                                          Done<bool> done) {
+    engine_.write_queued(
+        StoreOperation::Delete, task_id,
+        [task_id, version](Connection& c) { return remove_on(c, task_id, version); },
+        Done<std::shared_ptr<bool>>(
+            [done = std::move(done)](std::shared_ptr<bool> removed, std::exception_ptr error) {
+                done(removed != nullptr && *removed, error);
+            }));
+}
+
+}  // namespace asap_native

@@ -1,0 +1,137 @@
+#include "postgres.hpp"
+
+#include <chrono>
+
+#include "arguments.hpp"
+#include "gil.hpp"
+
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+#include "asap_native/postgres/dsn.hpp"
+#include "asap_native/postgres/transfer.hpp"
+#include "asap_native/postgres_metering_store.hpp"
+#include "asap_native/postgres_snapshot_store.hpp"
+#endif
+
+namespace py = pybind11;
+
+namespace asap_native::bindings {
+namespace {
+
+constexpr bool kAvailable =
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+    true;
+#else
+    false;
+#endif
+
+[[noreturn]] void unavailable() {
+    throw py::import_error(
+        "asap_native was built without PostgreSQL support: install libpq (Debian: apt-get "
+        "install libpq-dev) and reinstall asap_native");
+}
+
+std::string dsn_argument(py::handle dsn) {
+    if (!py::isinstance<py::str>(dsn))
+        throw py::type_error(std::string("dsn must be a str (a libpq connection string or a "
+                                         "postgresql:// URL), not ") +
+                             Py_TYPE(dsn.ptr())->tp_name);
+    return any_text(dsn, "dsn");
+}
+
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+pg::ConnectOptions connect_options(py::handle dsn, double timeout) {
+    if (!(timeout > 0) || timeout > 86400)
+        throw py::value_error("timeout must be more than 0 and at most 86400 seconds");
+    pg::ConnectOptions options;
+    options.dsn = dsn_argument(dsn);
+    options.timeout = std::chrono::milliseconds(
+        std::max<std::int64_t>(1, static_cast<std::int64_t>(timeout * 1000)));
+    return options;
+}
+
+void check_connections(int max_connections) {
+    if (max_connections < 0 || max_connections > 1000)
+        throw py::value_error("max_connections must be between 1 and 1000 (0: the default)");
+}
+#endif
+
+}  // namespace
+
+std::shared_ptr<SnapshotStore> open_postgres_snapshot(py::handle dsn, double timeout,
+                                                      int max_connections) {
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+    auto options = connect_options(dsn, timeout);
+    check_connections(max_connections);
+    return without_gil([&]() -> std::shared_ptr<SnapshotStore> {
+        return std::make_shared<PostgresSnapshotStore>(std::move(options), max_connections);
+    });
+#else
+    (void)dsn, (void)timeout, (void)max_connections;
+    unavailable();
+#endif
+}
+
+std::shared_ptr<MeteringStore> open_postgres_metering(py::handle dsn, double timeout,
+                                                      int max_connections) {
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+    auto options = connect_options(dsn, timeout);
+    check_connections(max_connections);
+    return without_gil([&]() -> std::shared_ptr<MeteringStore> {
+        return std::make_shared<PostgresMeteringStore>(std::move(options), max_connections);
+    });
+#else
+    (void)dsn, (void)timeout, (void)max_connections;
+    unavailable();
+#endif
+}
+
+void register_postgres(py::module_& m) {
+    m.attr("postgres_available") = kAvailable;
+    m.def(
+        "postgres_describe_dsn",
+        [](py::handle dsn) -> std::string {
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+            return pg::describe_dsn(dsn_argument(dsn));
+#else
+            (void)dsn;
+            unavailable();
+#endif
+        },
+        py::arg("dsn"), "Where a DSN points (host, port, dbname, user), without any secret.");
+    m.def(
+        "copy_sqlite_to_postgres",
+        [](py::handle db_path, py::handle dsn, double timeout) -> py::tuple {
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+            const std::string path = path_argument(db_path, "db_path");
+            const auto options = connect_options(dsn, timeout);
+            const auto counts =
+                without_gil([&] { return pg::copy_sqlite_to_postgres(path, options); });
+            return py::make_tuple(counts.snapshots, counts.usage_events);
+#else
+            (void)db_path, (void)dsn, (void)timeout;
+            unavailable();
+#endif
+        },
+        py::arg("db_path"), py::arg("dsn"), py::arg("timeout"),
+        "Copies every snapshot and usage event of a SQLite file into PostgreSQL: "
+        "(snapshots, usage_events).");
+    m.def(
+        "copy_postgres_to_sqlite",
+        [](py::handle dsn, py::handle db_path, double timeout) -> py::tuple {
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+            const std::string path = path_argument(db_path, "db_path");
+            const auto options = connect_options(dsn, timeout);
+            const auto counts =
+                without_gil([&] { return pg::copy_postgres_to_sqlite(options, path); });
+            return py::make_tuple(counts.snapshots, counts.usage_events);
+#else
+            (void)db_path, (void)dsn, (void)timeout;
+            unavailable();
+#endif
+        },
+        py::arg("dsn"), py::arg("db_path"), py::arg("timeout"),
+        "Copies every snapshot and usage event of PostgreSQL into a SQLite file: "
+        "(snapshots, usage_events).");
+}
+
+}  // namespace asap_native::bindings
