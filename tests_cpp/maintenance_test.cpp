@@ -214,7 +214,11 @@ TEST_F(MaintenanceTest, BackupIsOneConsistentStateWhileAWriterCommits) {
     store.engine()->read(StoreOperation::Backup, [&](sqlite::Connection& c) {
         sqlite::backup_database(c, copy, 16, [&](std::int64_t done, std::int64_t total) {
             steps.emplace_back(done, total);
-            std::this_thread::sleep_for(std::chrono::milliseconds(1));  // let the writer in
+            // The writer commits at least once between steps, however loaded the machine.
+            const int seen = pairs.load();
+            const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (pairs.load() == seen && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::microseconds(200));
         });
     });
     const int committed_before_end = pairs.load();
