@@ -88,42 +88,6 @@ std::string new_event_id() {
 
 namespace {
 
-void record_on(sqlite::Connection& connection, const UsageEvent& event) {
-    validate_usage_event(event);
-    const std::string id = new_event_id();
-    const std::string metrics = usage_metrics_to_json(event.metrics);
-    sqlite::Statement::Use insert(connection.statement(kInsert));
-    insert->bind_no_copy(1, id);
-    insert->bind_no_copy(2, event.task_id);
-    insert->bind_no_copy(3, event.agent_id);
-    insert->bind_no_copy(4, event.consumer_id);
-    insert->bind_no_copy(5, metrics);
-    insert->bind_no_copy(6, event.timestamp);
-    insert->run();
-}
-
-std::vector<UsageEvent> query_on(sqlite::Connection& connection, const std::string& agent_id,
-                                 InstantMicros start, InstantMicros end, QueryPage page) {
-    validate_query(agent_id, page);
-    sqlite::Statement::Use select(connection.statement(kQuery));
-    select->bind_no_copy(1, agent_id);
-    select->bind(2, start);
-    select->bind(3, end);
-    select->bind(4, page.limit ? *page.limit : std::int64_t{-1});
-    select->bind(5, page.offset);
-    std::vector<UsageEvent> events;
-    while (select->step()) {
-        UsageEvent event;
-        event.task_id = select->column_text(0);
-        event.agent_id = select->column_text(1);
-        event.consumer_id = select->column_text(2);
-        event.metrics = usage_metrics_from_json(select->column_text(3), select->column_text(5));
-        event.timestamp = select->column_text(4);
-        events.push_back(std::move(event));
-    }
-    return events;
-}
-
 // The counters of a row as asap-protocol's SQL reads them (each empty where it reads NULL).
 StoredCounters counters_of_row(sqlite::Connection& connection, std::string_view metrics,
                                std::string_view event_id) {
@@ -144,8 +108,48 @@ StoredCounters counters_of_row(sqlite::Connection& connection, std::string_view 
     return StoredCounters{column(0), column(1), column(2), column(3)};
 }
 
-UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& agent_id,
-                            const std::string& period) {
+}  // namespace
+
+void SqliteMeteringSql::record(sqlite::Connection& connection, const UsageEvent& event) {
+    validate_usage_event(event);
+    const std::string id = new_event_id();
+    const std::string metrics = usage_metrics_to_json(event.metrics);
+    sqlite::Statement::Use insert(connection.statement(kInsert));
+    insert->bind_no_copy(1, id);
+    insert->bind_no_copy(2, event.task_id);
+    insert->bind_no_copy(3, event.agent_id);
+    insert->bind_no_copy(4, event.consumer_id);
+    insert->bind_no_copy(5, metrics);
+    insert->bind_no_copy(6, event.timestamp);
+    insert->run();
+}
+
+std::vector<UsageEvent> SqliteMeteringSql::query(sqlite::Connection& connection,
+                                                 const std::string& agent_id, InstantMicros start,
+                                                 InstantMicros end, QueryPage page) {
+    validate_query(agent_id, page);
+    sqlite::Statement::Use select(connection.statement(kQuery));
+    select->bind_no_copy(1, agent_id);
+    select->bind(2, start);
+    select->bind(3, end);
+    select->bind(4, page.limit ? *page.limit : std::int64_t{-1});
+    select->bind(5, page.offset);
+    std::vector<UsageEvent> events;
+    while (select->step()) {
+        UsageEvent event;
+        event.task_id = select->column_text(0);
+        event.agent_id = select->column_text(1);
+        event.consumer_id = select->column_text(2);
+        event.metrics = usage_metrics_from_json(select->column_text(3), select->column_text(5));
+        event.timestamp = select->column_text(4);
+        events.push_back(std::move(event));
+    }
+    return events;
+}
+
+UsageAggregate SqliteMeteringSql::aggregate(sqlite::Connection& connection,
+                                            const std::string& agent_id,
+                                            const std::string& period) {
     validate_query(agent_id, QueryPage{});
     sqlite::Statement::Use select(connection.statement(kAggregateRows));
     select->bind_no_copy(1, agent_id);
@@ -179,57 +183,14 @@ UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& a
     return total;
 }
 
-}  // namespace
-
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options)
     : SqliteMeteringStore(open_sqlite_engine(path, options)) {}
 
 SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine)
-    : SqliteStore(std::move(engine), kSchema) {}
-
-void SqliteMeteringStore::record(const UsageEvent& event) {
-    engine_->write(StoreOperation::Record, [&](sqlite::Connection& c) { record_on(c, event); });
+    : EngineMeteringStore(std::move(engine)) {
+    apply_schema(*engine_, kSchema);
 }
 
-std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id, InstantMicros start,
-                                                   InstantMicros end, QueryPage page) {
-    return engine_->read(StoreOperation::Query, [&](sqlite::Connection& c) {
-        return query_on(c, agent_id, start, end, page);
-    });
-}
-
-UsageAggregate SqliteMeteringStore::aggregate(const std::string& agent_id,
-                                              const std::string& period) {
-    return engine_->read(StoreOperation::Aggregate,
-                         [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
-}
-
-void SqliteMeteringStore::record_queued(UsageEvent event, Done<Nothing> done) {
-    std::string key = event.agent_id;
-    engine_->write_queued(
-        StoreOperation::Record, std::move(key),
-        [event = std::move(event)](sqlite::Connection& c) { record_on(c, event); },
-        std::move(done));
-}
-
-void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start, InstantMicros end,
-                                       QueryPage page, Done<std::vector<UsageEvent>> done) {
-    engine_->read_queued(
-        StoreOperation::Query, agent_id,
-        [agent_id, start, end, page](sqlite::Connection& c) {
-            return query_on(c, agent_id, start, end, page);
-        },
-        std::move(done));
-}
-
-void SqliteMeteringStore::aggregate_queued(std::string agent_id, std::string period,
-                                           Done<UsageAggregate> done) {
-    engine_->read_queued(
-        StoreOperation::Aggregate, agent_id,
-        [agent_id, period = std::move(period)](sqlite::Connection& c) {
-            return aggregate_on(c, agent_id, period);
-        },
-        std::move(done));
-}
+template class EngineMeteringStore<sqlite::Database, SqliteMeteringSql>;
 
 }  // namespace asap_native
