@@ -775,13 +775,6 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
     return "\n".join(lines)
 
 
-def _load() -> str:
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def run(
     progress: common.Progress | None = None,
     quick: bool = False,
@@ -797,10 +790,10 @@ def run(
     if plan:
         chosen.update(plan)
     started = time.perf_counter()
-    load_before = _load()
+    load_before = common.load_average()
     with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=common.temp_parent()) as tmp:
         figures = _Bench(chosen, Path(tmp), report).measure()
-    figures["load"] = f"{load_before} / {_load()}"
+    figures["load"] = f"{load_before} / {common.load_average()}"
     checks = _checks(figures)
     figures["data_bytes"] = len(asap_native._core._dumps(make_state(DATA_BYTES)))
     return common.section(

@@ -26,6 +26,14 @@ def no_progress(*_args: Any, **_kwargs: Any) -> None:
     """The progress callback of a module run without one."""
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as the reports print them."""
+    try:
+        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def temp_parent() -> str | None:
     """The folder for the benchmarks' databases: $ASAP_BENCH_TMPDIR, else the system's.
 

@@ -409,6 +409,12 @@ def chart_row(check: dict[str, Any]) -> ChartRow:
     return ChartRow(label, group, score, target, ceiling, check.get("passed"))
 
 
+def _charted(check: dict[str, Any]) -> bool:
+    """A measurement in a unit (ms, MiB) with no limit has no "times better" to draw: it
+    stays in the report's tables only."""
+    return check.get("unit", "x") == "x" or _TARGET.match(str(check.get("target", ""))) is not None
+
+
 def _grouped(rows: list[ChartRow]) -> list[ChartRow]:
     """Rows of a group together, groups in order of first appearance, rows in their order."""
     first: dict[str, int] = {}
@@ -451,7 +457,9 @@ def write_chart(path: Path, sections: dict[str, dict[str, Any]]) -> bool:
         return False
     panels = []
     for section in sections.values():
-        rows = _grouped([chart_row(check) for check in section.get("checks", [])])
+        rows = _grouped(
+            [chart_row(check) for check in section.get("checks", []) if _charted(check)]
+        )
         if rows:
             panels.append((section, rows))
     if not panels:

@@ -86,6 +86,12 @@ async def test_schema_is_identical_to_asap(tmp_path: Path) -> None:
     assert names == sorted(
         ["idx_usage_agent_timestamp", "idx_usage_consumer_timestamp", "snapshots", "usage_events"]
     )
+    # With the instant index (opt-in): asap-protocol's objects byte for byte, plus that one
+    # index, built from SQLite's own functions only (asap keeps inserting: test_metering_scale).
+    SQLiteMeteringStore(ours_path, instant_index=True).close()
+    indexed = normalized_schema(ours_path)
+    assert [row for row in indexed if row[1] != "asap_native_usage_instant"] == ours
+    assert [name for _, name, _ in indexed] == sorted([*names, "asap_native_usage_instant"])
 
 
 # --- snapshots --------------------------------------------------------------------------------

@@ -154,6 +154,13 @@ def test_chart_rows_read_higher_is_better() -> None:
     assert (info.score, info.target) == (None, None)
 
 
+def test_chart_leaves_out_measurements_without_a_limit() -> None:
+    wait = {"name": "longest wait", "value": 150.0, "target": "(info)", "unit": "ms"}
+    assert not bench_run._charted(wait)
+    assert bench_run._charted({**wait, "target": "< 1000"})
+    assert bench_run._charted({"name": "a / b", "value": 3.0, "target": "(info)"})
+
+
 def test_runner_keeps_checks_as_json_and_charts_them_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

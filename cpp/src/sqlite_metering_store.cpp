@@ -1,11 +1,14 @@
 #include "asap_native/sqlite_metering_store.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <random>
+#include <string_view>
 
 #include "asap_native/errors.hpp"
 #include "asap_native/process_generation.hpp"
 #include "asap_native/sqlite/statement.hpp"
+#include "asap_native/usage_index.hpp"
 
 namespace asap_native {
 namespace {
@@ -30,11 +33,28 @@ const std::string kInsert =
     "INSERT INTO usage_events (id, task_id, agent_id, consumer_id, metrics, timestamp) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 // Timestamps are text with any UTC offset, so windows and order use the instant they denote
-// (asap_instant), not string order; rowid breaks ties in insertion order.
-const std::string kQuery =
-    "SELECT task_id, agent_id, consumer_id, metrics, timestamp, id FROM usage_events "
-    "WHERE agent_id = ?1 AND asap_instant(timestamp) BETWEEN ?2 AND ?3 "
-    "ORDER BY asap_instant(timestamp), rowid LIMIT ?4 OFFSET ?5";
+// (asap_instant), not string order; rowid breaks ties in insertion order. Each plan reads
+// index ranges that hold every match (see usage_index.hpp), tests the instant of each row
+// there, and reads the table only for the rows in the window. Both arms of a plan are
+// disjoint.
+constexpr const char* kEventColumns =
+    "SELECT task_id, agent_id, consumer_id, metrics, timestamp, id, "
+    "asap_instant(timestamp) AS instant, rowid AS r FROM usage_events ";
+// On the instant index: its key range, and the rows whose key SQLite could not compute.
+const std::string kQueryByKey =
+    std::string(kEventColumns) + "INDEXED BY " + kInstantIndexName + " WHERE agent_id = ?1 AND " +
+    instant_key_sql() + " BETWEEN ?2 AND ?3 AND instant BETWEEN ?4 AND ?5 UNION ALL " +
+    kEventColumns + "INDEXED BY " + kInstantIndexName + " WHERE agent_id = ?1 AND " +
+    instant_key_sql() +
+    " IS NULL AND instant BETWEEN ?4 AND ?5 ORDER BY instant, r LIMIT ?6 OFFSET ?7";
+// On asap-protocol's (agent_id, timestamp) index alone: two text ranges with a margin.
+const std::string kQueryByText =
+    std::string(kEventColumns) +
+    "WHERE agent_id = ?1 AND timestamp >= ?2 AND timestamp < ?3 AND instant BETWEEN ?6 AND ?7 "
+    "UNION ALL " +
+    kEventColumns +
+    "WHERE agent_id = ?1 AND timestamp >= ?4 AND timestamp < ?5 AND instant BETWEEN ?6 AND ?7 "
+    "ORDER BY instant, r LIMIT ?8 OFFSET ?9";
 // Totals are summed in C++ from each row's metrics (one parse per row, exact in 128 bits);
 // asap-protocol's SQL reads each counter with CAST(json_extract(...) AS INTEGER), which this
 // statement evaluates for the rare row whose metrics are not plain integers.
@@ -88,6 +108,53 @@ std::string new_event_id() {
 
 namespace {
 
+// Binds a window query's parameters; `text` holds the ranges bound without a copy.
+void bind_window(sqlite::Statement& select, bool by_key, const std::string& agent_id,
+                 InstantMicros start, InstantMicros end, QueryPage page, TextRanges& text) {
+    const std::int64_t limit = page.limit ? *page.limit : std::int64_t{-1};
+    select.bind_no_copy(1, agent_id);
+    if (by_key) {
+        const KeyRange keys = instant_key_range(start, end);
+        select.bind(2, keys.low);
+        select.bind(3, keys.high);
+        select.bind(4, start);
+        select.bind(5, end);
+        select.bind(6, limit);
+        select.bind(7, page.offset);
+    } else {
+        text = timestamp_text_ranges(start, end);
+        select.bind_no_copy(2, text.low);
+        select.bind_no_copy(3, text.high);
+        select.bind_no_copy(4, text.odd_low);
+        select.bind_no_copy(5, text.odd_high);
+        select.bind(6, start);
+        select.bind(7, end);
+        select.bind(8, limit);
+        select.bind(9, page.offset);
+    }
+}
+
+std::vector<UsageEvent> query_on(sqlite::Connection& connection, bool by_key,
+                                 const std::string& agent_id, InstantMicros start,
+                                 InstantMicros end, QueryPage page) {
+    validate_query(agent_id, page);
+    TextRanges text;  // outlives the statement's use: bound without a copy
+    sqlite::Statement& statement = connection.statement(by_key ? kQueryByKey : kQueryByText);
+    sqlite::Statement::Use select(statement);
+    bind_window(statement, by_key, agent_id, start, end, page, text);
+    std::vector<UsageEvent> events;
+    while (select->step()) {
+        UsageEvent event;
+        event.task_id = select->column_text(0);
+        event.agent_id = select->column_text(1);
+        event.consumer_id = select->column_text(2);
+        event.metrics = usage_metrics_from_json(select->column_text(3), select->column_text(5));
+        event.timestamp = select->column_text(4);
+        events.push_back(std::move(event));
+    }
+    return events;
+}
+
 // The counters of a row as asap-protocol's SQL reads them (each empty where it reads NULL).
 StoredCounters counters_of_row(sqlite::Connection& connection, std::string_view metrics,
                                std::string_view event_id) {
@@ -124,27 +191,20 @@ void SqliteMeteringSql::record(sqlite::Connection& connection, const UsageEvent&
     insert->run();
 }
 
+// A window through the instant index while the file has it, else through asap-protocol's.
 std::vector<UsageEvent> SqliteMeteringSql::query(sqlite::Connection& connection,
                                                  const std::string& agent_id, InstantMicros start,
-                                                 InstantMicros end, QueryPage page) {
-    validate_query(agent_id, page);
-    sqlite::Statement::Use select(connection.statement(kQuery));
-    select->bind_no_copy(1, agent_id);
-    select->bind(2, start);
-    select->bind(3, end);
-    select->bind(4, page.limit ? *page.limit : std::int64_t{-1});
-    select->bind(5, page.offset);
-    std::vector<UsageEvent> events;
-    while (select->step()) {
-        UsageEvent event;
-        event.task_id = select->column_text(0);
-        event.agent_id = select->column_text(1);
-        event.consumer_id = select->column_text(2);
-        event.metrics = usage_metrics_from_json(select->column_text(3), select->column_text(5));
-        event.timestamp = select->column_text(4);
-        events.push_back(std::move(event));
+                                                 InstantMicros end, QueryPage page) const {
+    if (!by_key->load(std::memory_order_relaxed))
+        return query_on(connection, false, agent_id, start, end, page);
+    try {
+        return query_on(connection, true, agent_id, start, end, page);
+    } catch (const StoreError& error) {
+        // The instant index was dropped since the store opened.
+        if (std::string_view(error.what()).find("no such index") == std::string_view::npos) throw;
+        by_key->store(false);
+        return query_on(connection, false, agent_id, start, end, page);
     }
-    return events;
 }
 
 UsageAggregate SqliteMeteringSql::aggregate(sqlite::Connection& connection,
@@ -183,12 +243,33 @@ UsageAggregate SqliteMeteringSql::aggregate(sqlite::Connection& connection,
     return total;
 }
 
-SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options)
-    : SqliteMeteringStore(open_sqlite_engine(path, options)) {}
+SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options,
+                                         MeteringOptions metering)
+    : SqliteMeteringStore(open_sqlite_engine(path, options), metering) {}
 
-SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine)
+SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
+                                         MeteringOptions metering)
     : EngineMeteringStore(std::move(engine)) {
     apply_schema(*engine_, kSchema);
+    engine_->database().with_writer([&](sqlite::Connection& c) {
+        if (metering.instant_index) c.execute(instant_index_ddl());
+        sql_.by_key->store(has_instant_index(c));
+    });
+}
+
+std::vector<std::string> SqliteMeteringStore::explain_query(const std::string& agent_id,
+                                                            InstantMicros start, InstantMicros end,
+                                                            QueryPage page) {
+    return engine_->database().with_reader([&](sqlite::Connection& c) {
+        const bool by_key = sql_.by_key->load();
+        TextRanges text;
+        sqlite::Statement explain(c.handle(),
+                                  "EXPLAIN QUERY PLAN " + (by_key ? kQueryByKey : kQueryByText));
+        bind_window(explain, by_key, agent_id, start, end, page, text);
+        std::vector<std::string> plan;
+        while (explain.step()) plan.emplace_back(explain.column_text(3));
+        return plan;
+    });
 }
 
 template class EngineMeteringStore<sqlite::Database, SqliteMeteringSql>;

@@ -11,8 +11,8 @@ namespace {
 
 // In StoreOperation's order; a name left out of a grown enum fails the static_assert.
 constexpr std::array<const char*, kStoreOperationCount> kOperationNames = {
-    "save",      "get",     "list_versions", "delete", "record",      "query",
-    "aggregate", "execute", "fetch",         "script", "transaction",
+    "save",    "get",   "list_versions", "delete",      "record", "query",  "aggregate",
+    "execute", "fetch", "script",        "transaction", "prune",  "backup", "check",
 };
 static_assert(kOperationNames.back() != nullptr, "a StoreOperation has no name");
 

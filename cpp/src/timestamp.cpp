@@ -1,5 +1,6 @@
 #include "asap_native/timestamp.hpp"
 
+#include <cstdio>
 #include <string>
 
 #include "asap_native/errors.hpp"
@@ -15,6 +16,19 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) noexcept {
     const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+// The proleptic Gregorian date of a day count from 1970-01-01 (Howard Hinnant's algorithm).
+void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) noexcept {
+    z += 719468;
+    const std::int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = static_cast<unsigned>(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    d = doy - (153 * mp + 2) / 5 + 1;
+    m = mp < 10 ? mp + 3 : mp - 9;
+    y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
 }
 
 bool is_leap(int y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
@@ -102,6 +116,26 @@ std::optional<InstantMicros> parse_iso8601(std::string_view text) noexcept {
         days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
     const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
     return seconds * 1000000 + micros;
+}
+
+std::string utc_minute_text(InstantMicros instant) {
+    constexpr std::int64_t kMicrosPerMinute = 60LL * 1000000;
+    std::int64_t minutes = instant / kMicrosPerMinute;
+    if (instant % kMicrosPerMinute < 0) --minutes;  // floor, also before the epoch
+    std::int64_t days = minutes / 1440;
+    std::int64_t minute_of_day = minutes % 1440;
+    if (minute_of_day < 0) {
+        minute_of_day += 1440;
+        --days;
+    }
+    std::int64_t year;
+    unsigned month, day;
+    civil_from_days(days, year, month, day);
+    char text[32];
+    std::snprintf(text, sizeof text, "%04lld-%02u-%02uT%02lld:%02lld", static_cast<long long>(year),
+                  month, day, static_cast<long long>(minute_of_day / 60),
+                  static_cast<long long>(minute_of_day % 60));
+    return text;
 }
 
 InstantMicros parse_iso8601_or_throw(std::string_view text, std::string_view what) {

@@ -1,5 +1,7 @@
 #include "asap_native/usage.hpp"
 
+#include <cstdint>
+
 #include "asap_native/errors.hpp"
 #include "asap_native/metering_store.hpp"
 #include "asap_native/timestamp.hpp"
@@ -71,9 +73,16 @@ private:
         const bool negative = take('-');
         if (pos_ == end_ || *pos_ < '0' || *pos_ > '9') return false;
         if (*pos_ == '0' && pos_ + 1 < end_ && pos_[1] >= '0' && pos_[1] <= '9') return false;
+        // Up to 18 digits fit in 64 bits without a check; longer numbers go on in 128 bits.
+        std::uint64_t small = 0;
+        int digits = 0;
+        while (pos_ < end_ && *pos_ >= '0' && *pos_ <= '9' && digits < 18) {
+            small = small * 10 + static_cast<std::uint64_t>(*pos_++ - '0');
+            ++digits;
+        }
+        UsageCount value = static_cast<UsageCount>(small);
         constexpr UsageCount kLimit =
             ~static_cast<UsageCount>(0) ^ (static_cast<UsageCount>(1) << 127);  // 2^127 - 1
-        UsageCount value = 0;
         while (pos_ < end_ && *pos_ >= '0' && *pos_ <= '9') {
             const int digit = *pos_++ - '0';
             if (value > (kLimit - digit) / 10) return false;  // beyond 128 bits

@@ -90,7 +90,8 @@ class StoreBase:
 
 
 class SQLiteFile(StoreBase):
-    """A store on a SQLite file; ``_open_native`` takes (db_path, durability, timeout)."""
+    """A store on a SQLite file; ``_open_native`` takes (db_path, durability, timeout) and any
+    arguments a subclass adds."""
 
     _db_path: Path
 
@@ -101,8 +102,14 @@ class SQLiteFile(StoreBase):
         durability: Durability = "normal",
         timeout: float = 15.0,
     ) -> None:
+        self._open_file(db_path, durability, timeout)
+
+    def _open_file(
+        self, db_path: str | os.PathLike[str], durability: object, timeout: object, *more: object
+    ) -> None:
+        """Open the native store on ``db_path`` (``more``: arguments after the file's)."""
         durability_text, seconds = check_options(durability, timeout)
-        self._open(db_path, durability_text, seconds)
+        self._open(db_path, durability_text, seconds, *more)
         self._db_path = Path(db_path)
 
     @property

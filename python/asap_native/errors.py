@@ -120,6 +120,7 @@ def _path_error_classes() -> dict[int, type[DatabasePathError]]:
         (errno.ENOTDIR, NotADirectoryError, "DatabaseNotADirectoryError"),
         (errno.EACCES, PermissionError, "DatabasePermissionError"),
         (errno.EPERM, PermissionError, "DatabasePermissionError"),
+        (errno.EEXIST, FileExistsError, "DatabaseFileExistsError"),  # a backup's destination
     ):
         existing = next((c for c in classes.values() if c.__name__ == name), None)
         classes[number] = existing or type(

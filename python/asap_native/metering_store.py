@@ -10,15 +10,19 @@ as UTC.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Generic
 
 from asap_native import _core
 from asap_native._store_base import (
+    DEFAULT_DB_PATH,
+    Durability,
     SQLiteFile,
     StoreBase,
 )
 from asap_native.loop_bridge import call_queued
+from asap_native.maintenance import MeteringMaintenance
 from asap_native.models import UsageAggregateT, UsageEventLike, UsageEventT
 
 __all__ = ["InMemoryMeteringStore", "SQLiteMeteringStore"]
@@ -77,14 +81,40 @@ class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
         return await call_queued(self._native.aggregate_queued, agent_id, period)
 
 
-class SQLiteMeteringStore(SQLiteFile, _MeteringStore[UsageEventT, UsageAggregateT]):
+class SQLiteMeteringStore(
+    SQLiteFile, MeteringMaintenance, _MeteringStore[UsageEventT, UsageAggregateT]
+):
     """Persistent :class:`~asap.state.metering.AsyncMeteringStore` on a SQLite file.
 
     Uses asap-protocol's ``usage_events`` table and both of its indexes; it may share a file
-    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class.
+    with a :class:`~asap_native.SQLiteSnapshotStore`. Arguments as for that class, and:
+
+    Args:
+        instant_index: Add the index ``asap_native_usage_instant`` to the file when it is
+            missing (built only from SQLite's own functions, so asap-protocol's connections
+            keep inserting and reading as before). With it a time window reads only the rows
+            in the window; without it, asap-protocol's ``(agent_id, timestamp)`` index with a
+            margin of a day each side, which is several times slower on dense data. The
+            index is used whenever the file has it, however it got there (``asap-native index
+            DB`` adds it from the command line). Off by default: building it on a large
+            file holds the write lock for a while (seconds per million events), and every
+            insert then updates one more index (about a fifth slower for single-row commits).
+
+    Retention, backup and check: ``prune_before``, ``backup``, ``check`` (coroutines) and
+    their ``_sync`` twins (see :mod:`asap_native.maintenance`).
     """
 
     _open_native = staticmethod(_core.open_sqlite_metering_store)
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
+        *,
+        durability: Durability = "normal",
+        timeout: float = 15.0,
+        instant_index: bool = False,
+    ) -> None:
+        self._open_file(db_path, durability, timeout, bool(instant_index))
 
 
 class InMemoryMeteringStore(_MeteringStore[UsageEventT, UsageAggregateT]):

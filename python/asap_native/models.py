@@ -198,17 +198,46 @@ def snapshot_factory() -> Callable[[dict[str, Any]], Any]:
     return lambda fields: cls(**fields)
 
 
+def _checked_event_builder(event_cls: Any, metrics_cls: Any) -> Callable[..., Any] | None:
+    """The C++ builder of usage event models (see ``_direct_builder``), or None when an event
+    it builds is not equal to one the classes build themselves."""
+    from asap_native import _core
+
+    pydantic = hasattr(event_cls, "__pydantic_validator__")
+    sample_time = datetime(2025, 1, 1, 12, 30)
+    row = ("task_check", "agent_check", "consumer_check", (1, 2, 3, 4), sample_time)
+    try:
+        builder = _core.UsageEventBuilder(event_cls, metrics_cls, pydantic)
+        built = builder(row)
+        expected = event_cls(
+            task_id="task_check",
+            agent_id="agent_check",
+            consumer_id="consumer_check",
+            metrics=metrics_cls(tokens_in=1, tokens_out=2, duration_ms=3, api_calls=4),
+            timestamp=sample_time,
+        )
+        if built == expected and repr(built) == repr(expected):
+            return builder
+    except Exception:  # an unexpected layout: fall back to the classes' own constructors
+        pass
+    return None
+
+
 @functools.cache
 def usage_event_factory() -> Callable[[tuple[Any, ...]], Any]:
-    """Callable building a usage event model from a native row tuple."""
+    """Callable building a usage event model from a native row tuple (C++ when it can)."""
     if asap_available():
         from asap.state.metering import UsageEvent as AsapEvent
         from asap.state.metering import UsageMetrics as AsapMetrics
 
+        direct = _checked_event_builder(AsapEvent, AsapMetrics)
         event_cls: Any = AsapEvent.model_construct
         metrics_cls: Any = AsapMetrics.model_construct
     else:
+        direct = _checked_event_builder(UsageEvent, UsageMetrics)
         event_cls, metrics_cls = UsageEvent, UsageMetrics
+    if direct is not None:
+        return direct
 
     def build(row: tuple[Any, ...]) -> Any:
         task_id, agent_id, consumer_id, (tokens_in, tokens_out, duration_ms, api_calls), ts = row

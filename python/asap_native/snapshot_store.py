@@ -24,6 +24,7 @@ from asap_native._store_base import (
     StoreBase,
 )
 from asap_native.loop_bridge import call_queued
+from asap_native.maintenance import AsyncSnapshotMaintenance, SnapshotMaintenance
 from asap_native.models import SnapshotLike, SnapshotT
 from asap_native.repository import SQLiteRepositoryMethods
 
@@ -318,7 +319,10 @@ class _QueuedCalls(_SnapshotStore[SnapshotT]):
 
 
 class SQLiteSnapshotStore(
-    _SyncCalls[SnapshotT], _AsyncVariants[SnapshotT], _SQLiteSnapshots[SnapshotT]
+    _SyncCalls[SnapshotT],
+    _AsyncVariants[SnapshotT],
+    SnapshotMaintenance,
+    _SQLiteSnapshots[SnapshotT],
 ):
     """Persistent :class:`~asap.state.snapshot.SnapshotStore` on a SQLite file.
 
@@ -340,7 +344,9 @@ class SQLiteSnapshotStore(
     """
 
 
-class SQLiteAsyncSnapshotStore(_QueuedCalls[SnapshotT], _SQLiteSnapshots[SnapshotT]):
+class SQLiteAsyncSnapshotStore(
+    _QueuedCalls[SnapshotT], AsyncSnapshotMaintenance, _SQLiteSnapshots[SnapshotT]
+):
     """Persistent :class:`~asap.state.snapshot.AsyncSnapshotStore` on a SQLite file.
 
     Every method is a coroutine; its SQLite work runs on the store's C++ threads and

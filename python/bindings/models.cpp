@@ -1,12 +1,16 @@
 #include "models.hpp"
 
+#include <datetime.h>
+
 #include <algorithm>
 #include <iterator>
+#include <unordered_map>
 
 #include "arguments.hpp"
 #include "errors.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "model_builder.hpp"
 #include "python_classes.hpp"
 
 namespace py = pybind11;
@@ -37,6 +41,85 @@ std::string six_digit_fractions(const std::string& text) {
         i = end;
     }
     return out;
+}
+
+// The datetime of the one form nearly every stored timestamp has, as fromisoformat() builds it,
+// without its call: 'YYYY-MM-DD' 'T' or ' ' 'HH:MM:SS', then no fraction or one of 3 or 6
+// digits, then nothing, 'Z', 'z' or '+HH:MM' / '-HH:MM'. Null (no error set) for anything
+// else, which fromisoformat() then reads.
+PyObject* datetime_of_common_form(const std::string& text) {
+    static const bool imported = [] {
+        PyDateTime_IMPORT;
+        if (PyDateTimeAPI == nullptr) PyErr_Clear();
+        return PyDateTimeAPI != nullptr;
+    }();
+    if (!imported) return nullptr;
+    const char* s = text.data();
+    const std::size_t n = text.size();
+    auto number = [&](std::size_t at, std::size_t width, int& out) {
+        if (at + width > n) return false;
+        out = 0;
+        for (std::size_t i = at; i < at + width; ++i) {
+            if (s[i] < '0' || s[i] > '9') return false;
+            out = out * 10 + (s[i] - '0');
+        }
+        return true;
+    };
+    int year, month, day, hour, minute, second, micros = 0;
+    if (n < 19 || !number(0, 4, year) || s[4] != '-' || !number(5, 2, month) || s[7] != '-' ||
+        !number(8, 2, day) || (s[10] != 'T' && s[10] != ' ') || !number(11, 2, hour) ||
+        s[13] != ':' || !number(14, 2, minute) || s[16] != ':' || !number(17, 2, second))
+        return nullptr;
+    std::size_t at = 19;
+    if (at < n && s[at] == '.') {
+        std::size_t end = at + 1;
+        while (end < n && s[end] >= '0' && s[end] <= '9') ++end;
+        const std::size_t digits = end - at - 1;
+        if ((digits != 3 && digits != 6) || !number(at + 1, digits, micros)) return nullptr;
+        if (digits == 3) micros *= 1000;
+        at = end;
+    }
+    PyObject* zone = Py_None;
+    if (at == n) {
+        zone = Py_None;
+    } else if (at + 1 == n && (s[at] == 'Z' || s[at] == 'z')) {
+        zone = PyDateTime_TimeZone_UTC;
+    } else if (at + 6 == n && (s[at] == '+' || s[at] == '-') && s[at + 3] == ':') {
+        int offset_hours, offset_minutes;
+        if (!number(at + 1, 2, offset_hours) || !number(at + 4, 2, offset_minutes) ||
+            offset_hours > 23 || offset_minutes > 59)
+            return nullptr;
+        const int offset = (s[at] == '-' ? -1 : 1) * (offset_hours * 60 + offset_minutes);
+        if (offset == 0) {
+            zone = PyDateTime_TimeZone_UTC;
+        } else {
+            // timezone objects of the offsets met so far (a handful), kept for the process.
+            static std::unordered_map<int, PyObject*> zones;
+            auto found = zones.find(offset);
+            if (found != zones.end()) {
+                zone = found->second;
+            } else {
+                if (zones.size() >= 256) return nullptr;  // many offsets: fromisoformat
+                PyObject* delta = PyDelta_FromDSU(0, offset * 60, 0);
+                zone = delta == nullptr ? nullptr : PyTimeZone_FromOffset(delta);
+                Py_XDECREF(delta);
+                if (zone == nullptr) {
+                    PyErr_Clear();
+                    return nullptr;
+                }
+                zones.emplace(offset, zone);  // the map keeps the reference
+            }
+        }
+    } else {
+        return nullptr;
+    }
+    if (month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || second > 59)
+        return nullptr;
+    // Day-of-month and year range: the constructor raises; let fromisoformat say why.
+    PyObject* result = PyDateTimeAPI->DateTime_FromDateAndTime(
+        year, month, day, hour, minute, second, micros, zone, PyDateTimeAPI->DateTimeType);
+    if (result == nullptr) PyErr_Clear();
+    return result;
 }
 
 std::string describe(const Snapshot& snapshot) {
@@ -123,6 +206,8 @@ UsageEvent usage_event_from_python(py::handle obj) {
 }
 
 py::object datetime_from_text(const std::string& text) {
+    if (PyObject* fast = datetime_of_common_form(text))
+        return py::reinterpret_steal<py::object>(fast);
     static PyObject* from_iso =
         py::object(py::module_::import("datetime").attr("datetime").attr("fromisoformat"))
             .release()
@@ -213,6 +298,8 @@ py::object to_python(const UsageEvent& event) {
                                     event.timestamp.substr(0, 64) + "' is not ISO-8601",
                                 std::current_exception());
     }
+    if (const UsageEventBuilder* builder = usage_event_builder())
+        return builder->build(event, timestamp);
     py::tuple row =
         py::make_tuple(event.task_id, event.agent_id, event.consumer_id,
                        py::make_tuple(count_to_python(m.tokens_in), count_to_python(m.tokens_out),

@@ -10,6 +10,7 @@
 #include "asap_native/sqlite_snapshot_store.hpp"
 #include "completions.hpp"
 #include "gil.hpp"
+#include "maintenance.hpp"
 #include "models.hpp"
 #include "postgres.hpp"
 #include "repository.hpp"
@@ -146,6 +147,14 @@ py::object sql_repository(const Binding& binding) {
     return repository_on(sqlite->engine());
 }
 
+// Maintenance (checks, backups, retention) on a SQLite store's own engine.
+template <typename Sqlite, typename Binding>
+py::object maintenance(const Binding& binding) {
+    auto* sqlite = dynamic_cast<Sqlite*>(binding.core().get());
+    if (sqlite == nullptr) throw py::type_error("an in-memory store has no database file");
+    return maintenance_on(sqlite->engine());
+}
+
 }  // namespace
 
 void register_stores(py::module_& m) {
@@ -165,7 +174,8 @@ void register_stores(py::module_& m) {
              py::arg("queue"))
         .def("delete_queued", &NativeSnapshotStore::remove_queued, py::arg("task_id"),
              py::arg("version"), py::arg("queue"))
-        .def("sql_repository", &sql_repository<SqliteSnapshotStore, NativeSnapshotStore>);
+        .def("sql_repository", &sql_repository<SqliteSnapshotStore, NativeSnapshotStore>)
+        .def("maintenance", &maintenance<SqliteSnapshotStore, NativeSnapshotStore>);
 
     register_store_methods(
         py::class_<NativeMeteringStore>(
@@ -181,7 +191,24 @@ void register_stores(py::module_& m) {
              py::arg("queue"))
         .def("aggregate_queued", &NativeMeteringStore::aggregate_queued, py::arg("agent_id"),
              py::arg("period"), py::arg("queue"))
-        .def("sql_repository", &sql_repository<SqliteMeteringStore, NativeMeteringStore>);
+        .def("sql_repository", &sql_repository<SqliteMeteringStore, NativeMeteringStore>)
+        .def("maintenance", &maintenance<SqliteMeteringStore, NativeMeteringStore>)
+        .def(
+            "_explain_query",
+            [](NativeMeteringStore& binding, py::handle agent_id, py::handle start,
+               py::handle end) {
+                auto* sqlite = dynamic_cast<SqliteMeteringStore*>(binding.core().get());
+                if (sqlite == nullptr) throw py::type_error("an in-memory store runs no SQL");
+                const std::string agent = any_text(agent_id, "agent_id");
+                const InstantMicros from = instant_of(start, "start");
+                const InstantMicros to = instant_of(end, "end");
+                const std::vector<std::string> plan = without_gil(
+                    [&] { return sqlite->explain_query(agent, from, to, QueryPage{}); });
+                py::list lines;
+                for (const std::string& line : plan) lines.append(py::str(line));
+                return lines;
+            },
+            py::arg("agent_id"), py::arg("start"), py::arg("end"));
 
     m.def(
         "open_sqlite_snapshot_store",
@@ -193,10 +220,16 @@ void register_stores(py::module_& m) {
           [] { return NativeSnapshotStore(std::make_shared<MemorySnapshotStore>()); });
     m.def(
         "open_sqlite_metering_store",
-        [](py::handle path, const std::string& durability, double timeout) {
-            return NativeMeteringStore(open_sqlite<SqliteMeteringStore>(path, durability, timeout));
+        [](py::handle path, const std::string& durability, double timeout, bool instant_index) {
+            const std::string text = path_argument(path, "db_path");
+            const auto options = connection_options(durability, timeout);
+            return NativeMeteringStore(without_gil([&] {
+                return std::make_shared<SqliteMeteringStore>(text, options,
+                                                             MeteringOptions{instant_index});
+            }));
         },
-        py::arg("db_path"), py::arg("durability"), py::arg("timeout"));
+        py::arg("db_path"), py::arg("durability"), py::arg("timeout"),
+        py::arg("instant_index") = false);
     m.def(
         "snapshot_from_row",
         [](std::string task_id, std::string id, std::int64_t version, std::string data_json,

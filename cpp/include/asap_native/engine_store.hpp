@@ -64,8 +64,9 @@ protected:
     std::shared_ptr<Engine> engine_;
 };
 
-/// SnapshotStore on an engine: each operation is `Sql`'s function of the same name, run now
-/// (sync) or queued, ordered per task id. `Sql::remove` may return a shared cell (see settled).
+/// SnapshotStore on an engine: each operation is the function of the same name of `Sql` (a
+/// copy of which each queued call carries, with any state it holds), run now (sync) or queued,
+/// ordered per task id. `Sql::remove` may return a shared cell (see settled).
 template <typename Database, typename Sql>
 class EngineSnapshotStore : public EngineStore<SnapshotStore, Database> {
     using Base = EngineStore<SnapshotStore, Database>;
@@ -73,20 +74,20 @@ class EngineSnapshotStore : public EngineStore<SnapshotStore, Database> {
 
 public:
     void save(const Snapshot& snapshot) override {
-        engine_->write(StoreOperation::Save, [&](Connection& c) { Sql::save(c, snapshot); });
+        engine_->write(StoreOperation::Save, [&](Connection& c) { sql_.save(c, snapshot); });
     }
     std::optional<Snapshot> get(const std::string& task_id,
                                 std::optional<std::int64_t> version) override {
         return engine_->read(StoreOperation::Get,
-                             [&](Connection& c) { return Sql::get(c, task_id, version); });
+                             [&](Connection& c) { return sql_.get(c, task_id, version); });
     }
     std::vector<std::int64_t> list_versions(const std::string& task_id) override {
         return engine_->read(StoreOperation::ListVersions,
-                             [&](Connection& c) { return Sql::list_versions(c, task_id); });
+                             [&](Connection& c) { return sql_.list_versions(c, task_id); });
     }
     bool remove(const std::string& task_id, std::optional<std::int64_t> version) override {
         return settled(engine_->write(StoreOperation::Delete, [&](Connection& c) {
-            return Sql::remove(c, task_id, version);
+            return sql_.remove(c, task_id, version);
         }));
     }
 
@@ -94,37 +95,41 @@ public:
         std::string key = snapshot.task_id;
         engine_->write_queued(
             StoreOperation::Save, std::move(key),
-            [snapshot = std::move(snapshot)](Connection& c) { Sql::save(c, snapshot); },
+            [sql = sql_, snapshot = std::move(snapshot)](Connection& c) { sql.save(c, snapshot); },
             std::move(done));
     }
     void get_queued(std::string task_id, std::optional<std::int64_t> version,
                     Done<std::optional<Snapshot>> done) override {
         engine_->read_queued(
             StoreOperation::Get, task_id,
-            [task_id, version](Connection& c) { return Sql::get(c, task_id, version); },
+            [sql = sql_, task_id, version](Connection& c) { return sql.get(c, task_id, version); },
             std::move(done));
     }
     void list_versions_queued(std::string task_id, Done<std::vector<std::int64_t>> done) override {
         engine_->read_queued(
             StoreOperation::ListVersions, task_id,
-            [task_id](Connection& c) { return Sql::list_versions(c, task_id); }, std::move(done));
+            [sql = sql_, task_id](Connection& c) { return sql.list_versions(c, task_id); },
+            std::move(done));
     }
     void remove_queued(std::string task_id, std::optional<std::int64_t> version,
                        Done<bool> done) override {
-        using Stored = decltype(Sql::remove(std::declval<Connection&>(), task_id, version));
+        using Stored = decltype(sql_.remove(std::declval<Connection&>(), task_id, version));
         engine_->write_queued(
             StoreOperation::Delete, task_id,
-            [task_id, version](Connection& c) { return Sql::remove(c, task_id, version); },
+            [sql = sql_, task_id, version](Connection& c) {
+                return sql.remove(c, task_id, version);
+            },
             settling<bool, Stored>(std::move(done)));
     }
 
 protected:
     using Base::Base;
     using Base::engine_;
+    Sql sql_;
 };
 
 /// MeteringStore on an engine: each operation is `Sql`'s function of the same name, run now
-/// (sync) or queued, ordered per agent id.
+/// (sync) or queued (with a copy of `Sql`), ordered per agent id.
 template <typename Database, typename Sql>
 class EngineMeteringStore : public EngineStore<MeteringStore, Database> {
     using Base = EngineStore<MeteringStore, Database>;
@@ -132,31 +137,32 @@ class EngineMeteringStore : public EngineStore<MeteringStore, Database> {
 
 public:
     void record(const UsageEvent& event) override {
-        engine_->write(StoreOperation::Record, [&](Connection& c) { Sql::record(c, event); });
+        engine_->write(StoreOperation::Record, [&](Connection& c) { sql_.record(c, event); });
     }
     std::vector<UsageEvent> query(const std::string& agent_id, InstantMicros start,
                                   InstantMicros end, QueryPage page) override {
         return engine_->read(StoreOperation::Query, [&](Connection& c) {
-            return Sql::query(c, agent_id, start, end, page);
+            return sql_.query(c, agent_id, start, end, page);
         });
     }
     UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override {
         return engine_->read(StoreOperation::Aggregate,
-                             [&](Connection& c) { return Sql::aggregate(c, agent_id, period); });
+                             [&](Connection& c) { return sql_.aggregate(c, agent_id, period); });
     }
 
     void record_queued(UsageEvent event, Done<Nothing> done) override {
         std::string key = event.agent_id;
         engine_->write_queued(
             StoreOperation::Record, std::move(key),
-            [event = std::move(event)](Connection& c) { Sql::record(c, event); }, std::move(done));
+            [sql = sql_, event = std::move(event)](Connection& c) { sql.record(c, event); },
+            std::move(done));
     }
     void query_queued(std::string agent_id, InstantMicros start, InstantMicros end, QueryPage page,
                       Done<std::vector<UsageEvent>> done) override {
         engine_->read_queued(
             StoreOperation::Query, agent_id,
-            [agent_id, start, end, page](Connection& c) {
-                return Sql::query(c, agent_id, start, end, page);
+            [sql = sql_, agent_id, start, end, page](Connection& c) {
+                return sql.query(c, agent_id, start, end, page);
             },
             std::move(done));
     }
@@ -164,8 +170,8 @@ public:
                           Done<UsageAggregate> done) override {
         engine_->read_queued(
             StoreOperation::Aggregate, agent_id,
-            [agent_id, period = std::move(period)](Connection& c) {
-                return Sql::aggregate(c, agent_id, period);
+            [sql = sql_, agent_id, period = std::move(period)](Connection& c) {
+                return sql.aggregate(c, agent_id, period);
             },
             std::move(done));
     }
@@ -173,6 +179,7 @@ public:
 protected:
     using Base::Base;
     using Base::engine_;
+    Sql sql_;
 };
 
 }  // namespace asap_native

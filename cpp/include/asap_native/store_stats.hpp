@@ -26,11 +26,14 @@ enum class StoreOperation {
     Fetch,        ///< a statement that reads (SQL repositories)
     Script,       ///< several statements run as a script (SQL repositories)
     Transaction,  ///< a transaction holding the writer connection (SQL repositories)
+    Prune,        ///< one step of a retention rule (maintenance)
+    Backup,       ///< an online copy of the database (maintenance)
+    Check,        ///< an integrity or schema check, or the figures of a file (maintenance)
 };
-inline constexpr std::size_t kStoreOperationCount = 11;
+inline constexpr std::size_t kStoreOperationCount = 14;
 
 /// "save", "get", "list_versions", "delete", "record", "query", "aggregate", "execute",
-/// "fetch", "script", "transaction".
+/// "fetch", "script", "transaction", "prune", "backup", "check".
 const char* operation_name(StoreOperation operation) noexcept;
 
 /// A lock-free histogram of non-negative values (log-scale buckets, 4 per power of two, so a

@@ -60,6 +60,19 @@ void prepare_database_file(const std::string& path) {
     ::close(fd);
 }
 
+// For a database opened read-only: the file must exist (and not be a directory).
+void require_database_file(const std::string& path) {
+    if (path.empty()) throw InvalidArgument("db_path must not be empty");
+    if (path.find('\0') != std::string::npos)
+        throw InvalidArgument("db_path must not contain NUL characters");
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0)
+        throw PathError(errno, "cannot open database '" + path + "': " + std::strerror(errno),
+                        path);
+    if (S_ISDIR(info.st_mode))
+        throw PathError(EISDIR, "db_path '" + path + "' is a directory, not a database file", path);
+}
+
 // A connection for each executor reader thread, and as many for callers of the sync API.
 int default_reader_count() { return 2 * default_executor_readers(); }
 
@@ -74,16 +87,21 @@ Database::Database(std::string path, ConnectionOptions options, const std::strin
       max_readers_(max_readers > 0 ? max_readers : default_reader_count()) {
     if (!in_memory_) {
         ForkGuard::check_usable(path_);
-        prepare_database_file(path_);
+        if (options_.read_only)
+            require_database_file(path_);
+        else
+            prepare_database_file(path_);
     }
     auto state = std::make_unique<State>();
     state->generation = process_generation();
     state->writer = open_connection();
-    if (state->writer->is_read_only())
-        throw StoreError(StoreErrorKind::ReadOnly, 8 /* SQLITE_READONLY */,
-                         "database '" + path_ + "' is read-only: the file cannot be written");
-    if (!in_memory_) state->writer->execute("PRAGMA journal_mode=WAL");
-    if (!schema_sql.empty()) state->writer->execute(schema_sql);
+    if (!options_.read_only) {
+        if (state->writer->is_read_only())
+            throw StoreError(StoreErrorKind::ReadOnly, 8 /* SQLITE_READONLY */,
+                             "database '" + path_ + "' is read-only: the file cannot be written");
+        if (!in_memory_) state->writer->execute("PRAGMA journal_mode=WAL");
+        if (!schema_sql.empty()) state->writer->execute(schema_sql);
+    }
     state_.store(state.release());
     ForkGuard::add(this);
 }

@@ -28,6 +28,8 @@ struct ConnectionOptions {
     std::chrono::milliseconds busy_timeout{15000};
     /// Incremented each time a call starts waiting for another connection's lock (may be null).
     std::atomic<std::uint64_t>* busy_wait_counter = nullptr;
+    /// Open an existing database for reading only (nothing is created or written).
+    bool read_only = false;
 };
 
 /// An open connection, closed on destruction. Not thread-safe: one thread uses it at a time.

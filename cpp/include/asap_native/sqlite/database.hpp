@@ -29,8 +29,10 @@ public:
     using BatchStep = std::function<void(Connection&)>;
 
     /// Validates and opens `path`, applies WAL and durability, then runs `schema_sql` on the
-    /// writer. `max_readers` 0 gives a connection per executor reader thread and as many for
-    /// sync callers. Throws InvalidArgument for a bad path and StoreError for SQLite failures.
+    /// writer. With `options.read_only` the file must exist and nothing is written to it (no
+    /// WAL switch, no schema): every connection, the "writer" too, only reads. `max_readers` 0
+    /// gives a connection per executor reader thread and as many for sync callers. Throws
+    /// InvalidArgument for a bad path and StoreError for SQLite failures.
     Database(std::string path, ConnectionOptions options, const std::string& schema_sql,
              ConnectionSetup setup = {}, int max_readers = 0);
     ~Database();
