@@ -8,6 +8,8 @@
 #include "gil.hpp"
 #include "json_reader.hpp"
 #include "json_writer.hpp"
+#include "maintenance.hpp"
+#include "model_builder.hpp"
 #include "postgres.hpp"
 #include "python_classes.hpp"
 #include "repository.hpp"
@@ -24,8 +26,10 @@ PYBIND11_MODULE(_core, module) {
     asap_native::bindings::register_json_reader(module);
     asap_native::bindings::register_json_writer(module);
     asap_native::bindings::register_completions(module);
+    asap_native::bindings::register_model_builders(module);
     asap_native::bindings::register_stores(module);
     asap_native::bindings::register_postgres(module);
     asap_native::bindings::register_repository(module);
+    asap_native::bindings::register_maintenance(module);
     asap_native::bindings::register_compression(module);
 }
