@@ -122,7 +122,8 @@ demo-pg: install
 	$(PY) examples/failover_demo.py --backend postgresql
 
 bench: install
-	$(PIP) install -q matplotlib asyncpg 'psycopg[binary]'  # bench_postgres.py's peers
+	# asyncpg, psycopg: bench_postgres.py's peers; py-spy: bench_server.py's profile
+	$(PIP) install -q matplotlib asyncpg 'psycopg[binary]' py-spy
 	cmake -S . -B build/bench -DASAP_NATIVE_BUILD_BENCH=ON -DCMAKE_BUILD_TYPE=Release
 	cmake --build build/bench -j $(JOBS) --target bench_store_cpp
 	$(PY) bench/run.py --cpp-bench build/bench/bench_store_cpp --output docs/benchmarks.md

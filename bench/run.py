@@ -388,7 +388,8 @@ def chart_row(check: dict[str, Any]) -> ChartRow:
     if not isinstance(ceiling, (int, float)) or ceiling <= 0:
         ceiling = None
     if unit != "x":
-        shown = f"{value:.3g} {unit}" if measured else "not measured"
+        counted = isinstance(value, (int, float)) and math.isfinite(value)  # 0 included
+        shown = f"{value:.3g} {unit}" if counted else "not measured"
         limit = f", limit {bound:g} {unit}" if match else ""
         label = f"{name}: {shown}{limit}"
         if bound is not None and score is not None:
@@ -481,7 +482,9 @@ def write_chart(path: Path, sections: dict[str, dict[str, Any]]) -> bool:
         for y, row in zip(positions, rows, strict=True):
             colour = _COLOURS.get(row.passed, _COLOURS[None])
             if row.score is None:
-                axes.text(1.08, y, "not measured", va="center", fontsize=8, color="#707070")
+                # A count of zero under a limit: no ratio to draw, but a result.
+                text = "none: within the limit" if row.passed else "not measured"
+                axes.text(1.08, y, text, va="center", fontsize=8, color="#707070")
                 continue
             # Bars grow from parity (1x): right of it better than the peer, left of it worse.
             axes.barh(y, row.score - 1, left=1, height=0.62, color=colour)

@@ -1,5 +1,6 @@
 // Executor: per-key ordering, group commit (batching and failure isolation), reads behind
-// pending writes, shutdown with work queued, concurrent shutdown and fork().
+// pending writes, exclusive jobs (alone on the writer, in queue order, failing alone),
+// shutdown with work queued, concurrent shutdown and fork().
 #include "asap_native/executor.hpp"
 
 #include <gtest/gtest.h>
@@ -24,6 +25,8 @@
 namespace asap_native {
 namespace {
 
+using asap_native::testing::Gate;
+using asap_native::testing::kPatience;
 using asap_native::testing::message_of;
 using asap_native::testing::RawDb;
 using asap_native::testing::run_in_child;
@@ -31,9 +34,6 @@ using asap_native::testing::TempDir;
 using sqlite::Connection;
 using sqlite::Database;
 using sqlite::Statement;
-
-// Long enough never to fire on a healthy run; only a hang (a lost job) ever reaches it.
-constexpr auto kPatience = std::chrono::seconds(60);
 
 constexpr const char* kSchema =
     "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY AUTOINCREMENT, k TEXT NOT NULL, "
@@ -65,27 +65,6 @@ std::vector<std::int64_t> committed_order(const std::string& path, const std::st
     sqlite3_finalize(stmt);
     return out;
 }
-
-/// A latch a job can wait on, opened from the test thread.
-class Gate {
-public:
-    void open() {
-        {
-            std::lock_guard<std::mutex> lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    void wait() {
-        std::unique_lock<std::mutex> lock(mutex_);
-        cv_.wait(lock, [&] { return open_; });
-    }
-
-private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
 
 /// Counts completions (and keeps their errors) so a test can wait for all of them.
 class Completions {
@@ -436,6 +415,168 @@ TEST_F(ExecutorTest, ABatchThatCannotBeginFailsEveryJobOnceWithoutRunningIt) {
     EXPECT_FALSE(done_.error(9)) << message_of(done_.error(9));
 }
 
+TEST_F(ExecutorTest, AnExclusiveJobHasTheWriterConnectionOutsideAnyTransaction) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    hold_writer(executor, 0);
+    bool was_in_transaction = true;
+    std::thread::id thread;
+    executor.submit_exclusive("x", Job<Connection>{[&](Connection& c) {
+                                                       was_in_transaction = c.in_transaction();
+                                                       thread = std::this_thread::get_id();
+                                                       // Its own transaction: BEGIN would fail
+                                                       // inside another one.
+                                                       c.execute("BEGIN IMMEDIATE");
+                                                       insert(c, "x", 0);
+                                                       c.execute("COMMIT");
+                                                   },
+                                                   done_.callback(1)});
+    gate_.open();
+    ASSERT_TRUE(done_.wait_for(2));
+    EXPECT_FALSE(done_.error(1)) << message_of(done_.error(1));
+    EXPECT_FALSE(was_in_transaction);
+    EXPECT_EQ(thread, writer_thread_);
+    EXPECT_EQ(RawDb(path_).integer("SELECT count(*) FROM t WHERE k = 'x'"), 1);
+    // It is no write of a group commit.
+    EXPECT_EQ(settled_stats(executor, stats_).writes, 1u);
+}
+
+TEST_F(ExecutorTest, AnExclusiveJobRunsAloneAfterTheWritesBeforeItAndBeforeTheWritesAfterIt) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    hold_writer(executor, 0);
+    for (int i = 0; i < 5; ++i) executor.submit_write("a", write("a", i, 1 + i));
+    bool was_in_transaction = true;
+    std::int64_t committed_before = -1;
+    std::int64_t written_after = -1;
+    executor.submit_exclusive("x", Job<Connection>{[&](Connection& c) {
+                                                       was_in_transaction = c.in_transaction();
+                                                       // Seen from another connection: committed,
+                                                       // not just written.
+                                                       committed_before = RawDb(path_).integer(
+                                                           "SELECT count(*) FROM t WHERE k = 'a'");
+                                                       written_after = count_key(c, "b");
+                                                   },
+                                                   done_.callback(100)});
+    // Another key: only the queue's order puts these after the exclusive job.
+    for (int i = 0; i < 5; ++i) executor.submit_write("b", write("b", i, 6 + i));
+    gate_.open();
+    ASSERT_TRUE(done_.wait_for(1 + 5 + 1 + 5));
+    EXPECT_FALSE(was_in_transaction);
+    EXPECT_EQ(committed_before, 5);
+    EXPECT_EQ(written_after, 0);
+    const auto order = done_.order();
+    const auto position = [&](std::size_t index) {
+        return std::find(order.begin(), order.end(), index) - order.begin();
+    };
+    for (std::size_t i = 1; i <= 5; ++i) EXPECT_LT(position(i), position(100)) << i;
+    for (std::size_t i = 6; i <= 10; ++i) EXPECT_GT(position(i), position(100)) << i;
+    for (std::size_t i = 0; i <= 10; ++i)
+        EXPECT_FALSE(done_.error(i)) << message_of(done_.error(i));
+    const BatchFigures stats = settled_stats(executor, stats_);
+    EXPECT_EQ(stats.batches, 3u);  // the blocker; the five before; the five after
+    EXPECT_EQ(stats.largest_batch, 5u);
+    EXPECT_EQ(stats.writes, 11u);
+}
+
+TEST_F(ExecutorTest, WhileAnExclusiveJobRunsWritesWaitAndReadsOnReadersGoOn) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    executor.submit_exclusive("x", Job<Connection>{[this](Connection&) {
+                                                       writer_thread_ = std::this_thread::get_id();
+                                                       started_.set_value();
+                                                       gate_.wait();
+                                                   },
+                                                   done_.callback(0)});
+    ASSERT_EQ(started_.get_future().wait_for(kPatience), std::future_status::ready);
+    executor.submit_write("w", write("w", 0, 1));
+    std::thread::id same_key_thread;
+    executor.submit_read(
+        "x", Job<Connection>{[&](Connection&) { same_key_thread = std::this_thread::get_id(); },
+                             done_.callback(2)});
+    std::int64_t seen = -1;
+    executor.submit_read(
+        "r", Job<Connection>{[&](Connection& c) { seen = count_key(c, "w"); }, done_.callback(3)});
+    // The read of another key runs on a reader thread while the writer thread is held.
+    ASSERT_TRUE(done_.wait_for(1));
+    EXPECT_EQ(done_.order(), std::vector<std::size_t>{3});
+    EXPECT_EQ(seen, 0);
+    // The write and the read of the exclusive job's key are queued behind it on the writer.
+    EXPECT_FALSE(done_.finished(1));
+    EXPECT_FALSE(done_.finished(2));
+    gate_.open();
+    ASSERT_TRUE(done_.wait_for(4));
+    EXPECT_EQ(done_.order(), (std::vector<std::size_t>{3, 0, 1, 2}));
+    EXPECT_EQ(same_key_thread, writer_thread_);
+}
+
+TEST_F(ExecutorTest, AFailingExclusiveJobFailsAloneAndKeepsWhatItCommitted) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    hold_writer(executor, 0);
+    executor.submit_write("a", write("a", 0, 1));
+    executor.submit_exclusive("x", Job<Connection>{[](Connection& c) {
+                                                       insert(c, "x", 0);  // autocommit
+                                                       throw std::runtime_error("exclusive failed");
+                                                   },
+                                                   done_.callback(2)});
+    executor.submit_exclusive(
+        "x", Job<Connection>{[](Connection& c) { c.execute("INSERT INTO missing VALUES (1)"); },
+                             done_.callback(3)});
+    executor.submit_write("a", write("a", 1, 4));
+    gate_.open();
+    ASSERT_TRUE(done_.wait_for(5));
+    EXPECT_FALSE(done_.error(1)) << message_of(done_.error(1));
+    EXPECT_EQ(message_of(done_.error(2)), "exclusive failed");
+    ASSERT_TRUE(done_.error(3));
+    EXPECT_NE(message_of(done_.error(3)).find("missing"), std::string::npos);
+    EXPECT_FALSE(done_.error(4)) << message_of(done_.error(4));
+    EXPECT_EQ(done_.calls(2), 1);
+    EXPECT_EQ(committed_order(path_, "a"), (std::vector<std::int64_t>{0, 1}));
+    // No transaction of the executor's was open to take the job's own write with it.
+    EXPECT_EQ(committed_order(path_, "x"), (std::vector<std::int64_t>{0}));
+}
+
+TEST_F(ExecutorTest, AReadSubmittedOnceAnExclusiveJobCompletedGoesToAReader) {
+    // As for writes, an exclusive job's key stops holding reads on the writer thread before
+    // the job completes: a read its completion submits runs on a reader thread.
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    std::thread::id exclusive_thread;
+    std::thread::id read_thread;
+    const auto read_done = done_.callback(1);
+    const auto exclusive_done = done_.callback(0);
+    executor.submit_exclusive(
+        "x", Job<Connection>{[&](Connection&) { exclusive_thread = std::this_thread::get_id(); },
+                             [&](std::exception_ptr error) {
+                                 executor.submit_read(
+                                     "x", Job<Connection>{[&](Connection&) {
+                                                              read_thread =
+                                                                  std::this_thread::get_id();
+                                                          },
+                                                          read_done});
+                                 exclusive_done(error);
+                             }});
+    ASSERT_TRUE(done_.wait_for(2));
+    EXPECT_NE(read_thread, exclusive_thread);
+}
+
+TEST_F(ExecutorTest, ShutdownRunsQueuedExclusiveJobsThenRefusesThem) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    hold_writer(executor, 0);
+    for (std::size_t i = 1; i <= 3; ++i)
+        executor.submit_exclusive(
+            "x", Job<Connection>{[i](Connection& c) { insert(c, "x", static_cast<int>(i)); },
+                                 done_.callback(i)});
+    auto stopping = std::async(std::launch::async, [&] { executor.shutdown(); });
+    gate_.open();
+    ASSERT_EQ(stopping.wait_for(kPatience), std::future_status::ready);
+    EXPECT_EQ(done_.done(), 4u);
+    EXPECT_EQ(committed_order(path_, "x"), (std::vector<std::int64_t>{1, 2, 3}));
+    try {
+        executor.submit_exclusive("x", Job<Connection>{[](Connection&) {}, done_.callback(9)});
+        ADD_FAILURE() << "submit_exclusive after shutdown did not throw";
+    } catch (const StoreError& e) {
+        EXPECT_EQ(e.kind(), StoreErrorKind::Closed);
+    }
+    EXPECT_FALSE(done_.finished(9));
+}
+
 TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
     SqlExecutor executor(db_, 0, 1024, &stats_);
     hold_writer(executor, 0);
@@ -491,6 +632,38 @@ TEST_F(ExecutorTest, ShutdownRunsEveryQueuedJobThenRefusesNewOnes) {
     executor.shutdown();  // idempotent
     EXPECT_FALSE(done_.finished(998));
     EXPECT_FALSE(done_.finished(999));
+}
+
+TEST_F(ExecutorTest, StopAcceptingRefusesNewJobsAtOnceAndLetsQueuedOnesRun) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    hold_writer(executor, 0);
+    for (int i = 0; i < 5; ++i) executor.submit_write("k", write("k", i, 1 + i));
+    executor.stop_accepting();  // returns with the writer still held: it waits for nothing
+    EXPECT_EQ(done_.done(), 0u);
+    for (auto submit :
+         {&SqlExecutor::submit_write, &SqlExecutor::submit_read, &SqlExecutor::submit_exclusive}) {
+        try {
+            (executor.*submit)("k", Job<Connection>{[](Connection&) {}, done_.callback(99)});
+            ADD_FAILURE() << "a job was accepted after stop_accepting()";
+        } catch (const StoreError& e) {
+            EXPECT_EQ(e.kind(), StoreErrorKind::Closed);
+        }
+    }
+    gate_.open();
+    ASSERT_TRUE(done_.wait_for(6));
+    executor.shutdown();
+    for (std::size_t i = 0; i <= 5; ++i) EXPECT_FALSE(done_.error(i)) << i;
+    EXPECT_FALSE(done_.finished(99));
+    EXPECT_EQ(committed_order(path_, "k"), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+}
+
+TEST_F(ExecutorTest, StopAcceptingBeforeAnyJobRefusesTheFirst) {
+    SqlExecutor executor(db_, 0, 1024, &stats_);
+    executor.stop_accepting();
+    EXPECT_THROW(executor.submit_read("k", Job<Connection>{[](Connection&) {}, done_.callback(0)}),
+                 StoreError);
+    executor.shutdown();
+    EXPECT_FALSE(done_.finished(0));
 }
 
 TEST_F(ExecutorTest, DestructorCompletesQueuedJobs) {

@@ -1,6 +1,6 @@
 // Helpers shared by the GoogleTest suite: temporary folders, a raw SQLite handle for setting
 // up situations the stores must cope with, model builders, a UTC oracle, threads started
-// together and a fork() runner.
+// together, a latch, the outcome of a queued call, SQL parameters and a fork() runner.
 #pragma once
 
 #include <fcntl.h>
@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
@@ -19,6 +21,10 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -26,7 +32,9 @@
 #include <utility>
 #include <vector>
 
+#include "asap_native/queued_call.hpp"
 #include "asap_native/snapshot.hpp"
+#include "asap_native/sql.hpp"
 #include "asap_native/timestamp.hpp"
 #include "asap_native/usage.hpp"
 
@@ -218,6 +226,87 @@ inline int run_writers_and_readers(
     });
     return failures.load();
 }
+
+/// How long a test waits for another thread before calling it a hang: long enough never to
+/// run out on a healthy run, so only a lost job or a deadlock ever reaches it.
+constexpr auto kPatience = std::chrono::seconds(60);
+
+/// A latch a thread can wait on, opened once from another.
+class Gate {
+public:
+    void open() {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            open_ = true;
+        }
+        cv_.notify_all();
+    }
+    void wait() {
+        std::unique_lock<std::mutex> lock(mutex_);
+        cv_.wait(lock, [&] { return open_; });
+    }
+
+private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool open_ = false;
+};
+
+/// What a queued call hands its Done callback: the result, or the error that replaced it.
+template <typename Result>
+struct Outcome {
+    Result result{};
+    std::exception_ptr error;
+};
+
+/// A Done callback for one queued call, and what it received. A second call of the callback
+/// throws from inside it (Done must not throw), so a call completed twice does not go unseen.
+template <typename Result>
+class QueuedOutcome {
+public:
+    QueuedOutcome() : future_(promise_->get_future().share()) {}
+
+    Done<Result> done() {
+        return [promise = promise_](Result result, std::exception_ptr error) {
+            promise->set_value(Outcome<Result>{std::move(result), error});
+        };
+    }
+    /// True once the callback ran (without waiting).
+    bool arrived() const {
+        return future_.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+    }
+    /// Waits for the callback; throws std::runtime_error when it never comes.
+    const Outcome<Result>& get() const {
+        if (future_.wait_for(kPatience) != std::future_status::ready)
+            throw std::runtime_error("a queued call never completed");
+        return future_.get();
+    }
+    const Result& result() const { return get().result; }
+    std::exception_ptr error() const { return get().error; }
+
+private:
+    std::shared_ptr<std::promise<Outcome<Result>>> promise_ =
+        std::make_shared<std::promise<Outcome<Result>>>();
+    std::shared_future<Outcome<Result>> future_;
+};
+
+/// Parameters by position, as sqlite3 takes them from a sequence.
+inline SqlParameters by_position(std::vector<SqlValue> values) {
+    SqlParameters parameters;
+    parameters.positional = std::move(values);
+    return parameters;
+}
+
+/// Parameters by name (without their prefix), as sqlite3 takes them from a mapping.
+inline SqlParameters by_name(std::map<std::string, SqlValue> values) {
+    SqlParameters parameters;
+    parameters.named = std::move(values);
+    parameters.by_name = true;
+    return parameters;
+}
+
+/// An INTEGER value (a bare literal would not pick the variant's alternative).
+inline SqlValue integer(std::int64_t value) { return value; }
 
 /// What a forked child reported: its exit code and what it wrote to `message`.
 struct ChildResult {

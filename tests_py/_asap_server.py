@@ -52,57 +52,78 @@ def make_manifest() -> Manifest:
     )
 
 
-def make_registry(get_store: Callable[[], Any]) -> HandlerRegistry:
+def _snapshot_of(envelope: Envelope) -> tuple[TaskRequest, StateSnapshot]:
+    """The task request of ``envelope`` and the snapshot its step saves."""
+    request = TaskRequest.model_validate(envelope.payload_dict)
+    snapshot = StateSnapshot(
+        id=generate_id(),
+        task_id=str(request.input["task_id"]),
+        version=int(request.input["step"]),
+        data=request.input["data"],
+        checkpoint=bool(request.input.get("checkpoint", False)),
+        created_at=datetime.now(timezone.utc),
+    )
+    return request, snapshot
+
+
+def _response_to(
+    envelope: Envelope, manifest: Manifest, request: TaskRequest, snapshot: StateSnapshot
+) -> Envelope:
+    """The task.response for a saved step, reporting ``input["usage"]`` as its metrics."""
+    usage = request.input["usage"]
+    response = TaskResponse(
+        task_id=snapshot.task_id,
+        status=TaskStatus.COMPLETED,
+        result={"snapshot_id": snapshot.id, "version": snapshot.version},
+        metrics=TaskMetrics(
+            tokens_in=usage["tokens_in"],
+            tokens_out=usage["tokens_out"],
+            api_calls=usage["api_calls"],
+        ),
+    )
+    return Envelope(
+        asap_version=envelope.asap_version,
+        sender=manifest.id,
+        recipient=envelope.sender,
+        payload_type="task.response",
+        payload=response.model_dump(),
+        correlation_id=envelope.id,
+        trace_id=envelope.trace_id,
+    )
+
+
+def make_registry(get_store: Callable[[], Any], *, awaited: bool = False) -> HandlerRegistry:
     """A registry whose task.request handler saves ``input["data"]`` as snapshot version
-    ``input["step"]`` of ``input["task_id"]`` in ``get_store()`` (a sync SnapshotStore) and
-    reports ``input["usage"]`` as the TaskResponse metrics."""
+    ``input["step"]`` of ``input["task_id"]`` in ``get_store()`` and reports ``input["usage"]``
+    as the TaskResponse metrics.
+
+    The handler is sync by default (asap runs it in a worker thread; it calls the store's
+    ``save``); with ``awaited`` it is a coroutine awaiting the store's ``save_async`` on the
+    server's event loop."""
 
     def save_step(envelope: Envelope, manifest: Manifest) -> Envelope:
-        request = TaskRequest.model_validate(envelope.payload_dict)
-        task_id = str(request.input["task_id"])
-        step = int(request.input["step"])
-        snapshot = StateSnapshot(
-            id=generate_id(),
-            task_id=task_id,
-            version=step,
-            data=request.input["data"],
-            checkpoint=bool(request.input.get("checkpoint", False)),
-            created_at=datetime.now(timezone.utc),
-        )
+        request, snapshot = _snapshot_of(envelope)
         get_store().save(snapshot)
-        usage = request.input["usage"]
-        response = TaskResponse(
-            task_id=task_id,
-            status=TaskStatus.COMPLETED,
-            result={"snapshot_id": snapshot.id, "version": step},
-            metrics=TaskMetrics(
-                tokens_in=usage["tokens_in"],
-                tokens_out=usage["tokens_out"],
-                api_calls=usage["api_calls"],
-            ),
-        )
-        return Envelope(
-            asap_version=envelope.asap_version,
-            sender=manifest.id,
-            recipient=envelope.sender,
-            payload_type="task.response",
-            payload=response.model_dump(),
-            correlation_id=envelope.id,
-            trace_id=envelope.trace_id,
-        )
+        return _response_to(envelope, manifest, request, snapshot)
+
+    async def save_step_async(envelope: Envelope, manifest: Manifest) -> Envelope:
+        request, snapshot = _snapshot_of(envelope)
+        await get_store().save_async(snapshot)
+        return _response_to(envelope, manifest, request, snapshot)
 
     registry = HandlerRegistry()
-    registry.register("task.request", save_step)
+    registry.register("task.request", save_step_async if awaited else save_step)
     return registry
 
 
-def saving_app(**options: Any) -> Any:
-    """asap's ``create_app`` with the registry of ``make_registry``, saving into the app's own
-    snapshot store; ``options`` go to ``create_app`` (stores, limits)."""
+def saving_app(*, awaited: bool = False, **options: Any) -> Any:
+    """asap's ``create_app`` with the registry of ``make_registry`` (``awaited``: the async
+    handler), saving into the app's own snapshot store; ``options`` go to ``create_app``
+    (stores, limits)."""
     holder: dict[str, Any] = {}
     app = create_app(
         make_manifest(),
-        make_registry(lambda: holder["app"].state.snapshot_store),
+        make_registry(lambda: holder["app"].state.snapshot_store, awaited=awaited),
         rate_limit=RATE_LIMIT,
         **options,
     )

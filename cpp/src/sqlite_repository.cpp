@@ -15,21 +15,37 @@ using sqlite::Connection;
 const std::string kWriteKey = "write";
 const std::string kReadKey = "read";
 
-// A query that changes rows (DELETE ... RETURNING through fetch_all) gives its rows but keeps
-// no change: asap-protocol's fetch_* open a transaction for it and close the connection
-// without committing. Anything else runs as it is.
-SqlResult fetch_on(Connection& connection, const std::string& sql,
-                   const SqlParameters& parameters) {
-    if (!is_dml(sql)) return sqlite::run_sql(connection, sql, parameters);
-    connection.execute("BEGIN");
+// Runs `work` on a connection in autocommit mode and gives the connection back in autocommit
+// mode: what `work` left open is committed (`commit`) or rolled back, and rolled back when
+// `work` (or that COMMIT) fails, as closing asap-protocol's connection would. The connections
+// are shared: a transaction left open would fail every later BEGIN on the writer, and pin a
+// reader to an old snapshot.
+template <typename Work>
+auto in_autocommit(Connection& connection, bool commit, Work&& work) {
     try {
-        SqlResult result = sqlite::run_sql(connection, sql, parameters);
-        connection.execute("ROLLBACK");
+        auto result = work();
+        if (connection.in_transaction()) connection.execute(commit ? "COMMIT" : "ROLLBACK");
         return result;
     } catch (...) {
-        if (connection.in_transaction()) connection.execute("ROLLBACK");
+        try {
+            if (connection.in_transaction()) connection.execute("ROLLBACK");
+        } catch (...) {
+            // SQLite rolled back already (after SQLITE_FULL, say): the error to report is
+            // the one that got us here.
+        }
         throw;
     }
+}
+
+// A query gives its rows but keeps no change, and leaves its reader as it found it: a DML
+// statement (DELETE ... RETURNING through fetch_all) changes nothing, as asap-protocol's
+// fetch_* close their connection without committing; a BEGIN, or a query that failed inside
+// one, is rolled back, or the reader would serve every later query from that transaction.
+SqlResult fetch_on(Connection& connection, const std::string& sql,
+                   const SqlParameters& parameters) {
+    if (is_dml(sql)) connection.execute("BEGIN");
+    return in_autocommit(connection, /*commit=*/false,
+                         [&] { return sqlite::run_sql(connection, sql, parameters); });
 }
 
 // A statement other than INSERT/UPDATE/DELETE/REPLACE (DDL, PRAGMA, VACUUM, BEGIN...) runs as
@@ -37,9 +53,8 @@ SqlResult fetch_on(Connection& connection, const std::string& sql,
 // asap-protocol's execute(), whatever it left open is committed.
 SqlResult execute_alone(Connection& connection, const std::string& sql,
                         const SqlParameters& parameters) {
-    SqlResult result = sqlite::run_sql(connection, sql, parameters);
-    if (connection.in_transaction()) connection.execute("COMMIT");
-    return result;
+    return in_autocommit(connection, /*commit=*/true,
+                         [&] { return sqlite::run_sql(connection, sql, parameters); });
 }
 
 }  // namespace
@@ -118,8 +133,10 @@ void SqliteRepository::script_queued(std::string script, Done<Nothing> done) {
     engine_->exclusive_queued(
         StoreOperation::Script, kWriteKey,
         [script = std::move(script)](Connection& c) {
-            sqlite::run_script(c, script);
-            if (c.in_transaction()) c.execute("COMMIT");
+            in_autocommit(c, /*commit=*/true, [&] {
+                sqlite::run_script(c, script);
+                return Nothing{};
+            });
         },
         std::move(done));
 }
@@ -149,7 +166,7 @@ void SqlSession::abandon() noexcept {
             std::lock_guard<std::mutex> lock(mutex_);
             if (ending_ || over_) return;
         }
-        push(End{false, [](Nothing, std::exception_ptr) {}});
+        push(End{false, [](Nothing, std::exception_ptr) {}, /*by_owner=*/false});
     } catch (...) {
         // Out of memory queueing the end: the session stays until its store is closed.
     }
@@ -177,14 +194,19 @@ void SqlSession::push(Command command) {
 }
 
 void SqlSession::refuse(Command& command, const std::exception_ptr& failure) noexcept {
-    // A statement fails with what ended the session early (its BEGIN failed, its store
-    // closed). Ending it again reports that failure only if no statement did: a caller that
-    // only began and ended learns of it there.
+    // A statement fails with what ended the session (its BEGIN failed, its store closed, or
+    // its owner ended it). An End reports that only if its owner has not learned it yet (from
+    // a statement, or an End that ran): a caller that only began and ended learns of a failed
+    // BEGIN there, and ending an ended session does nothing.
+    if (auto* end = std::get_if<End>(&command); end != nullptr && !end->by_owner) {
+        end->done(Nothing{}, nullptr);
+        return;
+    }
     bool report;
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        report = !std::holds_alternative<End>(command) || !failure_reported_;
-        failure_reported_ = true;
+        report = !std::holds_alternative<End>(command) || !owner_told_;
+        owner_told_ = true;
     }
     std::visit(
         [&](auto& refused) {
@@ -261,6 +283,7 @@ void SqlSession::serve(Connection& connection) {
                 std::lock_guard<std::mutex> lock(mutex_);
                 in_transaction_ = false;
                 over_ = true;
+                if (end.by_owner) owner_told_ = true;
             }
             end.done(Nothing{}, error);
             return;

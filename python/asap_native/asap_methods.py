@@ -11,15 +11,28 @@ subclass, asap's and yours, created before or after, runs on the native engine):
 - ``asap.auth.webauthn_store.SQLiteWebAuthnCredentialStore``: its four public methods.
 
 Each replacement keeps the original's signature, results and exceptions.
+
+The schema (``_ensure_schema``, asap's or a subclass's) is ensured once per instance, by one
+task at a time whatever thread or event loop it runs on: asap's own ``asyncio.Lock`` guarding
+it belongs to one loop, and handlers that run ``asyncio.run(...)`` on worker threads would
+otherwise race on it. A ``:memory:`` repository used before ``install()`` keeps its data: its
+aiosqlite connection's database is copied into the engine first.
+
+A subclass that overrides ``_connect`` (to set a PRAGMA on every connection, say) gets it:
+``execute``/``fetch_*``/``transaction`` then run through ``self._connect()`` as asap's base
+does (without group commit).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from asap_native.repository import Connection, Parameters, SQLiteRepository
+from asap_native.repository import Connection, Parameters, SQLiteRepository, _hold
 
 __all__ = ["REPOSITORY_METHODS", "WEBAUTHN_METHODS"]
 
@@ -27,6 +40,8 @@ __all__ = ["REPOSITORY_METHODS", "WEBAUTHN_METHODS"]
 # so the engine lives, and is closed, with the instance.
 _ENGINE = "_asap_native_engine"
 _SCHEMA_READY = "_asap_native_schema_ready"
+_SCHEMA_GATE = "_asap_native_schema_gate"
+_gate_lock = threading.Lock()
 
 
 def _engine(owner: Any) -> SQLiteRepository:
@@ -38,17 +53,54 @@ def _engine(owner: Any) -> SQLiteRepository:
     return engine
 
 
+async def _schema_once(owner: Any) -> None:
+    """Run ``owner._ensure_schema`` on the engine until it succeeds once; one caller at a time
+    (others, on any thread or loop, wait for it and look again)."""
+    while not owner.__dict__.get(_SCHEMA_READY):
+        with _gate_lock:
+            if owner.__dict__.get(_SCHEMA_READY):
+                return
+            running: concurrent.futures.Future[None] | None = owner.__dict__.get(_SCHEMA_GATE)
+            if running is None:
+                mine: concurrent.futures.Future[None] = concurrent.futures.Future()
+                owner.__dict__[_SCHEMA_GATE] = mine
+        if running is not None:
+            # Shielded: a waiter's cancellation must not cancel the others' wait.
+            await asyncio.shield(asyncio.wrap_future(running))
+            continue
+        try:
+            await _copy_memory_database(owner)
+            async with _engine(owner).connection() as conn:
+                await owner._ensure_schema(conn)
+                await conn.commit()
+            owner.__dict__[_SCHEMA_READY] = True
+        finally:
+            with _gate_lock:
+                del owner.__dict__[_SCHEMA_GATE]
+            mine.set_result(None)
+
+
+async def _copy_memory_database(owner: Any) -> None:
+    """A ``:memory:`` repository asap used before install() has its database in its own
+    aiosqlite connection: copy it into the engine (which starts empty)."""
+    persistent = owner.__dict__.get("_persistent_conn")
+    if persistent is None or not _engine(owner)._in_memory:
+        return
+    script = "\n".join([line async for line in persistent.iterdump()])
+    async with _engine(owner).connection() as conn:
+        await conn.executescript(script)
+
+
+def _connect_overridden(self: Any) -> bool:
+    return getattr(type(self), "_connect", _connect) is not _connect
+
+
 # ---- AsyncSqliteRepository --------------------------------------------------------------------
-
-
-async def _ensure_initialized(self: Any) -> None:
-    if not self._initialized:
-        async with self._connect():  # runs self._ensure_schema(conn), overrides included
-            pass
 
 
 async def _acquire_connection(self: Any) -> Connection:
     """A connection on this repository's engine (close it with ``_release_connection``)."""
+    await _schema_once(self)
     return _engine(self).connection()
 
 
@@ -60,6 +112,7 @@ async def _release_connection(self: Any, conn: Connection) -> None:
 @asynccontextmanager
 async def _connect(self: Any) -> AsyncIterator[Connection]:
     """A connection with the schema ensured; closed (uncommitted work rolled back) after."""
+    await _schema_once(self)
     conn = _engine(self).connection()
     try:
         await self._ensure_schema(conn)
@@ -68,28 +121,55 @@ async def _connect(self: Any) -> AsyncIterator[Connection]:
         await conn.close()
 
 
-async def execute(self: Any, sql: str, params: Parameters = ()) -> int:
+async def execute(self: Any, sql: str, params: Parameters | None = ()) -> int:
     """Run a write query; commit; return the affected row count (group-committed natively)."""
-    await _ensure_initialized(self)
+    if _connect_overridden(self):
+        async with self._connect() as conn:
+            cursor = await conn.execute(sql, params)
+            await conn.commit()
+            return cursor.rowcount if cursor.rowcount is not None else 0
+    await _schema_once(self)
     return await _engine(self).execute(sql, params)
 
 
-async def fetch_all(self: Any, sql: str, params: Parameters = ()) -> list[tuple[Any, ...]]:
+async def fetch_all(self: Any, sql: str, params: Parameters | None = ()) -> list[tuple[Any, ...]]:
     """Run a read query; return all rows as tuples."""
-    await _ensure_initialized(self)
+    if _connect_overridden(self):
+        async with self._connect() as conn:
+            cursor = await conn.execute(sql, params)
+            return [tuple(row) for row in await cursor.fetchall()]
+    await _schema_once(self)
     return await _engine(self).fetch_all(sql, params)
 
 
-async def fetch_one(self: Any, sql: str, params: Parameters = ()) -> tuple[Any, ...] | None:
+async def fetch_one(self: Any, sql: str, params: Parameters | None = ()) -> tuple[Any, ...] | None:
     """Run a read query; return the first row as a tuple, or ``None``."""
-    await _ensure_initialized(self)
+    if _connect_overridden(self):
+        async with self._connect() as conn:
+            cursor = await conn.execute(sql, params)
+            row = await cursor.fetchone()
+            return tuple(row) if row else None
+    await _schema_once(self)
     return await _engine(self).fetch_one(sql, params)
 
 
 @asynccontextmanager
 async def transaction(self: Any) -> AsyncIterator[Connection]:
     """Yield one connection inside BEGIN IMMEDIATE/COMMIT; ROLLBACK on any exception."""
-    await _ensure_initialized(self)
+    if _connect_overridden(self):
+        _engine(self)._refuse_wait("transaction()")
+        async with self._connect() as conn:
+            await conn.execute("BEGIN IMMEDIATE")
+            if isinstance(conn, Connection) and conn._session is not None:
+                _hold(conn, conn._session, True)  # a transaction(), as execute() sees it
+            try:
+                yield conn
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()
+                raise
+        return
+    await _schema_once(self)
     async with _engine(self).transaction() as conn:
         yield conn
 
@@ -109,13 +189,8 @@ REPOSITORY_METHODS: dict[str, Any] = {
 
 
 async def _webauthn_engine(self: Any) -> SQLiteRepository:
-    engine = _engine(self)
-    if not self.__dict__.get(_SCHEMA_READY):  # asap runs it on every call; once is enough
-        async with engine.connection() as conn:
-            await self._ensure_schema(conn)
-            await conn.commit()
-        self.__dict__[_SCHEMA_READY] = True
-    return engine
+    await _schema_once(self)  # asap runs it on every call; once is enough
+    return _engine(self)
 
 
 async def save_credential(

@@ -1,6 +1,10 @@
 #include "repository.hpp"
 
+#include <pybind11/stl.h>
+
+#include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "arguments.hpp"
 #include "asap_native/sqlite_repository.hpp"
@@ -15,26 +19,33 @@ namespace py = pybind11;
 namespace asap_native::bindings {
 namespace {
 
+// The caller's last inserted rowid, for a statement's lastrowid (see SqlParameters).
+using LastRowid = std::optional<std::int64_t>;
+
 // The repository binding: sync calls, queued calls and sessions.
 class NativeRepository : public NativeStore<SqliteRepository> {
 public:
     using NativeStore::NativeStore;
 
     py::object execute(const std::string& sql, py::handle parameters) {
-        const SqlParameters values = sql_parameters(parameters);
-        return to_python(without_gil([&] { return store_->execute(sql, values); }));
+        const SqlParameters values = sql_parameters(parameters, sql);
+        return to_python_now(without_gil([&] { return store_->execute(sql, values); }));
     }
     py::object fetch(const std::string& sql, py::handle parameters) {
-        const SqlParameters values = sql_parameters(parameters);
-        return to_python(without_gil([&] { return store_->fetch(sql, values); }));
+        const SqlParameters values = sql_parameters(parameters, sql);
+        return to_python_now(without_gil([&] { return store_->fetch(sql, values); }));
     }
-    std::uint64_t execute_queued(std::string sql, py::handle parameters, LoopQueue& queue) {
-        return queue.submit<SqlResult>([&, values = sql_parameters(parameters)](auto done) mutable {
+    std::uint64_t execute_queued(std::string sql, py::handle parameters, LastRowid lastrowid,
+                                 LoopQueue& queue) {
+        SqlParameters values = sql_parameters(parameters, sql, lastrowid);
+        return queue.submit<SqlResult>([&](auto done) {
             store_->execute_queued(std::move(sql), std::move(values), std::move(done));
         });
     }
-    std::uint64_t fetch_queued(std::string sql, py::handle parameters, LoopQueue& queue) {
-        return queue.submit<SqlResult>([&, values = sql_parameters(parameters)](auto done) mutable {
+    std::uint64_t fetch_queued(std::string sql, py::handle parameters, LastRowid lastrowid,
+                               LoopQueue& queue) {
+        SqlParameters values = sql_parameters(parameters, sql, lastrowid);
+        return queue.submit<SqlResult>([&](auto done) {
             store_->fetch_queued(std::move(sql), std::move(values), std::move(done));
         });
     }
@@ -48,10 +59,10 @@ public:
 };
 
 std::uint64_t session_run_queued(SqlSession& session, std::string sql, py::handle parameters,
-                                 LoopQueue& queue) {
-    return queue.submit<SqlResult>([&, values = sql_parameters(parameters)](auto done) mutable {
-        session.run_queued(std::move(sql), std::move(values), std::move(done));
-    });
+                                 LastRowid lastrowid, LoopQueue& queue) {
+    SqlParameters values = sql_parameters(parameters, sql, lastrowid);
+    return queue.submit<SqlResult>(
+        [&](auto done) { session.run_queued(std::move(sql), std::move(values), std::move(done)); });
 }
 
 }  // namespace
@@ -67,16 +78,16 @@ void register_repository(py::module_& m) {
         .def("execute", &NativeRepository::execute, py::arg("sql"), py::arg("parameters"))
         .def("fetch", &NativeRepository::fetch, py::arg("sql"), py::arg("parameters"))
         .def("execute_queued", &NativeRepository::execute_queued, py::arg("sql"),
-             py::arg("parameters"), py::arg("queue"))
+             py::arg("parameters"), py::arg("lastrowid"), py::arg("queue"))
         .def("fetch_queued", &NativeRepository::fetch_queued, py::arg("sql"), py::arg("parameters"),
-             py::arg("queue"))
+             py::arg("lastrowid"), py::arg("queue"))
         .def("script_queued", &NativeRepository::script_queued, py::arg("script"), py::arg("queue"))
         .def("open_session", &NativeRepository::open_session, py::arg("begin"));
 
     py::class_<SqlSession, std::shared_ptr<SqlSession>>(
         m, "NativeSession", "A repository's writer connection, held across several calls.")
         .def("run_queued", &session_run_queued, py::arg("sql"), py::arg("parameters"),
-             py::arg("queue"))
+             py::arg("lastrowid"), py::arg("queue"))
         .def(
             "script_queued",
             [](SqlSession& session, std::string script, LoopQueue& queue) {

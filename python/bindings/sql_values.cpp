@@ -1,5 +1,8 @@
 #include "sql_values.hpp"
 
+#include <cctype>
+#include <string_view>
+
 #include "arguments.hpp"
 
 namespace py = pybind11;
@@ -78,10 +81,35 @@ SqlValue parameter_value(PyObject* value, std::size_t position) {
                             Py_TYPE(value)->tp_name + "' is not supported");
 }
 
+// A character SQLite allows in a parameter name after its prefix (tokenize.c's IdChar).
+bool name_char(char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x80 || std::isalnum(byte) != 0 || c == '_' || c == '$';
+}
+
+// False when `sql` cannot have a parameter named `name` (":name", "@name", "$name", "#name"):
+// sqlite3 looks up only the names a statement has, so the values of other keys are never
+// converted (nor their adapters called). True may be wrong the other way (the text inside a
+// string literal, say): that value is converted for nothing.
+bool may_name(std::string_view sql, std::string_view name) {
+    if (name.empty()) return false;
+    for (std::size_t at = sql.find(name, 1); at != std::string_view::npos;
+         at = sql.find(name, at + 1)) {
+        const char prefix = sql[at - 1];
+        const std::size_t end = at + name.size();
+        if ((prefix == ':' || prefix == '@' || prefix == '$' || prefix == '#') &&
+            (end == sql.size() || !name_char(sql[end])))
+            return true;
+    }
+    return false;
+}
+
 }  // namespace
 
-SqlParameters sql_parameters(py::handle parameters) {
+SqlParameters sql_parameters(py::handle parameters, std::string_view sql,
+                             std::optional<std::int64_t> last_insert_rowid) {
     SqlParameters out;
+    out.last_insert_rowid = last_insert_rowid;
     PyObject* object = parameters.ptr();
     if (PyDict_Check(object)) {
         out.by_name = true;
@@ -92,14 +120,17 @@ SqlParameters sql_parameters(py::handle parameters) {
         while (PyDict_Next(object, &position, &key, &value)) {
             ++index;
             if (!PyUnicode_Check(key)) continue;  // sqlite3 looks names up as str
+            std::string name = any_text(key, "parameter name");
+            if (!may_name(sql, name)) continue;
             Py_INCREF(value);
             py::object held = py::reinterpret_steal<py::object>(value);
-            out.named.emplace(any_text(key, "parameter name"), parameter_value(value, index));
+            SqlValue converted = parameter_value(value, index);
+            out.named.emplace(std::move(name), std::move(converted));
         }
         return out;
     }
-    if (PyTuple_Check(object) || PyList_Check(object) ||
-        (PySequence_Check(object) && !PyUnicode_Check(object) && !PyBytes_Check(object))) {
+    // As sqlite3: any sequence that is not a dict binds by position (a str or bytes too).
+    if (PyTuple_Check(object) || PyList_Check(object) || PySequence_Check(object)) {
         const Py_ssize_t size = PySequence_Size(object);
         if (size < 0) throw py::error_already_set();
         out.positional.reserve(static_cast<std::size_t>(size));
@@ -116,8 +147,9 @@ SqlParameters sql_parameters(py::handle parameters) {
 py::object to_python(const SqlResult& result) {
     py::tuple columns(result.columns.size());
     for (std::size_t i = 0; i < result.columns.size(); ++i) columns[i] = py::str(result.columns[i]);
-    py::list rows(result.rows.size());
-    for (std::size_t r = 0; r < result.rows.size(); ++r) {
+    py::list rows;
+    py::object undecodable = py::none();
+    for (std::size_t r = 0; r < result.rows.size() && undecodable.is_none(); ++r) {
         const auto& row = result.rows[r];
         py::tuple values(row.size());
         for (std::size_t c = 0; c < row.size(); ++c) {
@@ -131,12 +163,16 @@ py::object to_python(const SqlResult& result) {
                     text->data(), static_cast<Py_ssize_t>(text->size()), "strict");
                 if (decoded == nullptr) {
                     PyErr_Clear();
-                    // Python's sqlite3 says so at fetch time, with the same class and words.
-                    PyErr_SetString(Sqlite3Module::get().operational_error,
-                                    ("Could not decode to UTF-8 column '" + result.columns[c] +
-                                     "' with text '" + text->substr(0, 64) + "'")
-                                        .c_str());
-                    throw py::error_already_set();
+                    // Python's sqlite3 says so when this row is fetched, with the same class
+                    // and words (%s decodes with errors="replace" and stops at a NUL, as there).
+                    PyObject* message =
+                        PyUnicode_FromFormat("Could not decode to UTF-8 column '%s' with text '%s'",
+                                             result.columns[c].c_str(), text->c_str());
+                    if (message == nullptr) throw py::error_already_set();
+                    undecodable =
+                        py::reinterpret_borrow<py::object>(Sqlite3Module::get().operational_error)(
+                            py::reinterpret_steal<py::object>(message));
+                    break;
                 }
                 values[c] = py::reinterpret_steal<py::object>(decoded);
             } else if (const auto* blob = std::get_if<SqlBlob>(&value)) {
@@ -145,9 +181,20 @@ py::object to_python(const SqlResult& result) {
                 values[c] = py::none();
             }
         }
-        rows[r] = std::move(values);
+        if (undecodable.is_none()) rows.append(std::move(values));
     }
-    return py::make_tuple(std::move(columns), std::move(rows), result.rowcount, result.lastrowid);
+    return py::make_tuple(std::move(columns), std::move(rows), result.rowcount, result.lastrowid,
+                          std::move(undecodable));
+}
+
+py::object to_python_now(const SqlResult& result) {
+    py::object raw = to_python(result);
+    py::object undecodable = raw[py::int_(4)];
+    if (!undecodable.is_none()) {
+        PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(undecodable.ptr())), undecodable.ptr());
+        throw py::error_already_set();
+    }
+    return raw;
 }
 
 }  // namespace asap_native::bindings

@@ -1,8 +1,13 @@
-// sqlite::Connection: opening, executing, the statement cache and error translation.
+// sqlite::Connection: opening, executing, the statement caches (the library's, and the bounded
+// one for user SQL), last_insert_rowid, in_transaction and error translation.
 #include "asap_native/sqlite/connection.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "../test_support.hpp"
 #include "asap_native/errors.hpp"
@@ -72,6 +77,158 @@ TEST(Connection, OpeningADirectoryIsCantOpen) {
         EXPECT_EQ(e.kind(), StoreErrorKind::CantOpen);
         EXPECT_EQ(e.sqlite_code() & 0xff, SQLITE_CANTOPEN);
     }
+}
+
+// The cache's capacity, as Python's sqlite3 bounds its own statement cache.
+constexpr int kUserStatements = 128;
+
+std::string numbered_select(int number) { return "SELECT " + std::to_string(number); }
+
+TEST(ConnectionUserStatements, TheSameSqlGivesTheSameStatement) {
+    Connection c(":memory:", {});
+    const auto first = c.user_statement("SELECT 1");
+    EXPECT_EQ(c.user_statement("SELECT 1"), first);
+    EXPECT_NE(c.user_statement("SELECT 2"), first);
+    EXPECT_NE(c.user_statement("SELECT 1 "), first);  // cached by its exact text
+}
+
+TEST(ConnectionUserStatements, AreKeptApartFromTheLibrarysStatements) {
+    Connection c(":memory:", {});
+    Statement& library = c.statement("SELECT 1");
+    EXPECT_NE(c.user_statement("SELECT 1").get(), &library);
+    for (int i = 0; i < 2 * kUserStatements; ++i) c.user_statement(numbered_select(i));
+    // User statements never push the library's own out of their cache.
+    EXPECT_EQ(&c.statement("SELECT 1"), &library);
+}
+
+TEST(ConnectionUserStatements, HoldTheMostRecentlyUsed128) {
+    Connection c(":memory:", {});
+    // A held statement's use_count() is 2 while the cache holds it too, 1 once it is dropped.
+    const auto oldest = c.user_statement(numbered_select(0));
+    for (int i = 1; i < kUserStatements; ++i) c.user_statement(numbered_select(i));
+    EXPECT_EQ(oldest.use_count(), 2) << "dropped before the cache was full";
+    c.user_statement(numbered_select(kUserStatements));
+    EXPECT_EQ(oldest.use_count(), 1) << "the least recently used was not dropped";
+    // Asked for again, it is prepared afresh.
+    EXPECT_NE(c.user_statement(numbered_select(0)), oldest);
+}
+
+TEST(ConnectionUserStatements, UsingAStatementKeepsItCached) {
+    Connection c(":memory:", {});
+    const auto kept = c.user_statement(numbered_select(0));
+    const auto dropped = c.user_statement(numbered_select(1));
+    for (int i = 2; i < kUserStatements; ++i) c.user_statement(numbered_select(i));
+    EXPECT_EQ(c.user_statement(numbered_select(0)), kept);  // now the most recently used
+    c.user_statement(numbered_select(kUserStatements));
+    EXPECT_EQ(kept.use_count(), 2);
+    EXPECT_EQ(dropped.use_count(), 1);
+}
+
+TEST(ConnectionUserStatements, ADroppedStatementStillWorksForWhoeverHoldsIt) {
+    Connection c(":memory:", {});
+    const auto held = c.user_statement("SELECT 'held'");
+    for (int i = 0; i < kUserStatements; ++i) c.user_statement(numbered_select(i));
+    ASSERT_EQ(held.use_count(), 1);
+    Statement::Use use(*held);
+    ASSERT_TRUE(held->step());
+    EXPECT_EQ(held->column_text(0), "held");
+}
+
+TEST(ConnectionUserStatements, AStatementMayOutliveItsConnection) {
+    Connection(":memory:", {}).execute("SELECT 1");  // SQLite's one-time set-up, done
+    const sqlite3_int64 before = sqlite3_memory_used();
+    std::shared_ptr<Statement> held;
+    sqlite3_int64 while_held = 0;
+    {
+        Connection c(":memory:", {});
+        held = c.user_statement("SELECT 1");
+        while_held = sqlite3_memory_used();
+    }
+    if (while_held == 0) GTEST_SKIP() << "this SQLite keeps no memory statistics";
+    EXPECT_GT(while_held, before);
+    // The connection waits, closed, for its last statement: then both are freed.
+    EXPECT_GT(sqlite3_memory_used(), before);
+    held.reset();
+    EXPECT_EQ(sqlite3_memory_used(), before);
+}
+
+TEST(ConnectionUserStatements, SqlThatDoesNotPrepareIsNotCached) {
+    Connection c(":memory:", {});
+    EXPECT_THROW(c.user_statement("SELECT * FROM later"), StoreError);
+    c.execute("CREATE TABLE later (x)");
+    const auto statement = c.user_statement("SELECT * FROM later");
+    Statement::Use use(*statement);
+    EXPECT_FALSE(statement->step());
+}
+
+TEST(ConnectionUserStatements, AStatementInvalidatedByASchemaChangeStillWorks) {
+    TempDir dir;
+    const std::string path = dir.file("schema.db");
+    Connection c(path, {});
+    c.execute("CREATE TABLE t (x); INSERT INTO t VALUES (1)");
+    const auto statement = c.user_statement("SELECT count(*) FROM t");
+    const auto count = [&] {
+        Statement::Use use(*statement);
+        EXPECT_TRUE(statement->step());
+        return statement->column_int64(0);
+    };
+    EXPECT_EQ(count(), 1);
+    c.execute("CREATE INDEX t_x ON t (x); INSERT INTO t VALUES (2)");
+    EXPECT_EQ(c.user_statement("SELECT count(*) FROM t"), statement);
+    EXPECT_EQ(count(), 2);
+    // A change made by another connection invalidates it too.
+    asap_native::testing::RawDb(path).exec(
+        "ALTER TABLE t ADD COLUMN y; INSERT INTO t VALUES (3, 3)");
+    EXPECT_EQ(count(), 3);
+    // Its table dropped, it fails; recreated, it works again.
+    c.execute("DROP TABLE t");
+    {
+        Statement::Use use(*statement);
+        EXPECT_THROW(statement->step(), StoreError);
+    }
+    c.execute("CREATE TABLE t (z)");
+    EXPECT_EQ(count(), 0);
+}
+
+TEST(Connection, LastInsertRowidIsThisConnectionsLatestInsert) {
+    TempDir dir;
+    const std::string path = dir.file("rowid.db");
+    Connection c(path, {});
+    EXPECT_EQ(c.last_insert_rowid(), 0);
+    c.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, x)");
+    c.execute("INSERT INTO t (id, x) VALUES (7, 'a')");
+    EXPECT_EQ(c.last_insert_rowid(), 7);
+    c.execute("INSERT INTO t (x) VALUES ('b'), ('c')");
+    EXPECT_EQ(c.last_insert_rowid(), 9);
+    c.execute("UPDATE t SET x = 'd'; DELETE FROM t WHERE id = 9");
+    EXPECT_EQ(c.last_insert_rowid(), 9);
+    // Another connection's inserts are its own.
+    Connection other(path, {});
+    other.execute("INSERT INTO t (id, x) VALUES (100, 'e')");
+    EXPECT_EQ(other.last_insert_rowid(), 100);
+    EXPECT_EQ(c.last_insert_rowid(), 9);
+}
+
+TEST(Connection, InTransactionFollowsBeginCommitRollbackAndSavepoints) {
+    Connection c(":memory:", {});
+    c.execute("CREATE TABLE t (x)");
+    EXPECT_FALSE(c.in_transaction());
+    c.execute("BEGIN");
+    EXPECT_TRUE(c.in_transaction());
+    c.execute("INSERT INTO t VALUES (1)");
+    c.execute("COMMIT");
+    EXPECT_FALSE(c.in_transaction());
+    c.execute("BEGIN IMMEDIATE");
+    EXPECT_TRUE(c.in_transaction());
+    c.execute("ROLLBACK");
+    EXPECT_FALSE(c.in_transaction());
+    c.execute("SAVEPOINT s");  // outside a transaction, a savepoint begins one
+    EXPECT_TRUE(c.in_transaction());
+    c.execute("RELEASE s");
+    EXPECT_FALSE(c.in_transaction());
+    // A statement that fails in autocommit mode leaves no transaction behind.
+    EXPECT_THROW(c.execute("INSERT INTO missing VALUES (1)"), StoreError);
+    EXPECT_FALSE(c.in_transaction());
 }
 
 TEST(ThrowSqliteError, UsesTheExtendedCodeOfTheConnection) {

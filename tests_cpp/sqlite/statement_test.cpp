@@ -86,5 +86,15 @@ TEST_F(StatementTest, BindingOutOfRangeIsAStoreError) {
     }
 }
 
+TEST_F(StatementTest, KeepsItsTailWhateverBecomesOfTheSqlItWasPreparedFrom) {
+    // A cached statement outlives the text it was first prepared from.
+    std::string sql = "SELECT 1; -- and then";
+    Statement statement(c_.handle(), sql);
+    sql.assign(sql.size(), 'x');
+    sql.clear();
+    sql.shrink_to_fit();
+    EXPECT_EQ(statement.tail(), " -- and then");
+}
+
 }  // namespace
 }  // namespace asap_native::sqlite

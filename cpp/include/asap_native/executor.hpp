@@ -82,6 +82,9 @@ public:
         submit(key, std::move(job), Kind::Exclusive);
     }
 
+    /// Stops accepting jobs: submitting then throws StoreError(Closed). Jobs queued already
+    /// still run; shutdown() waits for them.
+    void stop_accepting();
     /// Stops accepting jobs, waits until every queued job has completed, joins the threads.
     void shutdown();
 
@@ -112,6 +115,14 @@ private:
         std::mutex join_mutex;  // held by the one shutdown() call that joins the threads
     };
 
+    // The state whose threads run in this process, or null (none started, or a forked
+    // child's inherited state, whose threads are the parent's).
+    State* live_state() {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (!state_ || state_->generation != process_generation()) return nullptr;
+        return state_.get();
+    }
+
     State& current_state() {
         std::lock_guard<std::mutex> lock(state_mutex_);
         if (state_->generation != process_generation()) {
@@ -137,8 +148,9 @@ private:
     void submit(const std::string& key, Job<Connection> job, Kind kind);
     void writer_loop(State& state);
     void reader_loop(State& state);
-    void run_alone(Job<Connection>& job, Kind kind) {
-        std::exception_ptr error;
+    // Runs a job outside any group commit; returns its error (null on success). The caller
+    // completes it.
+    std::exception_ptr run_alone(Job<Connection>& job, Kind kind) {
         try {
             auto work = [&](Connection& connection) { job.run(connection); };
             if (kind == Kind::Exclusive)
@@ -146,9 +158,9 @@ private:
             else
                 database_.with_reader(work);
         } catch (...) {
-            error = std::current_exception();
+            return std::current_exception();
         }
-        job.complete(error);
+        return nullptr;
     }
     void finish_writes(State& state, std::vector<Queued>& writes);
     void forget_pending(State& state, const std::string& key);
@@ -233,10 +245,13 @@ void Executor<Database>::writer_loop(State& state) {
             // those writes first.
             if (!writes.empty()) finish_writes(state, writes);
             if (item.kind == Kind::Exclusive) {
-                run_alone(item.job, Kind::Exclusive);
+                const std::exception_ptr error = run_alone(item.job, Kind::Exclusive);
+                // Its key is forgotten before it completes, as a write's is: a read submitted
+                // once it completed has nothing to wait for on this thread.
                 forget_pending(state, item.key);
+                item.job.complete(error);
             } else {
-                run_alone(item.job, Kind::Read);
+                item.job.complete(run_alone(item.job, Kind::Read));
             }
         }
         if (!writes.empty()) finish_writes(state, writes);
@@ -259,18 +274,26 @@ void Executor<Database>::reader_loop(State& state) {
             item = std::move(state.reader_queue.front());
             state.reader_queue.pop_front();
         }
-        run_alone(item.job, Kind::Read);
+        item.job.complete(run_alone(item.job, Kind::Read));
     }
 }
 
 template <typename Database>
-void Executor<Database>::shutdown() {
-    State* state;
+void Executor<Database>::stop_accepting() {
+    State* state = live_state();
+    if (state == nullptr) return;
     {
-        std::lock_guard<std::mutex> lock(state_mutex_);
-        if (!state_ || state_->generation != process_generation()) return;
-        state = state_.get();
+        std::lock_guard<std::mutex> lock(state->mutex);
+        state->stopping = true;
     }
+    state->reader_ready.notify_all();
+    state->writer_ready.notify_all();
+}
+
+template <typename Database>
+void Executor<Database>::shutdown() {
+    State* state = live_state();
+    if (state == nullptr) return;
     bool own_thread;
     {
         std::lock_guard<std::mutex> lock(state->mutex);

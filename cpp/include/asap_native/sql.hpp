@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,6 +26,10 @@ struct SqlParameters {
     std::vector<SqlValue> positional;
     std::map<std::string, SqlValue> named;
     bool by_name = false;
+    /// The last inserted rowid of the caller's own connection, when the caller keeps one:
+    /// set on the connection before the statement runs, so that the statement's lastrowid is
+    /// what a connection of the caller's alone would report (connections here are shared).
+    std::optional<std::int64_t> last_insert_rowid;
 };
 
 /// What running one statement gave: its columns and rows (SELECT), the rows it changed and the

@@ -109,6 +109,7 @@ private:
     struct End {
         bool commit;
         Done<Nothing> done;
+        bool by_owner = true;  // false for abandon(): nobody learns anything from it
     };
     using Command = std::variant<Statement, Script, End>;
 
@@ -130,8 +131,8 @@ private:
     bool ending_ = false;  // an End is queued: later commands are refused
     bool over_ = false;    // serve() returned, or never will
     bool in_transaction_ = false;
-    std::exception_ptr failure_;     // why serving ended early, for commands queued after
-    bool failure_reported_ = false;  // a command was told of failure_
+    std::exception_ptr failure_;  // why serving ended early, for commands queued after
+    bool owner_told_ = false;     // the owner learned how it ended: its End ran, or was refused
 };
 
 }  // namespace asap_native

@@ -39,6 +39,7 @@ public:
     explicit StoreEngine(Open&& open)
         : database_(std::forward<Open>(open)(stats_)), executor_(*database_, 0, 1024, &stats_) {}
     ~StoreEngine() {
+        executor_.stop_accepting();
         run_close_hooks();
         executor_.shutdown();
     }
@@ -86,16 +87,20 @@ public:
         return stats_.measure(operation, std::forward<Work>(work));
     }
 
-    /// Runs `hook` when the engine closes, before queued work is waited for: for work that
-    /// would otherwise wait for its owner forever (a session holding the writer connection).
+    /// Runs `hook` when the engine closes, once it accepts no more work and before queued work
+    /// is waited for: for work that would otherwise wait for its owner forever (a session
+    /// holding the writer connection).
     void on_close(std::function<void()> hook) {
         std::lock_guard<std::mutex> lock(hooks_mutex_);
         close_hooks_.push_back(std::move(hook));
     }
 
-    /// Runs the close hooks, waits for queued work, then closes every connection; later calls
-    /// throw StoreError(Closed).
+    /// Stops accepting work, runs the close hooks, waits for queued work, then closes every
+    /// connection; later calls throw StoreError(Closed).
     void close() {
+        // Refused before the hooks run: work queued while they ran (a session opened by another
+        // thread) would come after them, with nothing left to end it.
+        executor_.stop_accepting();
         run_close_hooks();
         executor_.shutdown();
         database_->close();

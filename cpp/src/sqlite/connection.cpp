@@ -114,6 +114,10 @@ std::shared_ptr<Statement> Connection::user_statement(const std::string& sql) {
 
 std::int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
+void Connection::set_last_insert_rowid(std::int64_t rowid) {
+    sqlite3_set_last_insert_rowid(db_, rowid);
+}
+
 bool Connection::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 std::int64_t Connection::changes() const { return sqlite3_changes64(db_); }

@@ -11,7 +11,8 @@
 namespace asap_native::sqlite {
 namespace {
 
-// True when `text` holds only white space and comments.
+// True when `text` holds only white space and comments (a ';' is another statement, as
+// Python's sqlite3 sees it).
 bool only_comments(std::string_view text) {
     std::size_t i = 0;
     while (i < text.size()) {
@@ -24,8 +25,6 @@ bool only_comments(std::string_view text) {
             const std::size_t end = text.find("*/", i + 2);
             if (end == std::string_view::npos) return true;  // SQLite ignores it too
             i = end + 2;
-        } else if (text[i] == ';') {
-            ++i;
         } else {
             return false;
         }
@@ -58,9 +57,10 @@ void bind_parameters(Statement& statement, const SqlParameters& parameters) {
                                     " has no name, but you supplied a dictionary (which has only "
                                     "names).");
             auto found = parameters.named.find(std::string(name.substr(1)));
+            // sqlite3 names it with a colon whatever its prefix (`@name`, `$name`).
             if (found == parameters.named.end())
-                throw SqlUsageError("You did not supply a value for binding parameter " +
-                                    std::string(name) + ".");
+                throw SqlUsageError("You did not supply a value for binding parameter :" +
+                                    std::string(name.substr(1)) + ".");
             bind_value(statement, index, found->second);
         }
         return;
@@ -97,11 +97,17 @@ SqlResult run_sql(Connection& connection, const std::string& sql, const SqlParam
         throw SqlUsageError("You can only execute one statement at a time.");
     Statement::Use use(*statement);
     bind_parameters(*statement, parameters);
+    if (parameters.last_insert_rowid)
+        connection.set_last_insert_rowid(*parameters.last_insert_rowid);
+    // Columns are read after the first step: a cached statement whose tables changed since it
+    // was prepared (ALTER TABLE, here or on another connection) is prepared again by that
+    // step, and only then describes the tables as they are.
+    bool has_row = statement->step();
     SqlResult result;
     const int columns = statement->column_count();
     result.columns.reserve(static_cast<std::size_t>(columns));
     for (int i = 0; i < columns; ++i) result.columns.emplace_back(statement->column_name(i));
-    while (statement->step()) {
+    for (; has_row; has_row = statement->step()) {
         std::vector<SqlValue> row;
         row.reserve(static_cast<std::size_t>(columns));
         for (int i = 0; i < columns; ++i) row.push_back(column_value(*statement, i));

@@ -15,7 +15,8 @@ Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
         stmt_ = nullptr;
         throw_sqlite_error(db, rc, "prepare");
     }
-    if (tail != nullptr) tail_ = sql.substr(static_cast<std::size_t>(tail - sql.data()));
+    if (tail != nullptr)
+        tail_ = std::string(sql.substr(static_cast<std::size_t>(tail - sql.data())));
 }
 
 Statement::~Statement() { sqlite3_finalize(stmt_); }

@@ -52,6 +52,8 @@ public:
     std::shared_ptr<Statement> user_statement(const std::string& sql);
     /// sqlite3_last_insert_rowid(): the rowid of the latest successful INSERT.
     std::int64_t last_insert_rowid() const;
+    /// sqlite3_set_last_insert_rowid(): what last_insert_rowid() reports until the next INSERT.
+    void set_last_insert_rowid(std::int64_t rowid);
     /// True while a transaction is open (sqlite3_get_autocommit() is 0).
     bool in_transaction() const;
     /// Rows changed by the most recent INSERT, UPDATE or DELETE.

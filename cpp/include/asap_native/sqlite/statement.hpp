@@ -14,7 +14,7 @@ namespace asap_native::sqlite {
 /// (or use a Statement::Use guard) between executions.
 class Statement {
 public:
-    /// Prepares the first statement of `sql`; what follows it is kept as tail().
+    /// Prepares the first statement of `sql`; a copy of what follows it is kept as tail().
     Statement(sqlite3* db, std::string_view sql);
     ~Statement();
     Statement(const Statement&) = delete;
@@ -87,7 +87,8 @@ public:
 private:
     sqlite3* db_;
     sqlite3_stmt* stmt_ = nullptr;
-    std::string_view tail_;
+    // A copy: a cached statement outlives the text it was prepared from.
+    std::string tail_;
 };
 
 }  // namespace asap_native::sqlite
