@@ -108,20 +108,6 @@ std::string new_event_id() {
 
 namespace {
 
-void record_on(sqlite::Connection& connection, const UsageEvent& event) {
-    validate_usage_event(event);
-    const std::string id = new_event_id();
-    const std::string metrics = usage_metrics_to_json(event.metrics);
-    sqlite::Statement::Use insert(connection.statement(kInsert));
-    insert->bind_no_copy(1, id);
-    insert->bind_no_copy(2, event.task_id);
-    insert->bind_no_copy(3, event.agent_id);
-    insert->bind_no_copy(4, event.consumer_id);
-    insert->bind_no_copy(5, metrics);
-    insert->bind_no_copy(6, event.timestamp);
-    insert->run();
-}
-
 // Binds a window query's parameters; `text` holds the ranges bound without a copy.
 void bind_window(sqlite::Statement& select, bool by_key, const std::string& agent_id,
                  InstantMicros start, InstantMicros end, QueryPage page, TextRanges& text) {
@@ -189,24 +175,41 @@ StoredCounters counters_of_row(sqlite::Connection& connection, std::string_view 
     return StoredCounters{column(0), column(1), column(2), column(3)};
 }
 
+}  // namespace
+
+void SqliteMeteringSql::record(sqlite::Connection& connection, const UsageEvent& event) {
+    validate_usage_event(event);
+    const std::string id = new_event_id();
+    const std::string metrics = usage_metrics_to_json(event.metrics);
+    sqlite::Statement::Use insert(connection.statement(kInsert));
+    insert->bind_no_copy(1, id);
+    insert->bind_no_copy(2, event.task_id);
+    insert->bind_no_copy(3, event.agent_id);
+    insert->bind_no_copy(4, event.consumer_id);
+    insert->bind_no_copy(5, metrics);
+    insert->bind_no_copy(6, event.timestamp);
+    insert->run();
+}
+
 // A window through the instant index while the file has it, else through asap-protocol's.
-std::vector<UsageEvent> query_with_plan(sqlite::Connection& connection, std::atomic<bool>& by_key,
-                                        const std::string& agent_id, InstantMicros start,
-                                        InstantMicros end, QueryPage page) {
-    if (!by_key.load(std::memory_order_relaxed))
+std::vector<UsageEvent> SqliteMeteringSql::query(sqlite::Connection& connection,
+                                                 const std::string& agent_id, InstantMicros start,
+                                                 InstantMicros end, QueryPage page) const {
+    if (!by_key->load(std::memory_order_relaxed))
         return query_on(connection, false, agent_id, start, end, page);
     try {
         return query_on(connection, true, agent_id, start, end, page);
     } catch (const StoreError& error) {
         // The instant index was dropped since the store opened.
         if (std::string_view(error.what()).find("no such index") == std::string_view::npos) throw;
-        by_key.store(false);
+        by_key->store(false);
         return query_on(connection, false, agent_id, start, end, page);
     }
 }
 
-UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& agent_id,
-                            const std::string& period) {
+UsageAggregate SqliteMeteringSql::aggregate(sqlite::Connection& connection,
+                                            const std::string& agent_id,
+                                            const std::string& period) {
     validate_query(agent_id, QueryPage{});
     sqlite::Statement::Use select(connection.statement(kAggregateRows));
     select->bind_no_copy(1, agent_id);
@@ -240,43 +243,25 @@ UsageAggregate aggregate_on(sqlite::Connection& connection, const std::string& a
     return total;
 }
 
-}  // namespace
-
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options,
                                          MeteringOptions metering)
     : SqliteMeteringStore(open_sqlite_engine(path, options), metering) {}
 
 SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
                                          MeteringOptions metering)
-    : SqliteStore(std::move(engine), kSchema) {
+    : EngineMeteringStore(std::move(engine)) {
+    apply_schema(*engine_, kSchema);
     engine_->database().with_writer([&](sqlite::Connection& c) {
         if (metering.instant_index) c.execute(instant_index_ddl());
-        by_key_->store(has_instant_index(c));
+        sql_.by_key->store(has_instant_index(c));
     });
-}
-
-void SqliteMeteringStore::record(const UsageEvent& event) {
-    engine_->write(StoreOperation::Record, [&](sqlite::Connection& c) { record_on(c, event); });
-}
-
-std::vector<UsageEvent> SqliteMeteringStore::query(const std::string& agent_id, InstantMicros start,
-                                                   InstantMicros end, QueryPage page) {
-    return engine_->read(StoreOperation::Query, [&](sqlite::Connection& c) {
-        return query_with_plan(c, *by_key_, agent_id, start, end, page);
-    });
-}
-
-UsageAggregate SqliteMeteringStore::aggregate(const std::string& agent_id,
-                                              const std::string& period) {
-    return engine_->read(StoreOperation::Aggregate,
-                         [&](sqlite::Connection& c) { return aggregate_on(c, agent_id, period); });
 }
 
 std::vector<std::string> SqliteMeteringStore::explain_query(const std::string& agent_id,
                                                             InstantMicros start, InstantMicros end,
                                                             QueryPage page) {
     return engine_->database().with_reader([&](sqlite::Connection& c) {
-        const bool by_key = by_key_->load();
+        const bool by_key = sql_.by_key->load();
         TextRanges text;
         sqlite::Statement explain(c.handle(),
                                   "EXPLAIN QUERY PLAN " + (by_key ? kQueryByKey : kQueryByText));
@@ -287,32 +272,6 @@ std::vector<std::string> SqliteMeteringStore::explain_query(const std::string& a
     });
 }
 
-void SqliteMeteringStore::record_queued(UsageEvent event, Done<Nothing> done) {
-    std::string key = event.agent_id;
-    engine_->write_queued(
-        StoreOperation::Record, std::move(key),
-        [event = std::move(event)](sqlite::Connection& c) { record_on(c, event); },
-        std::move(done));
-}
-
-void SqliteMeteringStore::query_queued(std::string agent_id, InstantMicros start, InstantMicros end,
-                                       QueryPage page, Done<std::vector<UsageEvent>> done) {
-    engine_->read_queued(
-        StoreOperation::Query, agent_id,
-        [by_key = by_key_, agent_id, start, end, page](sqlite::Connection& c) {
-            return query_with_plan(c, *by_key, agent_id, start, end, page);
-        },
-        std::move(done));
-}
-
-void SqliteMeteringStore::aggregate_queued(std::string agent_id, std::string period,
-                                           Done<UsageAggregate> done) {
-    engine_->read_queued(
-        StoreOperation::Aggregate, agent_id,
-        [agent_id, period = std::move(period)](sqlite::Connection& c) {
-            return aggregate_on(c, agent_id, period);
-        },
-        std::move(done));
-}
+template class EngineMeteringStore<sqlite::Database, SqliteMeteringSql>;
 
 }  // namespace asap_native

@@ -37,9 +37,9 @@ const std::string kListVersions =
 const std::string kDeleteVersion = "DELETE FROM snapshots WHERE task_id = ?1 AND version = ?2";
 const std::string kDeleteTask = "DELETE FROM snapshots WHERE task_id = ?1";
 
-// Each operation, written once: the sync and the queued API both run these.
+}  // namespace
 
-void save_on(Connection& connection, const Snapshot& snapshot) {
+void SqliteSnapshotSql::save(Connection& connection, const Snapshot& snapshot) {
     validate_snapshot(snapshot);
     Statement::Use insert(connection.statement(kSave));
     insert->bind_no_copy(1, snapshot.task_id);
@@ -51,8 +51,8 @@ void save_on(Connection& connection, const Snapshot& snapshot) {
     insert->run();
 }
 
-std::optional<Snapshot> get_on(Connection& connection, const std::string& task_id,
-                               std::optional<std::int64_t> version) {
+std::optional<Snapshot> SqliteSnapshotSql::get(Connection& connection, const std::string& task_id,
+                                               std::optional<std::int64_t> version) {
     Statement::Use select(connection.statement(version ? kGetVersion : kGetLatest));
     select->bind_no_copy(1, task_id);
     if (version) select->bind(2, *version);
@@ -67,7 +67,8 @@ std::optional<Snapshot> get_on(Connection& connection, const std::string& task_i
     return snapshot;
 }
 
-std::vector<std::int64_t> list_versions_on(Connection& connection, const std::string& task_id) {
+std::vector<std::int64_t> SqliteSnapshotSql::list_versions(Connection& connection,
+                                                           const std::string& task_id) {
     Statement::Use select(connection.statement(kListVersions));
     select->bind_no_copy(1, task_id);
     std::vector<std::int64_t> versions;
@@ -75,8 +76,8 @@ std::vector<std::int64_t> list_versions_on(Connection& connection, const std::st
     return versions;
 }
 
-bool remove_on(Connection& connection, const std::string& task_id,
-               std::optional<std::int64_t> version) {
+bool SqliteSnapshotSql::remove(Connection& connection, const std::string& task_id,
+                               std::optional<std::int64_t> version) {
     Statement::Use remove(connection.statement(version ? kDeleteVersion : kDeleteTask));
     remove->bind_no_copy(1, task_id);
     if (version) remove->bind(2, *version);
@@ -84,61 +85,14 @@ bool remove_on(Connection& connection, const std::string& task_id,
     return connection.changes() > 0;
 }
 
-}  // namespace
-
 SqliteSnapshotStore::SqliteSnapshotStore(const std::string& path, sqlite::ConnectionOptions options)
     : SqliteSnapshotStore(open_sqlite_engine(path, options)) {}
 
 SqliteSnapshotStore::SqliteSnapshotStore(std::shared_ptr<SqliteEngine> engine)
-    : SqliteStore(std::move(engine), kSchema) {}
-
-void SqliteSnapshotStore::save(const Snapshot& snapshot) {
-    engine_->write(StoreOperation::Save, [&](Connection& c) { save_on(c, snapshot); });
+    : EngineSnapshotStore(std::move(engine)) {
+    apply_schema(*engine_, kSchema);
 }
 
-std::optional<Snapshot> SqliteSnapshotStore::get(const std::string& task_id,
-                                                 std::optional<std::int64_t> version) {
-    return engine_->read(StoreOperation::Get,
-                         [&](Connection& c) { return get_on(c, task_id, version); });
-}
-
-std::vector<std::int64_t> SqliteSnapshotStore::list_versions(const std::string& task_id) {
-    return engine_->read(StoreOperation::ListVersions,
-                         [&](Connection& c) { return list_versions_on(c, task_id); });
-}
-
-bool SqliteSnapshotStore::remove(const std::string& task_id, std::optional<std::int64_t> version) {
-    return engine_->write(StoreOperation::Delete,
-                          [&](Connection& c) { return remove_on(c, task_id, version); });
-}
-
-void SqliteSnapshotStore::save_queued(Snapshot snapshot, Done<Nothing> done) {
-    std::string key = snapshot.task_id;
-    engine_->write_queued(
-        StoreOperation::Save, std::move(key),
-        [snapshot = std::move(snapshot)](Connection& c) { save_on(c, snapshot); }, std::move(done));
-}
-
-void SqliteSnapshotStore::get_queued(std::string task_id, std::optional<std::int64_t> version,
-                                     Done<std::optional<Snapshot>> done) {
-    engine_->read_queued(
-        StoreOperation::Get, task_id,
-        [task_id, version](Connection& c) { return get_on(c, task_id, version); }, std::move(done));
-}
-
-void SqliteSnapshotStore::list_versions_queued(std::string task_id,
-                                               Done<std::vector<std::int64_t>> done) {
-    engine_->read_queued(
-        StoreOperation::ListVersions, task_id,
-        [task_id](Connection& c) { return list_versions_on(c, task_id); }, std::move(done));
-}
-
-void SqliteSnapshotStore::remove_queued(std::string task_id, std::optional<std::int64_t> version,
-                                        Done<bool> done) {
-    engine_->write_queued(
-        StoreOperation::Delete, task_id,
-        [task_id, version](Connection& c) { return remove_on(c, task_id, version); },
-        std::move(done));
-}
+template class EngineSnapshotStore<sqlite::Database, SqliteSnapshotSql>;
 
 }  // namespace asap_native

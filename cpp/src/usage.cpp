@@ -5,6 +5,7 @@
 #include "asap_native/errors.hpp"
 #include "asap_native/metering_store.hpp"
 #include "asap_native/timestamp.hpp"
+#include "json_scanner.hpp"
 
 namespace asap_native {
 namespace {
@@ -13,9 +14,9 @@ constexpr const char* kCounterNames[] = {"tokens_in", "tokens_out", "duration_ms
 
 // A forward-only reader of the one JSON shape metrics columns have. It gives up (returns
 // false) on anything else instead of interpreting it.
-class CountersReader {
+class CountersReader : JsonScanner {
 public:
-    explicit CountersReader(std::string_view text) : pos_(text.data()), end_(pos_ + text.size()) {}
+    explicit CountersReader(std::string_view text) : JsonScanner(text) {}
 
     bool read(StoredCounters& out) {
         std::optional<UsageCount>* slots[] = {&out.tokens_in, &out.tokens_out, &out.duration_ms,
@@ -55,28 +56,6 @@ public:
     }
 
 private:
-    bool at_end() {
-        skip_space();
-        return pos_ == end_;
-    }
-    void skip_space() {
-        while (pos_ < end_ && (*pos_ == ' ' || *pos_ == '\t' || *pos_ == '\n' || *pos_ == '\r'))
-            ++pos_;
-    }
-    bool take(char c) {
-        if (pos_ < end_ && *pos_ == c) {
-            ++pos_;
-            return true;
-        }
-        return false;
-    }
-    bool literal(std::string_view word) {
-        if (static_cast<std::size_t>(end_ - pos_) < word.size() ||
-            std::string_view(pos_, word.size()) != word)
-            return false;
-        pos_ += word.size();
-        return true;
-    }
     // Keys without escapes only: an escaped key could spell a counter's name.
     bool string(std::string_view& out) {
         if (!take('"')) return false;
@@ -130,9 +109,6 @@ private:
             ++pos_;
         return pos_ != start;
     }
-
-    const char* pos_;
-    const char* end_;
 };
 
 }  // namespace

@@ -1,5 +1,5 @@
-"""What every store class shares: closing, ``with``/``async with``, figures, and opening a
-SQLite file (options checked, closed at collection or interpreter exit)."""
+"""What every store class shares: opening its native store (closed at collection or
+interpreter exit), closing, ``with``/``async with``, figures; and a SQLite file's options."""
 
 from __future__ import annotations
 
@@ -40,9 +40,20 @@ def check_options(durability: object, timeout: object) -> tuple[str, float]:
 
 
 class StoreBase:
-    """close(), ``with``, ``async with`` and stats() for every store."""
+    """Opening, close(), ``with``, ``async with`` and stats() for every store.
+
+    A store class names the ``_core`` function that opens its native store (``_open_native``)
+    and calls :meth:`_open` with that function's arguments.
+    """
 
     _native: _Native
+    _open_native: ClassVar[Callable[..., Any]]
+
+    def _open(self, *arguments: object) -> None:
+        """Open ``_native``; it closes at garbage collection or, at the latest, at interpreter
+        exit, so queued writes are committed before the threads stop."""
+        self._native = type(self)._open_native(*arguments)
+        self._finalizer = weakref.finalize(self, self._native.close)
 
     def close(self) -> None:
         """Wait for queued work, then close; later calls raise StoreClosedError."""
@@ -79,13 +90,10 @@ class StoreBase:
 
 
 class SQLiteFile(StoreBase):
-    """A store on a SQLite file: its path, and a close at collection or interpreter exit.
-
-    A subclass names the ``_core`` function that opens its native store (``_open_native``).
-    """
+    """A store on a SQLite file; ``_open_native`` takes (db_path, durability, timeout) and any
+    arguments a subclass adds."""
 
     _db_path: Path
-    _open_native: ClassVar[Callable[..., Any]]  # (db_path, durability, timeout) -> native store
 
     def __init__(
         self,
@@ -94,16 +102,15 @@ class SQLiteFile(StoreBase):
         durability: Durability = "normal",
         timeout: float = 15.0,
     ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = type(self)._open_native(db_path, durability_text, seconds)
-        self._opened(db_path)
+        self._open_file(db_path, durability, timeout)
 
-    def _opened(self, db_path: str | os.PathLike[str]) -> None:
-        """Call once ``_native`` is open."""
+    def _open_file(
+        self, db_path: str | os.PathLike[str], durability: object, timeout: object, *more: object
+    ) -> None:
+        """Open the native store on ``db_path`` (``more``: arguments after the file's)."""
+        durability_text, seconds = check_options(durability, timeout)
+        self._open(db_path, durability_text, seconds, *more)
         self._db_path = Path(db_path)
-        # Runs at garbage collection or, at the latest, at interpreter exit: queued writes are
-        # committed before the threads stop.
-        self._finalizer = weakref.finalize(self, self._native.close)
 
     @property
     def db_path(self) -> Path:

@@ -20,7 +20,6 @@ from asap_native._store_base import (
     Durability,
     SQLiteFile,
     StoreBase,
-    check_options,
 )
 from asap_native.loop_bridge import call_queued
 from asap_native.maintenance import MeteringMaintenance
@@ -105,6 +104,8 @@ class SQLiteMeteringStore(
     their ``_sync`` twins (see :mod:`asap_native.maintenance`).
     """
 
+    _open_native = staticmethod(_core.open_sqlite_metering_store)
+
     def __init__(
         self,
         db_path: str | os.PathLike[str] = DEFAULT_DB_PATH,
@@ -113,11 +114,7 @@ class SQLiteMeteringStore(
         timeout: float = 15.0,
         instant_index: bool = False,
     ) -> None:
-        durability_text, seconds = check_options(durability, timeout)
-        self._native = _core.open_sqlite_metering_store(
-            db_path, durability_text, seconds, bool(instant_index)
-        )
-        self._opened(db_path)
+        self._open_file(db_path, durability, timeout, bool(instant_index))
 
 
 class InMemoryMeteringStore(_MeteringStore[UsageEventT, UsageAggregateT]):

@@ -16,7 +16,6 @@ libpq's. The DSN is never logged, and ``repr()`` shows only host, port, database
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from asap_native import _core
@@ -66,16 +65,20 @@ def _key_error(task_id: object, version: object) -> Exception:
 
 
 class _ServerStore(StoreBase):
-    """A store on a PostgreSQL server: closed at collection or interpreter exit."""
+    """A store on a PostgreSQL server; ``_open_native`` takes (dsn, timeout, max_connections)."""
 
     _where: str
 
-    def _opened(self, dsn: str) -> None:
-        """Call once ``_native`` is open."""
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_connections: int | None = None,
+    ) -> None:
+        seconds, connections = _check_options(dsn, timeout, max_connections)
+        self._open(dsn, seconds, connections)
         self._where = _core.postgres_describe_dsn(dsn)
-        # At garbage collection or, at the latest, at interpreter exit: queued writes are
-        # committed before the threads stop and the connections close.
-        self._finalizer = weakref.finalize(self, self._native.close)
 
     @property
     def server(self) -> str:
@@ -87,16 +90,7 @@ class _ServerStore(StoreBase):
 
 
 class _PostgresSnapshots(_ServerStore, _SnapshotStore[SnapshotT]):
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_connections: int | None = None,
-    ) -> None:
-        seconds, connections = _check_options(dsn, timeout, max_connections)
-        self._native = _core.open_postgres_snapshot_store(dsn, seconds, connections)
-        self._opened(dsn)
+    _open_native = staticmethod(_core.open_postgres_snapshot_store)
 
     # PostgreSQL compares text with text only: other key types are the caller's mistake.
     def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
@@ -160,13 +154,4 @@ class PostgresMeteringStore(_ServerStore, _MeteringStore[UsageEventT, UsageAggre
     :class:`PostgresSnapshotStore`.
     """
 
-    def __init__(
-        self,
-        dsn: str,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        max_connections: int | None = None,
-    ) -> None:
-        seconds, connections = _check_options(dsn, timeout, max_connections)
-        self._native = _core.open_postgres_metering_store(dsn, seconds, connections)
-        self._opened(dsn)
+    _open_native = staticmethod(_core.open_postgres_metering_store)

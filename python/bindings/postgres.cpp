@@ -53,17 +53,49 @@ void check_connections(int max_connections) {
     if (max_connections < 0 || max_connections > 1000)
         throw py::value_error("max_connections must be between 1 and 1000 (0: the default)");
 }
+
+// The PostgreSQL store that implements a store interface.
+template <typename Interface>
+struct PostgresStoreOf;
+template <>
+struct PostgresStoreOf<SnapshotStore> {
+    using type = PostgresSnapshotStore;
+};
+template <>
+struct PostgresStoreOf<MeteringStore> {
+    using type = PostgresMeteringStore;
+};
 #endif
+
+enum class CopyDirection { SqliteToPostgres, PostgresToSqlite };
+
+// Copies every snapshot and usage event between the file and the server, without the GIL.
+py::tuple copy_stores(CopyDirection direction, py::handle db_path, py::handle dsn, double timeout) {
+#ifdef ASAP_NATIVE_HAS_POSTGRES
+    const std::string path = path_argument(db_path, "db_path");
+    const auto options = connect_options(dsn, timeout);
+    const auto counts = without_gil([&] {
+        return direction == CopyDirection::SqliteToPostgres
+                   ? pg::copy_sqlite_to_postgres(path, options)
+                   : pg::copy_postgres_to_sqlite(options, path);
+    });
+    return py::make_tuple(counts.snapshots, counts.usage_events);
+#else
+    (void)direction, (void)db_path, (void)dsn, (void)timeout;
+    unavailable();
+#endif
+}
 
 }  // namespace
 
-std::shared_ptr<SnapshotStore> open_postgres_snapshot(py::handle dsn, double timeout,
-                                                      int max_connections) {
+template <typename Interface>
+std::shared_ptr<Interface> open_postgres(py::handle dsn, double timeout, int max_connections) {
 #ifdef ASAP_NATIVE_HAS_POSTGRES
     auto options = connect_options(dsn, timeout);
     check_connections(max_connections);
-    return without_gil([&]() -> std::shared_ptr<SnapshotStore> {
-        return std::make_shared<PostgresSnapshotStore>(std::move(options), max_connections);
+    return without_gil([&]() -> std::shared_ptr<Interface> {
+        return std::make_shared<typename PostgresStoreOf<Interface>::type>(std::move(options),
+                                                                           max_connections);
     });
 #else
     (void)dsn, (void)timeout, (void)max_connections;
@@ -71,19 +103,8 @@ std::shared_ptr<SnapshotStore> open_postgres_snapshot(py::handle dsn, double tim
 #endif
 }
 
-std::shared_ptr<MeteringStore> open_postgres_metering(py::handle dsn, double timeout,
-                                                      int max_connections) {
-#ifdef ASAP_NATIVE_HAS_POSTGRES
-    auto options = connect_options(dsn, timeout);
-    check_connections(max_connections);
-    return without_gil([&]() -> std::shared_ptr<MeteringStore> {
-        return std::make_shared<PostgresMeteringStore>(std::move(options), max_connections);
-    });
-#else
-    (void)dsn, (void)timeout, (void)max_connections;
-    unavailable();
-#endif
-}
+template std::shared_ptr<SnapshotStore> open_postgres<SnapshotStore>(py::handle, double, int);
+template std::shared_ptr<MeteringStore> open_postgres<MeteringStore>(py::handle, double, int);
 
 void register_postgres(py::module_& m) {
     m.attr("postgres_available") = kAvailable;
@@ -100,34 +121,16 @@ void register_postgres(py::module_& m) {
         py::arg("dsn"), "Where a DSN points (host, port, dbname, user), without any secret.");
     m.def(
         "copy_sqlite_to_postgres",
-        [](py::handle db_path, py::handle dsn, double timeout) -> py::tuple {
-#ifdef ASAP_NATIVE_HAS_POSTGRES
-            const std::string path = path_argument(db_path, "db_path");
-            const auto options = connect_options(dsn, timeout);
-            const auto counts =
-                without_gil([&] { return pg::copy_sqlite_to_postgres(path, options); });
-            return py::make_tuple(counts.snapshots, counts.usage_events);
-#else
-            (void)db_path, (void)dsn, (void)timeout;
-            unavailable();
-#endif
+        [](py::handle db_path, py::handle dsn, double timeout) {
+            return copy_stores(CopyDirection::SqliteToPostgres, db_path, dsn, timeout);
         },
         py::arg("db_path"), py::arg("dsn"), py::arg("timeout"),
         "Copies every snapshot and usage event of a SQLite file into PostgreSQL: "
         "(snapshots, usage_events).");
     m.def(
         "copy_postgres_to_sqlite",
-        [](py::handle dsn, py::handle db_path, double timeout) -> py::tuple {
-#ifdef ASAP_NATIVE_HAS_POSTGRES
-            const std::string path = path_argument(db_path, "db_path");
-            const auto options = connect_options(dsn, timeout);
-            const auto counts =
-                without_gil([&] { return pg::copy_postgres_to_sqlite(options, path); });
-            return py::make_tuple(counts.snapshots, counts.usage_events);
-#else
-            (void)db_path, (void)dsn, (void)timeout;
-            unavailable();
-#endif
+        [](py::handle dsn, py::handle db_path, double timeout) {
+            return copy_stores(CopyDirection::PostgresToSqlite, db_path, dsn, timeout);
         },
         py::arg("dsn"), py::arg("db_path"), py::arg("timeout"),
         "Copies every snapshot and usage event of PostgreSQL into a SQLite file: "

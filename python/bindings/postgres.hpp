@@ -11,12 +11,10 @@
 
 namespace asap_native::bindings {
 
-/// The stores for NativeSnapshotStore / NativeMeteringStore (opened with the GIL released).
-/// Without libpq support they raise ImportError.
-std::shared_ptr<SnapshotStore> open_postgres_snapshot(pybind11::handle dsn, double timeout,
-                                                      int max_connections);
-std::shared_ptr<MeteringStore> open_postgres_metering(pybind11::handle dsn, double timeout,
-                                                      int max_connections);
+/// The PostgreSQL store implementing `Interface` (SnapshotStore or MeteringStore), opened with
+/// the GIL released. Without libpq support it raises ImportError.
+template <typename Interface>
+std::shared_ptr<Interface> open_postgres(pybind11::handle dsn, double timeout, int max_connections);
 
 /// Registers postgres_available, postgres_describe_dsn and the copy functions.
 void register_postgres(pybind11::module_& module);

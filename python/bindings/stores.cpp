@@ -245,13 +245,13 @@ void register_stores(py::module_& m) {
     m.def(
         "open_postgres_snapshot_store",
         [](py::handle dsn, double timeout, int max_connections) {
-            return NativeSnapshotStore(open_postgres_snapshot(dsn, timeout, max_connections));
+            return NativeSnapshotStore(open_postgres<SnapshotStore>(dsn, timeout, max_connections));
         },
         py::arg("dsn"), py::arg("timeout"), py::arg("max_connections"));
     m.def(
         "open_postgres_metering_store",
         [](py::handle dsn, double timeout, int max_connections) {
-            return NativeMeteringStore(open_postgres_metering(dsn, timeout, max_connections));
+            return NativeMeteringStore(open_postgres<MeteringStore>(dsn, timeout, max_connections));
         },
         py::arg("dsn"), py::arg("timeout"), py::arg("max_connections"));
 }

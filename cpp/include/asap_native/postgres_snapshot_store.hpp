@@ -1,13 +1,29 @@
 // Snapshot store on PostgreSQL, shared by every process and host that reaches the server.
 #pragma once
 
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
-#include "asap_native/postgres/database.hpp"
-#include "asap_native/snapshot_store.hpp"
-#include "asap_native/store_engine.hpp"
+#include "asap_native/engine_store.hpp"
+#include "asap_native/postgres_engine.hpp"
 
 namespace asap_native {
+
+/// The snapshot operations on a pooled connection. `remove` queues its DELETE (pipelined): its
+/// cell is set when the result arrives, before the call completes.
+struct PostgresSnapshotSql {
+    static void save(pg::Connection& connection, const Snapshot& snapshot);
+    static std::optional<Snapshot> get(pg::Connection& connection, const std::string& task_id,
+                                       std::optional<std::int64_t> version);
+    static std::vector<std::int64_t> list_versions(pg::Connection& connection,
+                                                   const std::string& task_id);
+    static std::shared_ptr<bool> remove(pg::Connection& connection, const std::string& task_id,
+                                        std::optional<std::int64_t> version);
+};
 
 /// SnapshotStore on a PostgreSQL table `snapshots` (created if missing, versioned: see
 /// docs/scaling.md). Same semantics as SqliteSnapshotStore: `data_json` and `created_at` come
@@ -15,33 +31,14 @@ namespace asap_native {
 /// as timestamptz. Sync calls run on the calling thread on a pooled connection (one round trip,
 /// committed on return); queued calls run on the store's threads, writes group-committed in
 /// one pipelined transaction.
-class PostgresSnapshotStore final : public SnapshotStore {
+class PostgresSnapshotStore final : public EngineSnapshotStore<pg::Database, PostgresSnapshotSql> {
 public:
     /// Connects, creates or migrates the schema. Throws InvalidArgument (bad DSN) or StoreError
     /// (Connection, Authentication, CantOpen...).
     explicit PostgresSnapshotStore(pg::ConnectOptions options, int max_connections = 0);
-
-    void save(const Snapshot& snapshot) override;
-    std::optional<Snapshot> get(const std::string& task_id,
-                                std::optional<std::int64_t> version) override;
-    std::vector<std::int64_t> list_versions(const std::string& task_id) override;
-    bool remove(const std::string& task_id, std::optional<std::int64_t> version) override;
-
-    void save_queued(Snapshot snapshot, Done<Nothing> done) override;
-    void get_queued(std::string task_id, std::optional<std::int64_t> version,
-                    Done<std::optional<Snapshot>> done) override;
-    void list_versions_queued(std::string task_id, Done<std::vector<std::int64_t>> done) override;
-    void remove_queued(std::string task_id, std::optional<std::int64_t> version,
-                       Done<bool> done) override;
-
-    StoreFigures stats() const override { return engine_.stats(); }
-    void close() override { engine_.close(); }
-    bool is_closed() const override { return engine_.is_closed(); }
-    pg::Database& database() { return engine_.database(); }
-
-private:
-    StoreEngine<pg::Database> engine_;
 };
+
+extern template class EngineSnapshotStore<pg::Database, PostgresSnapshotSql>;
 
 /// The schema of the `snapshots` table (docs/scaling.md describes each version).
 const pg::Schema& postgres_snapshot_schema();

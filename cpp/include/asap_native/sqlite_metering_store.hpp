@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "asap_native/metering_store.hpp"
+#include "asap_native/engine_store.hpp"
 #include "asap_native/sqlite/connection.hpp"
-#include "asap_native/sqlite_store.hpp"
+#include "asap_native/sqlite_engine.hpp"
 
 namespace asap_native {
 
@@ -22,10 +22,25 @@ struct MeteringOptions {
     bool instant_index = false;
 };
 
+/// The metering operations on a connection, in asap-protocol's `usage_events` table.
+struct SqliteMeteringSql {
+    static void record(sqlite::Connection& connection, const UsageEvent& event);
+    /// Through the instant index while `by_key`, else through asap-protocol's index.
+    std::vector<UsageEvent> query(sqlite::Connection& connection, const std::string& agent_id,
+                                  InstantMicros start, InstantMicros end, QueryPage page) const;
+    static UsageAggregate aggregate(sqlite::Connection& connection, const std::string& agent_id,
+                                    const std::string& period);
+
+    /// True while the file has the instant index (cleared when a query finds it dropped).
+    /// Shared with queued calls, which may run after the store object is gone (the engine
+    /// may be shared).
+    std::shared_ptr<std::atomic<bool>> by_key = std::make_shared<std::atomic<bool>>(false);
+};
+
 /// MeteringStore on a SQLite file (or ":memory:") using asap-protocol's `usage_events` table
 /// and both of its indexes. Time windows compare instants, not text. Queued calls as in
 /// SqliteSnapshotStore, ordered per agent.
-class SqliteMeteringStore final : public SqliteStore<MeteringStore> {
+class SqliteMeteringStore final : public EngineMeteringStore<sqlite::Database, SqliteMeteringSql> {
 public:
     /// Opens or creates the database and the table. Throws InvalidArgument or StoreError.
     explicit SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options = {},
@@ -34,28 +49,14 @@ public:
     explicit SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
                                  MeteringOptions metering = {});
 
-    void record(const UsageEvent& event) override;
-    std::vector<UsageEvent> query(const std::string& agent_id, InstantMicros start,
-                                  InstantMicros end, QueryPage page) override;
-    UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override;
-
-    void record_queued(UsageEvent event, Done<Nothing> done) override;
-    void query_queued(std::string agent_id, InstantMicros start, InstantMicros end, QueryPage page,
-                      Done<std::vector<UsageEvent>> done) override;
-    void aggregate_queued(std::string agent_id, std::string period,
-                          Done<UsageAggregate> done) override;
-
     /// SQLite's plan for query(agent_id, start, end, page): EXPLAIN QUERY PLAN's lines.
     std::vector<std::string> explain_query(const std::string& agent_id, InstantMicros start,
                                            InstantMicros end, QueryPage page);
     /// True while time windows are read through the instant index.
-    bool uses_instant_index() const { return by_key_->load(); }
-
-private:
-    // Shared with queued calls, which may run after the store object is gone (the engine
-    // may be shared).
-    std::shared_ptr<std::atomic<bool>> by_key_ = std::make_shared<std::atomic<bool>>(false);
+    bool uses_instant_index() const { return sql_.by_key->load(); }
 };
+
+extern template class EngineMeteringStore<sqlite::Database, SqliteMeteringSql>;
 
 /// A new event id as asap-protocol makes them: "evt_" followed by a ULID.
 std::string new_event_id();

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "asap_native/postgres_snapshot_store.hpp"
+#include "json_scanner.hpp"
 
 namespace asap_native {
 namespace {
@@ -11,38 +12,16 @@ constexpr int kMaxDepth = 1000;
 constexpr std::size_t kMaxDigits = 1000;
 constexpr long kMaxExponent = 1000;
 
-class Checker {
+class Checker : JsonScanner {
 public:
-    explicit Checker(std::string_view text) : pos_(text.data()), end_(text.data() + text.size()) {}
+    explicit Checker(std::string_view text) : JsonScanner(text) {}
 
     bool document() {
-        space();
-        if (!value(0)) return false;
-        space();
-        return pos_ == end_;
+        skip_space();
+        return value(0) && at_end();
     }
 
 private:
-    char peek() const { return pos_ < end_ ? *pos_ : '\0'; }
-    bool take(char c) {
-        if (pos_ < end_ && *pos_ == c) {
-            ++pos_;
-            return true;
-        }
-        return false;
-    }
-    void space() {
-        while (pos_ < end_ && (*pos_ == ' ' || *pos_ == '\t' || *pos_ == '\n' || *pos_ == '\r'))
-            ++pos_;
-    }
-    bool word(std::string_view w) {
-        if (static_cast<std::size_t>(end_ - pos_) < w.size() ||
-            std::string_view(pos_, w.size()) != w)
-            return false;
-        pos_ += w.size();
-        return true;
-    }
-
     // `depth`: containers around this value.
     bool value(int depth) {
         switch (peek()) {
@@ -53,11 +32,11 @@ private:
             case '"':
                 return string();
             case 't':
-                return word("true");
+                return literal("true");
             case 'f':
-                return word("false");
+                return literal("false");
             case 'n':
-                return word("null");
+                return literal("null");
             default:
                 return number();
         }
@@ -65,31 +44,31 @@ private:
 
     bool object(int depth) {
         ++pos_;  // '{'
-        space();
+        skip_space();
         if (take('}')) return true;
         for (;;) {
             if (peek() != '"' || !string()) return false;
-            space();
+            skip_space();
             if (!take(':')) return false;
-            space();
+            skip_space();
             if (!value(depth)) return false;
-            space();
+            skip_space();
             if (take('}')) return true;
             if (!take(',')) return false;
-            space();
+            skip_space();
         }
     }
 
     bool array(int depth) {
         ++pos_;  // '['
-        space();
+        skip_space();
         if (take(']')) return true;
         for (;;) {
             if (!value(depth)) return false;
-            space();
+            skip_space();
             if (take(']')) return true;
             if (!take(',')) return false;
-            space();
+            skip_space();
         }
     }
 
@@ -136,7 +115,7 @@ private:
                     if (code >= 0xDC00 && code <= 0xDFFF) return false;  // unpaired low half
                     if (code >= 0xD800 && code <= 0xDBFF) {
                         unsigned low = 0;
-                        if (!word("\\u") || !hex4(low) || low < 0xDC00 || low > 0xDFFF)
+                        if (!literal("\\u") || !hex4(low) || low < 0xDC00 || low > 0xDFFF)
                             return false;
                     }
                     break;
@@ -180,9 +159,6 @@ private:
         }
         return count <= kMaxDigits;
     }
-
-    const char* pos_;
-    const char* end_;
 };
 
 }  // namespace

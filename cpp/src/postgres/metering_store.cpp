@@ -31,6 +31,15 @@ COMMENT ON TABLE usage_events IS 'asap_native usage events';
 COMMENT ON COLUMN usage_events.timestamp_text IS 'the timestamp as recorded (ISO-8601)';
 )sql";
 
+}  // namespace
+
+const pg::Schema& postgres_metering_schema() {
+    static const pg::Schema schema{"usage_events", {kMigration1}};
+    return schema;
+}
+
+namespace {
+
 enum Statement { kRecord, kQuery, kAggregate };
 
 // Counters are summed as numeric (exact at any size); trunc() reads a fractional counter
@@ -52,53 +61,6 @@ pg::Statements statements() {
          "FROM usage_events WHERE agent_id = $1",
          {oid::kText}},
     };
-}
-
-void record_on(Connection& connection, const UsageEvent& event) {
-    validate_usage_event(event);
-    pg::check_text(event.task_id, "task_id");
-    pg::check_text(event.agent_id, "agent_id");
-    pg::check_text(event.consumer_id, "consumer_id");
-    pg::check_text(event.timestamp, "timestamp");
-    const std::string id = new_event_id();
-    const std::string metrics = usage_metrics_to_json(event.metrics);
-    Params params;
-    params.text(id)
-        .text(event.task_id)
-        .text(event.agent_id)
-        .text(event.consumer_id)
-        .text(metrics)
-        .timestamptz(parse_iso8601_or_throw(event.timestamp, "usage event timestamp"))
-        .text(event.timestamp);
-    connection.send(kRecord, params);
-}
-
-std::vector<UsageEvent> query_on(Connection& connection, const std::string& agent_id,
-                                 InstantMicros start, InstantMicros end, QueryPage page) {
-    validate_query(agent_id, page);
-    pg::check_text(agent_id, "agent_id");
-    Params params;
-    params.text(agent_id).timestamptz(start).timestamptz(end);
-    // LIMIT NULL: no limit. A negative limit is none too, as SQLite reads it (asap's store
-    // passes it through), where PostgreSQL would refuse it.
-    if (page.limit && *page.limit >= 0)
-        params.int64(*page.limit);
-    else
-        params.null();
-    params.int64(page.offset);
-    const pg::Result rows = connection.query(kQuery, params);
-    std::vector<UsageEvent> events;
-    events.reserve(static_cast<std::size_t>(rows.rows()));
-    for (int i = 0; i < rows.rows(); ++i) {
-        UsageEvent event;
-        event.task_id = rows.string(i, 0);
-        event.agent_id = rows.string(i, 1);
-        event.consumer_id = rows.string(i, 2);
-        event.metrics = usage_metrics_from_json(rows.text(i, 3), rows.text(i, 5));
-        event.timestamp = rows.string(i, 4);
-        events.push_back(std::move(event));
-    }
-    return events;
 }
 
 // A numeric total as text ("123", "-4"), exact in 128 bits.
@@ -126,8 +88,58 @@ std::optional<UsageCount> total_of(const pg::Result& row, int column, const std:
     return negative ? -total : total;
 }
 
-UsageAggregate aggregate_on(Connection& connection, const std::string& agent_id,
-                            const std::string& period) {
+}  // namespace
+
+void PostgresMeteringSql::record(Connection& connection, const UsageEvent& event) {
+    validate_usage_event(event);
+    pg::check_text(event.task_id, "task_id");
+    pg::check_text(event.agent_id, "agent_id");
+    pg::check_text(event.consumer_id, "consumer_id");
+    pg::check_text(event.timestamp, "timestamp");
+    const std::string id = new_event_id();
+    const std::string metrics = usage_metrics_to_json(event.metrics);
+    Params params;
+    params.text(id)
+        .text(event.task_id)
+        .text(event.agent_id)
+        .text(event.consumer_id)
+        .text(metrics)
+        .timestamptz(parse_iso8601_or_throw(event.timestamp, "usage event timestamp"))
+        .text(event.timestamp);
+    connection.send(kRecord, params);
+}
+
+std::vector<UsageEvent> PostgresMeteringSql::query(Connection& connection,
+                                                   const std::string& agent_id, InstantMicros start,
+                                                   InstantMicros end, QueryPage page) {
+    validate_query(agent_id, page);
+    pg::check_text(agent_id, "agent_id");
+    Params params;
+    params.text(agent_id).timestamptz(start).timestamptz(end);
+    // LIMIT NULL: no limit. A negative limit is none too, as SQLite reads it (asap's store
+    // passes it through), where PostgreSQL would refuse it.
+    if (page.limit && *page.limit >= 0)
+        params.int64(*page.limit);
+    else
+        params.null();
+    params.int64(page.offset);
+    const pg::Result rows = connection.query(kQuery, params);
+    std::vector<UsageEvent> events;
+    events.reserve(static_cast<std::size_t>(rows.rows()));
+    for (int i = 0; i < rows.rows(); ++i) {
+        UsageEvent event;
+        event.task_id = rows.string(i, 0);
+        event.agent_id = rows.string(i, 1);
+        event.consumer_id = rows.string(i, 2);
+        event.metrics = usage_metrics_from_json(rows.text(i, 3), rows.text(i, 5));
+        event.timestamp = rows.string(i, 4);
+        events.push_back(std::move(event));
+    }
+    return events;
+}
+
+UsageAggregate PostgresMeteringSql::aggregate(Connection& connection, const std::string& agent_id,
+                                              const std::string& period) {
     validate_query(agent_id, QueryPage{});
     pg::check_text(agent_id, "agent_id");
     Params params;
@@ -156,62 +168,10 @@ UsageAggregate aggregate_on(Connection& connection, const std::string& agent_id,
     return total;
 }
 
-}  // namespace
-
-const pg::Schema& postgres_metering_schema() {
-    static const pg::Schema schema{"usage_events", {kMigration1}};
-    return schema;
-}
-
 PostgresMeteringStore::PostgresMeteringStore(pg::ConnectOptions options, int max_connections)
-    : engine_([&](StoreStats&) {
-          return std::make_unique<pg::Database>(std::move(options), postgres_metering_schema(),
-                                                statements(), max_connections);
-      }) {}
+    : EngineMeteringStore(open_postgres_engine(std::move(options), postgres_metering_schema(),
+                                               statements(), max_connections)) {}
 
-void PostgresMeteringStore::record(const UsageEvent& event) {
-    engine_.write(StoreOperation::Record, [&](Connection& c) { record_on(c, event); });
-}
-
-std::vector<UsageEvent> PostgresMeteringStore::query(const std::string& agent_id,
-                                                     InstantMicros start, InstantMicros end,
-                                                     QueryPage page) {
-    return engine_.read(StoreOperation::Query,
-                        [&](Connection& c) { return query_on(c, agent_id, start, end, page); });
-}
-
-UsageAggregate PostgresMeteringStore::aggregate(const std::string& agent_id,
-                                                const std::string& period) {
-    return engine_.read(StoreOperation::Aggregate,
-                        [&](Connection& c) { return aggregate_on(c, agent_id, period); });
-}
-
-void PostgresMeteringStore::record_queued(UsageEvent event, Done<Nothing> done) {
-    std::string key = event.agent_id;
-    engine_.write_queued(
-        StoreOperation::Record, std::move(key),
-        [event = std::move(event)](Connection& c) { record_on(c, event); }, std::move(done));
-}
-
-void PostgresMeteringStore::query_queued(std::string agent_id, InstantMicros start,
-                                         InstantMicros end, QueryPage page,
-                                         Done<std::vector<UsageEvent>> done) {
-    engine_.read_queued(
-        StoreOperation::Query, agent_id,
-        [agent_id, start, end, page](Connection& c) {
-            return query_on(c, agent_id, start, end, page);
-        },
-        std::move(done));
-}
-
-void PostgresMeteringStore::aggregate_queued(std::string agent_id, std::string period,
-                                             Done<UsageAggregate> done) {
-    engine_.read_queued(
-        StoreOperation::Aggregate, agent_id,
-        [agent_id, period = std::move(period)](Connection& c) {
-            return aggregate_on(c, agent_id, period);
-        },
-        std::move(done));
-}
+template class EngineMeteringStore<pg::Database, PostgresMeteringSql>;
 
 }  // namespace asap_native

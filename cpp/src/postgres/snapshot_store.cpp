@@ -37,6 +37,15 @@ CREATE OR REPLACE FUNCTION asap_native_try_jsonb(document text) RETURNS jsonb
 $$BEGIN RETURN document::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END$$;
 )sql";
 
+}  // namespace
+
+const pg::Schema& postgres_snapshot_schema() {
+    static const pg::Schema schema{"snapshots", {kMigration1}};
+    return schema;
+}
+
+namespace {
+
 enum Statement {
     kSave,
     kSaveWithoutJsonb,
@@ -74,9 +83,9 @@ pg::Statements statements() {
 // Any task id and version are keys, as in asap-protocol; only a NUL cannot be PostgreSQL text.
 void check_task(const std::string& task_id) { pg::check_text(task_id, "task_id"); }
 
-// Each operation, written once: the sync and the queued API both run these.
+}  // namespace
 
-void save_on(Connection& connection, const Snapshot& snapshot) {
+void PostgresSnapshotSql::save(Connection& connection, const Snapshot& snapshot) {
     validate_snapshot(snapshot);
     pg::check_text(snapshot.task_id, "task_id");
     pg::check_text(snapshot.id, "snapshot id");
@@ -95,8 +104,8 @@ void save_on(Connection& connection, const Snapshot& snapshot) {
     connection.send(jsonb_can_hold(snapshot.data_json) ? kSave : kSaveWithoutJsonb, params);
 }
 
-std::optional<Snapshot> get_on(Connection& connection, const std::string& task_id,
-                               std::optional<std::int64_t> version) {
+std::optional<Snapshot> PostgresSnapshotSql::get(Connection& connection, const std::string& task_id,
+                                                 std::optional<std::int64_t> version) {
     check_task(task_id);
     Params params;
     params.text(task_id);
@@ -113,7 +122,8 @@ std::optional<Snapshot> get_on(Connection& connection, const std::string& task_i
     return snapshot;
 }
 
-std::vector<std::int64_t> list_versions_on(Connection& connection, const std::string& task_id) {
+std::vector<std::int64_t> PostgresSnapshotSql::list_versions(Connection& connection,
+                                                             const std::string& task_id) {
     check_task(task_id);
     Params params;
     params.text(task_id);
@@ -124,9 +134,9 @@ std::vector<std::int64_t> list_versions_on(Connection& connection, const std::st
     return versions;
 }
 
-// Queues the delete; the flag is set when its result arrives (before the call completes).
-std::shared_ptr<bool> remove_on(Connection& connection, const std::string& task_id,
-                                std::optional<std::int64_t> version) {
+std::shared_ptr<bool> PostgresSnapshotSql::remove(Connection& connection,
+                                                  const std::string& task_id,
+                                                  std::optional<std::int64_t> version) {
     check_task(task_id);
     Params params;
     params.text(task_id);
@@ -137,70 +147,10 @@ std::shared_ptr<bool> remove_on(Connection& connection, const std::string& task_
     return removed;
 }
 
-}  // namespace
-
-const pg::Schema& postgres_snapshot_schema() {
-    static const pg::Schema schema{"snapshots", {kMigration1}};
-    return schema;
-}
-
 PostgresSnapshotStore::PostgresSnapshotStore(pg::ConnectOptions options, int max_connections)
-    : engine_([&](StoreStats&) {
-          return std::make_unique<pg::Database>(std::move(options), postgres_snapshot_schema(),
-                                                statements(), max_connections);
-      }) {}
+    : EngineSnapshotStore(open_postgres_engine(std::move(options), postgres_snapshot_schema(),
+                                               statements(), max_connections)) {}
 
-void PostgresSnapshotStore::save(const Snapshot& snapshot) {
-    engine_.write(StoreOperation::Save, [&](Connection& c) { save_on(c, snapshot); });
-}
-
-std::optional<Snapshot> PostgresSnapshotStore::get(const std::string& task_id,
-                                                   std::optional<std::int64_t> version) {
-    return engine_.read(StoreOperation::Get,
-                        [&](Connection& c) { return get_on(c, task_id, version); });
-}
-
-std::vector<std::int64_t> PostgresSnapshotStore::list_versions(const std::string& task_id) {
-    return engine_.read(StoreOperation::ListVersions,
-                        [&](Connection& c) { return list_versions_on(c, task_id); });
-}
-
-bool PostgresSnapshotStore::remove(const std::string& task_id,
-                                   std::optional<std::int64_t> version) {
-    return *engine_.write(StoreOperation::Delete,
-                          [&](Connection& c) { return remove_on(c, task_id, version); });
-}
-
-void PostgresSnapshotStore::save_queued(Snapshot snapshot, Done<Nothing> done) {
-    std::string key = snapshot.task_id;
-    engine_.write_queued(
-        StoreOperation::Save, std::move(key),
-        [snapshot = std::move(snapshot)](Connection& c) { save_on(c, snapshot); }, std::move(done));
-}
-
-void PostgresSnapshotStore::get_queued(std::string task_id, std::optional<std::int64_t> version,
-                                       Done<std::optional<Snapshot>> done) {
-    engine_.read_queued(
-        StoreOperation::Get, task_id,
-        [task_id, version](Connection& c) { return get_on(c, task_id, version); }, std::move(done));
-}
-
-void PostgresSnapshotStore::list_versions_queued(std::string task_id,
-                                                 Done<std::vector<std::int64_t>> done) {
-    engine_.read_queued(
-        StoreOperation::ListVersions, task_id,
-        [task_id](Connection& c) { return list_versions_on(c, task_id); }, std::move(done));
-}
-
-void PostgresSnapshotStore::remove_queued(std::string task_id, std::optional<std::int64_t> version,
-                                          Done<bool> done) {
-    engine_.write_queued(
-        StoreOperation::Delete, task_id,
-        [task_id, version](Connection& c) { return remove_on(c, task_id, version); },
-        Done<std::shared_ptr<bool>>(
-            [done = std::move(done)](std::shared_ptr<bool> removed, std::exception_ptr error) {
-                done(removed != nullptr && *removed, error);
-            }));
-}
+template class EngineSnapshotStore<pg::Database, PostgresSnapshotSql>;
 
 }  // namespace asap_native

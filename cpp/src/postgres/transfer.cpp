@@ -169,6 +169,25 @@ TransferCounts copy_sqlite_to_postgres(const std::string& sqlite_path,
     return counts;
 }
 
+namespace {
+
+// Runs `each(rows, i)` on every row of the open cursor `cursor`, fetching kChunk rows per round
+// trip; returns how many rows there were.
+template <typename Each>
+std::int64_t for_each_row(Connection& source, const std::string& cursor, Each&& each) {
+    std::int64_t count = 0;
+    for (;;) {
+        Result rows;
+        source.send_sql("FETCH " + std::to_string(kChunk) + " FROM " + cursor,
+                        [&rows](Result& result) { rows = std::move(result); });
+        source.finish();
+        if (rows.rows() == 0) return count;
+        for (int i = 0; i < rows.rows(); ++i, ++count) each(rows, i);
+    }
+}
+
+}  // namespace
+
 TransferCounts copy_postgres_to_sqlite(const ConnectOptions& options,
                                        const std::string& sqlite_path) {
     ensure_postgres_tables(options);
@@ -196,38 +215,21 @@ TransferCounts copy_postgres_to_sqlite(const ConnectOptions& options,
             target.handle(),
             "INSERT OR IGNORE INTO usage_events (id, task_id, agent_id, consumer_id, metrics, "
             "timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
-        for (;;) {
-            Result rows;
-            source.send_sql("FETCH " + std::to_string(kChunk) + " FROM asap_snapshots",
-                            [&rows](Result& result) { rows = std::move(result); });
-            source.finish();
-            if (rows.rows() == 0) break;
-            for (int i = 0; i < rows.rows(); ++i) {
-                sqlite::Statement::Use put(put_snapshot);
-                put->bind(1, rows.text(i, 0));
-                put->bind(2, rows.text(i, 1));
-                put->bind(3, rows.int64(i, 2));
-                put->bind(4, rows.text(i, 3));
-                put->bind(5, std::int64_t{rows.boolean(i, 4) ? 1 : 0});
-                put->bind(6, rows.text(i, 5));
-                put->run();
-                ++counts.snapshots;
-            }
-        }
-        for (;;) {
-            Result rows;
-            source.send_sql("FETCH " + std::to_string(kChunk) + " FROM asap_events",
-                            [&rows](Result& result) { rows = std::move(result); });
-            source.finish();
-            if (rows.rows() == 0) break;
-            for (int i = 0; i < rows.rows(); ++i) {
-                sqlite::Statement::Use put(put_event);
-                for (int column = 0; column < 6; ++column)
-                    put->bind(column + 1, rows.text(i, column));
-                put->run();
-                ++counts.usage_events;
-            }
-        }
+        counts.snapshots = for_each_row(source, "asap_snapshots", [&](const Result& rows, int i) {
+            sqlite::Statement::Use put(put_snapshot);
+            put->bind(1, rows.text(i, 0));
+            put->bind(2, rows.text(i, 1));
+            put->bind(3, rows.int64(i, 2));
+            put->bind(4, rows.text(i, 3));
+            put->bind(5, std::int64_t{rows.boolean(i, 4) ? 1 : 0});
+            put->bind(6, rows.text(i, 5));
+            put->run();
+        });
+        counts.usage_events = for_each_row(source, "asap_events", [&](const Result& rows, int i) {
+            sqlite::Statement::Use put(put_event);
+            for (int column = 0; column < 6; ++column) put->bind(column + 1, rows.text(i, column));
+            put->run();
+        });
         target.execute("COMMIT");
     } catch (...) {
         target.execute("ROLLBACK");
