@@ -145,24 +145,22 @@ TEST_F(SqliteMeteringStoreTest, NewFileIsOwnerOnlyAndHasBothIndexes) {
               "id:1,task_id:0,agent_id:0,consumer_id:0,metrics:0,timestamp:0");
 }
 
+// The table ours creates is the one asap-protocol's DDL creates, column for column and
+// index for index.
+TEST_F(SqliteMeteringStoreTest, SchemaIsAsapProtocols) {
+    SqliteMeteringStore store(path_);
+    const std::string asap = dir_.file("asap.db");
+    RawDb(asap).exec(test_data("asap_protocol_usage_events.sql"));
+    EXPECT_EQ(table_layout(path_, "usage_events"), table_layout(asap, "usage_events"));
+}
+
 // Rows as asap-protocol's SQLiteMeteringStore writes them (model_dump_json metrics,
 // isoformat timestamps) are read; ours are readable the same way.
 TEST_F(SqliteMeteringStoreTest, ReadsAndWritesAsapProtocolFiles) {
     {
         RawDb raw(path_);
+        raw.exec(test_data("asap_protocol_usage_events.sql"));
         raw.exec(R"sql(
-CREATE TABLE IF NOT EXISTS usage_events (
-    id TEXT PRIMARY KEY,
-    task_id TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    consumer_id TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    timestamp TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_usage_agent_timestamp
-ON usage_events (agent_id, timestamp);
-CREATE INDEX IF NOT EXISTS idx_usage_consumer_timestamp
-ON usage_events (consumer_id, timestamp);
 INSERT INTO usage_events VALUES
     ('evt_01HZZZZZZZZZZZZZZZZZZZZZZZ', 't1', 'agent', 'c1',
      '{"tokens_in":10,"tokens_out":20,"duration_ms":30,"api_calls":1}',
