@@ -1,6 +1,6 @@
 // Helpers shared by the GoogleTest suite: temporary folders, the data files of tests_cpp/data,
 // a raw SQLite handle for setting up situations the stores must cope with, model builders, a
-// UTC oracle, threads started together, a latch, the outcome of a queued call, SQL
+// UTC oracle, threads started together, a latch, queued calls and their outcome, SQL
 // parameters and a fork() runner.
 #pragma once
 
@@ -314,6 +314,14 @@ private:
         std::make_shared<std::promise<Outcome<Result>>>();
     std::shared_future<Outcome<Result>> future_;
 };
+
+/// Runs `(target.*queue)(arguments..., done)`, a queued call, and returns what its Done gets.
+template <typename Result, typename Target, typename Queue, typename... Arguments>
+QueuedOutcome<Result> call_queued(Target& target, Queue queue, Arguments&&... arguments) {
+    QueuedOutcome<Result> outcome;
+    (target.*queue)(std::forward<Arguments>(arguments)..., outcome.done());
+    return outcome;
+}
 
 /// Parameters by position, as sqlite3 takes them from a sequence.
 inline SqlParameters by_position(std::vector<SqlValue> values) {
