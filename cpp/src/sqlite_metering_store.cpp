@@ -243,6 +243,8 @@ UsageAggregate SqliteMeteringSql::aggregate(sqlite::Connection& connection,
     return total;
 }
 
+const char* sqlite_metering_schema() { return kSchema; }
+
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options,
                                          MeteringOptions metering)
     : SqliteMeteringStore(open_sqlite_engine(path, options), metering) {}
@@ -250,7 +252,7 @@ SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::Connec
 SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
                                          MeteringOptions metering)
     : EngineMeteringStore(std::move(engine)) {
-    apply_schema(*engine_, kSchema);
+    apply_schema(*engine_, sqlite_metering_schema());
     engine_->database().with_writer([&](sqlite::Connection& c) {
         if (metering.instant_index) c.execute(instant_index_ddl());
         sql_.by_key->store(has_instant_index(c));
