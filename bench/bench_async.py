@@ -42,7 +42,6 @@ import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -518,6 +517,7 @@ class _Bench:
                 "samples": len(idle),
             },
             "skipped": self.skipped,
+            "data_bytes": len(asap_native._core._dumps(self.data)),
         }
 
 
@@ -643,12 +643,7 @@ def _us(value: float | None) -> str:
 
 
 def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
-    lines: list[str] = []
-    if quick:
-        lines += ["**Quick run (smoke test): too few calls for the figures to mean much.**", ""]
-    lines += [
-        "Reproduce: `python bench/bench_async.py` (or `python bench/run.py --only async`).",
-        "",
+    lines = [
         "N asyncio tasks each await one call after another on a fresh database; 1 KB "
         "snapshot data. Throughput is the median over runs (all calls / wall time); "
         "latency is per awaited call; event-loop lag is how late a task sleeping 1 ms "
@@ -760,58 +755,16 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
     lines.append("")
     for impl, why in figures["skipped"].items():
         lines.append(f"Not measured: {impl} ({why}).")
-    lines += ["### Targets", "", "| check | measured | target | result |", "|---|---|---|---|"]
-    for check in checks:
-        if check.value is None:
-            value = "n/a"
-        elif check.unit == "ms":
-            value = f"{check.value:.3f} ms"
-        else:
-            value = f"{check.value:.2f}x"
-        verdict = {True: "PASS", False: "**FAIL**", None: "not measured"}[check.passed]
-        target = f"{check.target} ms" if check.unit == "ms" else check.target
-        lines.append(f"| {check.name} | {value} | {target} | {verdict} |")
-    lines.append("")
+    lines += common.targets_table(checks)
     return "\n".join(lines)
 
 
-def run(
-    progress: common.Progress | None = None,
-    quick: bool = False,
-    plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the benchmark; returns figures, target checks and a markdown section.
+def _measure(plan: dict[str, Any], tmp: Path, report: common.Progress) -> dict[str, Any]:
+    return _Bench(plan, tmp, report).measure()
 
-    ``progress(fraction, message)`` is called before every run. ``quick`` makes a few calls
-    only (a smoke test). ``plan`` overrides entries of the chosen plan (see ``PLANS``).
-    """
-    report = progress or common.no_progress
-    chosen = dict(PLANS["quick" if quick else "full"])
-    if plan:
-        chosen.update(plan)
-    started = time.perf_counter()
-    load_before = common.load_average()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=common.temp_parent()) as tmp:
-        figures = _Bench(chosen, Path(tmp), report).measure()
-    figures["load"] = f"{load_before} / {common.load_average()}"
-    checks = _checks(figures)
-    figures["data_bytes"] = len(asap_native._core._dumps(make_state(DATA_BYTES)))
-    return common.section(
-        "async", TITLE, _markdown(figures, checks, quick), checks, figures, started
-    )
+
+run = common.Benchmark("async", TITLE, PLANS, _measure, _checks, _markdown)
 
 
 if __name__ == "__main__":
-    parser = common.script_parser(__doc__)
-    parser.add_argument("--json", help="also write the figures as JSON to this file")
-    args = parser.parse_args()
-    out = run(progress=common.print_progress, quick=args.quick)
-    print(file=sys.stderr)
-    if args.json:
-        import json
-
-        Path(args.json).write_text(json.dumps(out["figures"], indent=1, default=str))
-    print(out["markdown"])
-    for check in out["checks"]:
-        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[check["passed"]]
-        print(f"{verdict:4}  {check['name']}", file=sys.stderr)
+    common.main(run, __doc__)
