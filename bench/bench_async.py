@@ -35,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import math
 import os
 import random
 import shutil
@@ -115,13 +114,6 @@ PLANS: dict[str, dict[str, Any]] = {"full": _FULL_PLAN, "quick": _scaled_down(_F
 def _flat_ints(figures: dict[str, Any]) -> dict[str, int]:
     """The integer entries of a stats section (nested percentiles left out)."""
     return {key: value for key, value in figures.items() if isinstance(value, int)}
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (``p`` in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return float(ordered[rank - 1])
 
 
 def _asap_available() -> str | None:
@@ -514,7 +506,7 @@ class _Bench:
                 for d, v in sync_rates.items()
             },
             "idle_lag_us": {
-                "p99": percentile(idle, 99) * 1e6,
+                "p99": common.percentile(idle, 99) * 1e6,
                 "max": max(idle) * 1e6,
                 "samples": len(idle),
             },
@@ -537,9 +529,9 @@ def _summarise(config: _Config, per_task: int) -> dict[str, Any]:
         "ops_per_run": config.tasks * per_task,
         "ops_per_s": statistics.median(throughputs),
         "ops_per_s_runs": throughputs,
-        "p50_us": percentile(latencies, 50) / 1000,
-        "p99_us": percentile(latencies, 99) / 1000,
-        "lag_p99_us": percentile(lags, 99) * 1e6 if lags else None,
+        "p50_us": common.percentile(latencies, 50) / 1000,
+        "p99_us": common.percentile(latencies, 99) / 1000,
+        "lag_p99_us": common.percentile(lags, 99) * 1e6 if lags else None,
         "lag_max_us": max(lags) * 1e6 if lags else None,
         "lag_samples": len(lags),
         # Where the time goes, per call (medians over runs): CPU of the event loop's thread,

@@ -207,18 +207,13 @@ def measure(plan: dict[str, Any], tmp: Path, report: common.Progress) -> dict[st
             for impl in IMPLEMENTATIONS
         },
         "p99_us": {
-            impl: {op: _percentile(times[impl, op], 99) / 1000 for op in OPS}
+            impl: {op: common.percentile(times[impl, op], 99) / 1000 for op in OPS}
             for impl in IMPLEMENTATIONS
         },
         "calls": {impl: {op: len(times[impl, op]) for op in OPS} for impl in IMPLEMENTATIONS},
         "aiosqlite_connections": opened,
         "rounds": plan["rounds"],
     }
-
-
-def _percentile(values: list[int], p: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))])
 
 
 def _checks(figures: dict[str, Any]) -> list[common.Check]:

@@ -471,11 +471,6 @@ def profile_native(tmp: Path, requests: int) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- the benchmark
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))]
-
-
 def summarise(runs: list[RunResult]) -> dict[str, Any]:
     latencies = [x for run in runs for x in run.latencies_s]
     errors: Counter[str] = Counter()
@@ -485,8 +480,8 @@ def summarise(runs: list[RunResult]) -> dict[str, Any]:
     return {
         "requests_per_s": statistics.median(run.requests / run.seconds for run in runs),
         "requests_per_s_runs": [run.requests / run.seconds for run in runs],
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
+        "p50_ms": common.percentile(latencies, 50) * 1000,
+        "p99_ms": common.percentile(latencies, 99) * 1000,
         "server_cpu_ms_per_request": statistics.median(
             run.server_cpu_s / run.requests * 1000 for run in runs
         ),
