@@ -10,8 +10,10 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,12 @@ def assert_satisfies_protocol(obj: Any, protocol: type) -> None:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state.db"
+
+
+def sqlite_rows(path: str | os.PathLike[str], sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """What ``sql`` reads from the SQLite file ``path``, through Python's sqlite3."""
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory", "postgres"]
