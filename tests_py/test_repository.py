@@ -573,12 +573,13 @@ async def lastrowid(side: Side, t: Trace) -> None:
             ("failed insert", "INSERT INTO t(name) VALUES ('a')"),
             ("after failure", "SELECT 1"),
             ("execute_insert", methodcaller("execute_insert", "INSERT INTO t(name) VALUES ('d')")),
+            (
+                "execute_insert ignored",
+                methodcaller("execute_insert", "INSERT OR IGNORE INTO t(name) VALUES ('d')"),
+            ),
+            ("commit again", COMMIT),
         ],
     )
-    await t(
-        "execute_insert ignored", c.execute_insert("INSERT OR IGNORE INTO t(name) VALUES ('d')")
-    )
-    await t("commit again", c.commit())
     await t.run("other connection's own", other, "SELECT 1")
 
 
