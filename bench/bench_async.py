@@ -35,14 +35,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import math
 import os
 import random
 import shutil
 import sqlite3
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -84,28 +82,30 @@ DESCRIPTIONS = {
 SLOW = (ASAP_ASYNC, ASAP_SA)
 
 # Calls per worker task for (fast implementations, asap-protocol), per op and concurrency;
-# rounds for (fast, asap-protocol); sync save calls per run at each durability. Sized for
-# the whole module to take about 1.5 minutes on a loaded 2-core VM.
-PLANS: dict[str, dict[str, Any]] = {
-    "full": {
-        "per_task": {
-            "save": {1: (1500, 20), 8: (300, 3), 64: (50, 1)},
-            "get": {1: (1500, 60), 8: (300, 10), 64: (50, 2)},
-        },
-        "rounds": (7, 3),
-        "sync_calls": {"normal": 3000, "full": 300},
-        "warmup": (8, 1),
+# rounds and warm-up calls for (fast, asap-protocol); sync save calls per run at each
+# durability. Sized for the whole module to take about 1.5 minutes on a loaded 2-core VM.
+_FULL_PLAN: dict[str, Any] = {
+    "per_task": {
+        "save": {1: (1500, 20), 8: (300, 3), 64: (50, 1)},
+        "get": {1: (1500, 60), 8: (300, 10), 64: (50, 2)},
     },
-    "quick": {
-        "per_task": {
-            "save": {1: (20, 2), 8: (5, 1), 64: (1, 1)},
-            "get": {1: (20, 2), 8: (5, 1), 64: (1, 1)},
-        },
-        "rounds": (1, 1),
-        "sync_calls": {"normal": 50, "full": 10},
-        "warmup": (2, 1),
-    },
+    "rounds": (7, 3),
+    "sync_calls": {"normal": 3000, "full": 300},
+    "warmup": (8, 1),
 }
+
+
+def _scaled_down(plan: Any, divisor: int) -> Any:
+    """``plan`` with every count divided by ``divisor``, but at least 1 (keys are kept)."""
+    if isinstance(plan, dict):
+        return {key: _scaled_down(value, divisor) for key, value in plan.items()}
+    if isinstance(plan, tuple):
+        return tuple(_scaled_down(value, divisor) for value in plan)
+    return max(1, plan // divisor)
+
+
+# The quick plan (a smoke run) is the full one with about 1/75 of the calls and one round.
+PLANS: dict[str, dict[str, Any]] = {"full": _FULL_PLAN, "quick": _scaled_down(_FULL_PLAN, 75)}
 
 
 # ---------------------------------------------------------------- helpers
@@ -114,13 +114,6 @@ PLANS: dict[str, dict[str, Any]] = {
 def _flat_ints(figures: dict[str, Any]) -> dict[str, int]:
     """The integer entries of a stats section (nested percentiles left out)."""
     return {key: value for key, value in figures.items() if isinstance(value, int)}
-
-
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (``p`` in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return float(ordered[rank - 1])
 
 
 def _asap_available() -> str | None:
@@ -513,11 +506,12 @@ class _Bench:
                 for d, v in sync_rates.items()
             },
             "idle_lag_us": {
-                "p99": percentile(idle, 99) * 1e6,
+                "p99": common.percentile(idle, 99) * 1e6,
                 "max": max(idle) * 1e6,
                 "samples": len(idle),
             },
             "skipped": self.skipped,
+            "data_bytes": len(asap_native._core._dumps(self.data)),
         }
 
 
@@ -535,9 +529,9 @@ def _summarise(config: _Config, per_task: int) -> dict[str, Any]:
         "ops_per_run": config.tasks * per_task,
         "ops_per_s": statistics.median(throughputs),
         "ops_per_s_runs": throughputs,
-        "p50_us": percentile(latencies, 50) / 1000,
-        "p99_us": percentile(latencies, 99) / 1000,
-        "lag_p99_us": percentile(lags, 99) * 1e6 if lags else None,
+        "p50_us": common.percentile(latencies, 50) / 1000,
+        "p99_us": common.percentile(latencies, 99) / 1000,
+        "lag_p99_us": common.percentile(lags, 99) * 1e6 if lags else None,
         "lag_max_us": max(lags) * 1e6 if lags else None,
         "lag_samples": len(lags),
         # Where the time goes, per call (medians over runs): CPU of the event loop's thread,
@@ -643,12 +637,7 @@ def _us(value: float | None) -> str:
 
 
 def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
-    lines: list[str] = []
-    if quick:
-        lines += ["**Quick run (smoke test): too few calls for the figures to mean much.**", ""]
-    lines += [
-        "Reproduce: `python bench/bench_async.py` (or `python bench/run.py --only async`).",
-        "",
+    lines = [
         "N asyncio tasks each await one call after another on a fresh database; 1 KB "
         "snapshot data. Throughput is the median over runs (all calls / wall time); "
         "latency is per awaited call; event-loop lag is how late a task sleeping 1 ms "
@@ -760,58 +749,16 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
     lines.append("")
     for impl, why in figures["skipped"].items():
         lines.append(f"Not measured: {impl} ({why}).")
-    lines += ["### Targets", "", "| check | measured | target | result |", "|---|---|---|---|"]
-    for check in checks:
-        if check.value is None:
-            value = "n/a"
-        elif check.unit == "ms":
-            value = f"{check.value:.3f} ms"
-        else:
-            value = f"{check.value:.2f}x"
-        verdict = {True: "PASS", False: "**FAIL**", None: "not measured"}[check.passed]
-        target = f"{check.target} ms" if check.unit == "ms" else check.target
-        lines.append(f"| {check.name} | {value} | {target} | {verdict} |")
-    lines.append("")
+    lines += common.targets_table(checks)
     return "\n".join(lines)
 
 
-def run(
-    progress: common.Progress | None = None,
-    quick: bool = False,
-    plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the benchmark; returns figures, target checks and a markdown section.
+def _measure(plan: dict[str, Any], tmp: Path, report: common.Progress) -> dict[str, Any]:
+    return _Bench(plan, tmp, report).measure()
 
-    ``progress(fraction, message)`` is called before every run. ``quick`` makes a few calls
-    only (a smoke test). ``plan`` overrides entries of the chosen plan (see ``PLANS``).
-    """
-    report = progress or common.no_progress
-    chosen = dict(PLANS["quick" if quick else "full"])
-    if plan:
-        chosen.update(plan)
-    started = time.perf_counter()
-    load_before = common.load_average()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-async-", dir=common.temp_parent()) as tmp:
-        figures = _Bench(chosen, Path(tmp), report).measure()
-    figures["load"] = f"{load_before} / {common.load_average()}"
-    checks = _checks(figures)
-    figures["data_bytes"] = len(asap_native._core._dumps(make_state(DATA_BYTES)))
-    return common.section(
-        "async", TITLE, _markdown(figures, checks, quick), checks, figures, started
-    )
+
+run = common.Benchmark("async", TITLE, PLANS, _measure, _checks, _markdown)
 
 
 if __name__ == "__main__":
-    parser = common.script_parser(__doc__)
-    parser.add_argument("--json", help="also write the figures as JSON to this file")
-    args = parser.parse_args()
-    out = run(progress=common.print_progress, quick=args.quick)
-    print(file=sys.stderr)
-    if args.json:
-        import json
-
-        Path(args.json).write_text(json.dumps(out["figures"], indent=1, default=str))
-    print(out["markdown"])
-    for check in out["checks"]:
-        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[check["passed"]]
-        print(f"{verdict:4}  {check['name']}", file=sys.stderr)
+    common.main(run, __doc__)

@@ -33,7 +33,7 @@ from typing import Any
 if not __package__:  # run as a script: the repo root makes the bench package importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import Check, Progress, no_progress, print_progress, script_parser, section
+from bench import common
 from tests_py._bombs import brotli_bomb, gzip_bomb
 
 TITLE = "Request decompression (gzip, brotli)"
@@ -148,7 +148,7 @@ def _measure_throughput(
     encoding: str,
     rounds: int,
     seconds_per_run: float,
-    report: Progress,
+    report: common.Progress,
     fraction: tuple[float, float],
 ) -> dict[str, Any]:
     import brotli
@@ -298,7 +298,9 @@ def _run_bomb(implementation: str, encoding: str, path: Path) -> dict[str, Any]:
     return result
 
 
-def _measure_bombs(quick: bool, report: Progress, fraction: tuple[float, float]) -> dict[str, Any]:
+def _measure_bombs(
+    quick: bool, report: common.Progress, fraction: tuple[float, float]
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     total = (32 << 20) if quick else BOMB_SIZE
     repeats = {"asap_native": 1 if quick else 3, "asap-protocol": 1}
@@ -332,14 +334,14 @@ def _measure_bombs(quick: bool, report: Progress, fraction: tuple[float, float])
 # ---------------------------------------------------------------- report
 
 
-def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> list[Check]:
-    checks: list[Check] = []
+def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> list[common.Check]:
+    checks: list[common.Check] = []
     for key, figures in throughput.items():
         label, encoding = key.split("|")
         reference = "gzip" if encoding == "gzip" else "brotli"
         ratio = figures["ratio_vs_python"]
         checks.append(
-            Check(
+            common.Check(
                 f"decompress {encoding} {label}: vs Python {reference}, 1 thread",
                 ratio,
                 f">= {TARGET_RATIO:.2f}",
@@ -351,7 +353,7 @@ def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> lis
         scaling = figures["scaling"]["asap_native"]
         checked = label in SCALING_CHECKED
         checks.append(
-            Check(
+            common.Check(
                 f"decompress {encoding} {label}: 2 threads vs 1",
                 scaling,
                 f">= {TARGET_SCALING:.2f}" if checked else "(info)",
@@ -362,7 +364,7 @@ def _checks(throughput: dict[str, dict[str, Any]], bombs: dict[str, Any]) -> lis
     for encoding, entry in bombs.items():
         ours = entry["asap_native"]
         checks.append(
-            Check(
+            common.Check(
                 f"{entry['expands_to'] >> 20} MiB {encoding} bomb: memory growth",
                 ours["peak_growth_mib"],
                 f"<= {bound:.0f}",
@@ -391,8 +393,8 @@ def _markdown(
         " is the throughput of two threads decompressing at once divided by one thread's;"
         ' "CPU/wall" is the process CPU time per wall second during that run: 2.0 when both'
         " threads run at once, 1.0 when they take turns (the GIL held, or a single free"
-        f" core). The machine has {cpus} CPU(s), shared with other work: 1-minute load"
-        f" average {load[0]} at the start of this module, {load[1]} at the end.",
+        f" core). The machine has {cpus} CPU(s), shared with other work: 1, 5 and 15-minute load"
+        f" averages {load[0]} at the start of this module, {load[1]} at the end.",
         "",
     ]
     if quick:
@@ -449,18 +451,11 @@ def _markdown(
     return "\n".join(lines)
 
 
-def _load_average() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.2f}"
-    except OSError:
-        return "n/a"
-
-
-def run(progress: Progress | None = None, quick: bool = False) -> dict[str, Any]:
+def run(progress: common.Progress | None = None, quick: bool = False) -> dict[str, Any]:
     """Runs the benchmark; returns figures, target checks and a markdown section."""
-    report = progress or no_progress
+    report = progress or common.no_progress
     started = time.perf_counter()
-    load_start = _load_average()
+    load_start = common.load_average()
     rounds, seconds_per_run = (1, 0.01) if quick else (7, 0.1)
     throughput: dict[str, dict[str, Any]] = {}
     cases = [(label, size, encoding) for label, size in SIZES for encoding in ENCODINGS]
@@ -477,21 +472,13 @@ def run(progress: Progress | None = None, quick: bool = False) -> dict[str, Any]
     except AttributeError:
         cpus = os.cpu_count() or 1
     checks = _checks(throughput, bombs)
-    markdown = _markdown(throughput, bombs, quick, cpus, (load_start, _load_average()))
+    markdown = _markdown(throughput, bombs, quick, cpus, (load_start, common.load_average()))
     figures = {"throughput": throughput, "bombs": bombs, "max_size": MAX_SIZE}
-    return section("compression", TITLE, markdown, checks, figures, started)
+    return common.section("compression", TITLE, markdown, checks, figures, started)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == _CHILD_FLAG:
         _bomb_child(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
         sys.exit(0)
-    out = run(progress=print_progress, quick=script_parser(__doc__).parse_args().quick)
-    print(file=sys.stderr)
-    print(out["markdown"])
-    print()
-    for check in out["checks"]:
-        unit = check["unit"]
-        shown = f"{check['value']:.2f}" + ("x" if unit == "x" else f" {unit}")
-        verdict = {True: "PASS", False: "FAIL"}.get(check["passed"], "info")
-        print(f"{check['name']:<55} {shown:>10}  {check['target']:<9} {verdict}")
+    common.main(run, __doc__)

@@ -42,7 +42,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -427,12 +426,7 @@ def _ms(value: float) -> str:
 
 
 def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
-    lines: list[str] = []
-    if quick:
-        lines += ["**Quick run (smoke test): too few events for the figures to mean much.**", ""]
-    lines += [
-        "Reproduce: `python bench/bench_metering.py` (or `python bench/run.py --only metering`).",
-        "",
+    lines = [
         "One agent's events 30 s apart (a tenth at +02:00) plus a fifth as many of five other "
         "agents, written by asap-protocol's own row encoder; one-hour windows (about 120 "
         "events) at random hours, the same for every implementation, interleaved in shuffled "
@@ -514,57 +508,29 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
             f"the instant index, {without:,.0f} without ({with_index / without:.2f}x).",
             "",
         ]
-    lines += ["### Targets", "", "| check | value | target | verdict |", "|---|---|---|---|"]
-    for check in checks:
-        value = check.value
-        shown = (
-            "n/a"
-            if value is None
-            else (f"{value:.2f}x" if check.unit == "x" else f"{value:.1f} {check.unit}")
-        )
-        verdict = {True: "PASS", False: "FAIL", None: "info"}[check.passed]
-        lines.append(f"| {check.name} | {shown} | {check.target} | {verdict} |")
     lines += [
-        "",
+        *common.targets_table(checks),
         f"Load average before / after: {figures['load']}. SQLite {asap_native.sqlite_version} "
         "for asap_native; asap-protocol's through Python's sqlite3.",
     ]
     return "\n".join(lines)
 
 
-def run(
-    progress: common.Progress | None = None,
-    quick: bool = False,
-    plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the benchmark; returns figures, target checks and a markdown section.
+def measure(plan: dict[str, Any], tmp: Path, report: common.Progress) -> dict[str, Any]:
+    figures: dict[str, Any] = {"plan": plan, "sizes": {}}
+    sizes = plan["sizes"]
+    for number, size in enumerate(sizes):
 
-    ``quick``: a few thousand events (a smoke test). ``plan`` overrides entries of the
-    chosen plan (see ``PLANS``), e.g. ``{"sizes": (100_000,)}``.
-    """
-    report = progress or common.no_progress
-    chosen = dict(PLANS["quick" if quick else "full"])
-    if plan:
-        chosen.update(plan)
-    started = time.perf_counter()
-    figures: dict[str, Any] = {"plan": chosen, "sizes": {}, "load": common.load_average()}
-    with tempfile.TemporaryDirectory(
-        prefix="asap-bench-metering-", dir=common.temp_parent()
-    ) as tmp:
-        sizes = chosen["sizes"]
-        for number, size in enumerate(sizes):
+        def scaled(fraction: float, message: str = "", number: int = number) -> None:
+            report((number + fraction) / len(sizes), message)
 
-            def scaled(fraction: float, message: str = "", number: int = number) -> None:
-                report((number + fraction) / len(sizes), message)
+        figures["sizes"][_label(size)] = _size_figures(tmp, size, plan, scaled)
+    report(0.99, "record throughput with and without the instant index")
+    figures["record_cost"] = asyncio.run(_record_cost(tmp, plan["record_events"]))
+    return figures
 
-            figures["sizes"][_label(size)] = _size_figures(Path(tmp), size, chosen, scaled)
-        report(0.99, "record throughput with and without the instant index")
-        figures["record_cost"] = asyncio.run(_record_cost(Path(tmp), chosen["record_events"]))
-    figures["load"] += f" / {common.load_average()}"
-    checks = _checks(figures)
-    return common.section(
-        "metering", TITLE, _markdown(figures, checks, quick), checks, figures, started
-    )
+
+run = common.Benchmark("metering", TITLE, PLANS, measure, _checks, _markdown)
 
 
 if __name__ == "__main__":
@@ -578,5 +544,4 @@ if __name__ == "__main__":
         sizes = tuple(int(s) for s in args.sizes.split(","))
         overrides = {"sizes": sizes, "prune_sizes": sizes[-1:]}
     out = run(progress=common.print_progress, quick=args.quick, plan=overrides)
-    print(file=sys.stderr)
-    print(out["markdown"])
+    common.print_result(out, args.json)

@@ -40,16 +40,7 @@ if not __package__:  # run as a script: the repo root makes the bench package im
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asap_native
-from bench.common import (
-    CREATED_AT,
-    Check,
-    Progress,
-    no_progress,
-    print_progress,
-    script_parser,
-    section,
-    snapshot_model,
-)
+from bench import common
 
 TITLE = "PostgreSQL snapshot stores"
 TASKS = 64
@@ -151,7 +142,7 @@ class AsyncpgStore:
     def __init__(self, url: str, schema: str) -> None:
         self.url, self.schema = url, schema
         self.pool: Any = None
-        self.model = snapshot_model()
+        self.model = common.snapshot_model()
 
     async def open(self) -> None:
         import asyncpg
@@ -193,7 +184,7 @@ class PsycopgStore:
         import psycopg
 
         self.conn = psycopg.connect(url, autocommit=True)
-        self.model = snapshot_model()
+        self.model = common.snapshot_model()
 
     def save(self, s: Any) -> None:
         from psycopg.types.json import Jsonb
@@ -225,7 +216,7 @@ class PsycopgStore:
 class _Bench:
     def __init__(self, url: str, plan: dict[str, int], report: Callable[..., Any]) -> None:
         self.url, self.plan, self.report = url, plan, report
-        self.model = snapshot_model()
+        self.model = common.snapshot_model()
         self.data = make_state()
         self.serial = 0
         self.skipped: dict[str, str] = {}
@@ -237,7 +228,7 @@ class _Bench:
             version=version,
             data=self.data,
             checkpoint=False,
-            created_at=CREATED_AT,
+            created_at=common.CREATED_AT,
         )
 
     def fresh(self, prefix: str) -> str:
@@ -388,9 +379,9 @@ def _ratio(peer: float | None, native: float | None) -> float | None:
     return None if peer is None or native is None or native == 0 else peer / native
 
 
-def _check(name: str, value: float | None, floor: float) -> Check:
+def _check(name: str, value: float | None, floor: float) -> common.Check:
     passed = None if value is None else value >= floor
-    return Check(name, value, f">= {floor:.2f}", passed)
+    return common.Check(name, value, f">= {floor:.2f}", passed)
 
 
 def _us(value: float | None) -> str:
@@ -401,7 +392,7 @@ def _x(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
-def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
+def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
     a, s = figures["async"], figures["sync"]
     med = figures["medians_us"]
     lines = [
@@ -452,12 +443,12 @@ def _markdown(figures: dict[str, Any], checks: list[Check], quick: bool) -> str:
 
 
 def run(
-    progress: Progress | None = None,
+    progress: common.Progress | None = None,
     quick: bool = False,
     dsn: str | None = None,
 ) -> dict[str, Any]:
     """Runs the benchmark: figures, target checks and a markdown section."""
-    report = progress or no_progress
+    report = progress or common.no_progress
     started = time.perf_counter()
     plan = PLANS["quick" if quick else "full"]
     with _server(dsn) as url:
@@ -493,19 +484,10 @@ def run(
         "skipped": bench.skipped,
         "plan": plan,
     }
-    return section("postgres", TITLE, _markdown(figures, checks, quick), checks, figures, started)
+    return common.section(
+        "postgres", TITLE, _markdown(figures, checks, quick), checks, figures, started
+    )
 
 
 if __name__ == "__main__":
-    parser = script_parser(__doc__)
-    parser.add_argument("--dsn", help="a postgresql:// URL (default: a throwaway cluster)")
-    parser.add_argument("--json", help="also write the figures as JSON to this file")
-    args = parser.parse_args()
-    out = run(progress=print_progress, quick=args.quick, dsn=args.dsn)
-    print(file=sys.stderr)
-    if args.json:
-        Path(args.json).write_text(json.dumps(out["figures"], indent=1, default=str))
-    print(out["markdown"])
-    for check in out["checks"]:
-        verdict = {True: "PASS", False: "FAIL", None: "not measured"}[check["passed"]]
-        print(f"{verdict:4}  {check['name']}", file=sys.stderr)
+    common.main(run, __doc__, dsn="a postgresql:// URL (default: a throwaway cluster)")

@@ -30,7 +30,6 @@ import random
 import sqlite3
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime, timezone
@@ -208,18 +207,13 @@ def measure(plan: dict[str, Any], tmp: Path, report: common.Progress) -> dict[st
             for impl in IMPLEMENTATIONS
         },
         "p99_us": {
-            impl: {op: _percentile(times[impl, op], 99) / 1000 for op in OPS}
+            impl: {op: common.percentile(times[impl, op], 99) / 1000 for op in OPS}
             for impl in IMPLEMENTATIONS
         },
         "calls": {impl: {op: len(times[impl, op]) for op in OPS} for impl in IMPLEMENTATIONS},
         "aiosqlite_connections": opened,
         "rounds": plan["rounds"],
     }
-
-
-def _percentile(values: list[int], p: float) -> float:
-    ordered = sorted(values)
-    return float(ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))])
 
 
 def _checks(figures: dict[str, Any]) -> list[common.Check]:
@@ -252,13 +246,6 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
     medians, p99, calls = figures["median_us"], figures["p99_us"], figures["calls"]
     opened = figures["aiosqlite_connections"]
     lines = [
-        "Reproduce: `python bench/bench_repository.py` (or `python bench/run.py --only "
-        "repository`).",
-        "",
-    ]
-    if quick:
-        lines += ["Quick run: a few calls only, the figures are not meaningful.", ""]
-    lines += [
         "One awaited call at a time on a WAL file database, a fresh file per run. *asap*: "
         "asap-protocol's `AsyncSqliteRepository` and `SQLiteAuditStore` as shipped (an "
         "aiosqlite connection, and its thread, per call); *native*: the same classes after "
@@ -282,41 +269,13 @@ def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) 
         f"aiosqlite connections opened (counted at `aiosqlite.Connection.__init__`): "
         f"{opened[ASAP]:,} by asap's methods, {opened[NATIVE]} after `install()`.",
         "",
-        "### Targets",
-        "",
-        "| check | measured | target | result |",
-        "|---|---|---|---|",
+        *common.targets_table(checks),
     ]
-    for check in checks:
-        value = f"{check.value:.1f}x" if check.unit == "x" else f"{check.value:g} {check.unit}"
-        verdict = {True: "PASS", False: "**FAIL**", None: "not measured"}[check.passed]
-        lines.append(f"| {check.name} | {value} | {check.target} | {verdict} |")
-    lines.append("")
     return "\n".join(lines)
 
 
-def run(
-    progress: common.Progress | None = None,
-    quick: bool = False,
-    plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the benchmark; returns figures, target checks and a markdown section.
-
-    ``quick`` makes a few calls only (a smoke test); ``plan`` overrides entries of the chosen
-    plan (see ``PLANS``).
-    """
-    report = progress or common.no_progress
-    chosen = {**PLANS["quick" if quick else "full"], **(plan or {})}
-    started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-repo-", dir=common.temp_parent()) as tmp:
-        figures = measure(chosen, Path(tmp), report)
-    checks = _checks(figures)
-    markdown = _markdown(figures, checks, quick)
-    return common.section("repository", TITLE, markdown, checks, figures, started)
+run = common.Benchmark("repository", TITLE, PLANS, measure, _checks, _markdown)
 
 
 if __name__ == "__main__":
-    args = common.script_parser(__doc__).parse_args()
-    out = run(progress=common.print_progress, quick=args.quick)
-    print(file=sys.stderr)
-    print(out["markdown"])
+    common.main(run, __doc__)

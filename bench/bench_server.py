@@ -40,7 +40,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -472,11 +471,6 @@ def profile_native(tmp: Path, requests: int) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- the benchmark
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1))]
-
-
 def summarise(runs: list[RunResult]) -> dict[str, Any]:
     latencies = [x for run in runs for x in run.latencies_s]
     errors: Counter[str] = Counter()
@@ -486,8 +480,8 @@ def summarise(runs: list[RunResult]) -> dict[str, Any]:
     return {
         "requests_per_s": statistics.median(run.requests / run.seconds for run in runs),
         "requests_per_s_runs": [run.requests / run.seconds for run in runs],
-        "p50_ms": percentile(latencies, 50) * 1000,
-        "p99_ms": percentile(latencies, 99) * 1000,
+        "p50_ms": common.percentile(latencies, 50) * 1000,
+        "p99_ms": common.percentile(latencies, 99) * 1000,
         "server_cpu_ms_per_request": statistics.median(
             run.server_cpu_s / run.requests * 1000 for run in runs
         ),
@@ -560,13 +554,6 @@ def _checks(figures: dict[str, Any]) -> list[common.Check]:
     ]
 
 
-def _load() -> str:
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def _finding(figures: dict[str, Any]) -> str:
     """What limits the native server, in words, from the figures and the profile."""
     modes, profile = figures["modes"], figures["profile"]
@@ -594,15 +581,9 @@ def _finding(figures: dict[str, Any]) -> str:
     )
 
 
-def _markdown(figures: dict[str, Any], quick: bool) -> str:
+def _markdown(figures: dict[str, Any], checks: list[common.Check], quick: bool) -> str:
     modes, plan = figures["modes"], figures["plan"]
     lines = [
-        "Reproduce: `python bench/bench_server.py` (or `python bench/run.py --only server`).",
-        "",
-    ]
-    if quick:
-        lines += ["Quick run: a few requests only, the figures are not meaningful.", ""]
-    lines += [
         f"asap's `create_app` (its middleware, limits, OpenTelemetry and logging as shipped; the "
         f"rate limit lifted) under uvicorn, one worker process on 127.0.0.1. Each request is a "
         f"JSON-RPC `task.request` whose async handler awaits `save_async` of a {DATA_BYTES} B "
@@ -672,30 +653,12 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
         lines += ["", _finding(figures)]
     elif not quick:
         lines += ["", "No profile: py-spy is not installed (`pip install py-spy`)."]
-    lines += ["", f"Load average before / after the module: {figures['load']}.", ""]
+    lines += ["", *common.targets_table(checks)]
+    lines += [f"Load average before / after the module: {figures['load']}.", ""]
     return "\n".join(lines)
 
 
-def run(
-    progress: common.Progress | None = None,
-    quick: bool = False,
-    plan: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Run the benchmark; returns figures, checks and a markdown section.
-
-    ``quick`` sends a few requests only (a smoke test); ``plan`` overrides entries of the
-    chosen plan (see ``PLANS``).
-    """
-    report = progress or common.no_progress
-    chosen = {**PLANS["quick" if quick else "full"], **(plan or {})}
-    started = time.perf_counter()
-    load_before = _load()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-server-", dir=common.temp_parent()) as t:
-        figures = measure(chosen, Path(t), report)
-    figures["load"] = f"{load_before} / {_load()}"
-    checks = _checks(figures)
-    markdown = _markdown(figures, quick)
-    return common.section("server", TITLE, markdown, checks, figures, started)
+run = common.Benchmark("server", TITLE, PLANS, measure, _checks, _markdown)
 
 
 if __name__ == "__main__":
@@ -707,6 +670,4 @@ if __name__ == "__main__":
     if args.serve:
         serve(args.serve, args.db, args.ready)
     else:
-        out = run(progress=common.print_progress, quick=args.quick)
-        print(file=sys.stderr)
-        print(out["markdown"])
+        common.print_result(run(progress=common.print_progress, quick=args.quick), args.json)

@@ -40,15 +40,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 BUILD = ROOT / "build" / "sqlite-bench"
 TITLE = "SQLite builds: bundled (tuned) vs system, and each compile option"
-CREATED_AT = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 SYSTEM, BUNDLED, STOCK = "system", "bundled", "bundled, stock"
 BUNDLED_O2 = "bundled, sqlite3.c at -O2"
@@ -150,9 +154,6 @@ PLANS = {
     },
 }
 
-Progress = Callable[..., Any]
-
-
 # ---------------------------------------------------------------- the child: one trial
 
 
@@ -182,7 +183,11 @@ def trial(folder: str, plan: dict[str, int]) -> dict[str, Any]:
 
     def snapshot(task: str, version: int) -> Any:
         return StateSnapshot(
-            id=f"{task}-{version}", task_id=task, version=version, data=data, created_at=CREATED_AT
+            id=f"{task}-{version}",
+            task_id=task,
+            version=version,
+            data=data,
+            created_at=common.CREATED_AT,
         )
 
     figures: dict[str, Any] = {"sqlite_version": asap_native.sqlite_version}
@@ -224,7 +229,7 @@ def trial(folder: str, plan: dict[str, int]) -> dict[str, Any]:
                         agent_id="agent",
                         consumer_id="user",
                         metrics=UsageMetrics(tokens_in=i, tokens_out=1, duration_ms=3, api_calls=1),
-                        timestamp=CREATED_AT + timedelta(seconds=i),
+                        timestamp=common.CREATED_AT + timedelta(seconds=i),
                     )
                 )
             return _timed(plan["aggregate"], lambda i: metering.aggregate_sync("agent", "day"))
@@ -253,7 +258,7 @@ def _stage(name: str) -> Path:
     return BUILD / "stage" / name.replace(" ", "_").replace(",", "").replace("=", "-")
 
 
-def build(name: str, tree: str, defines: dict[str, str], rebuild: bool, report: Progress) -> Path:
+def build(name: str, tree: str, defines: dict[str, str], rebuild: bool) -> Path:
     """Builds (or reuses) the extension for one variant; returns the folder for PYTHONPATH."""
     stage = _stage(name)
     marker = stage / "built"
@@ -264,7 +269,6 @@ def build(name: str, tree: str, defines: dict[str, str], rebuild: bool, report: 
         and marker.read_text() == json.dumps(defines)
     ):
         return stage
-    report(f"building '{name}' (cmake, {tree} tree)")
     pybind11_dir = subprocess.run(
         [_python(), "-m", "pybind11", "--cmakedir"], check=True, capture_output=True, text=True
     ).stdout.strip()
@@ -321,17 +325,17 @@ def _run_trial(stage: Path, plan: dict[str, int], parent: str | None) -> dict[st
         return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure(quick: bool, rebuild: bool, report: Progress) -> dict[str, Any]:
+def measure(quick: bool, rebuild: bool, report: common.Progress) -> dict[str, Any]:
     plan = dict(PLANS["quick" if quick else "full"])
     chosen = builds(quick)
     stages = {}
     for index, (name, (tree, defines)) in enumerate(chosen.items()):
-        report(index / (len(chosen) * 3), f"build {name}")
-        stages[name] = build(name, tree, defines, rebuild, report)
-    load_before = _load()
+        report(index / (len(chosen) * 3), f"build {name} (cmake, {tree} tree; kept if current)")
+        stages[name] = build(name, tree, defines, rebuild)
+    load_before = common.load_average()
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
     rng = random.Random(13)
-    parent = os.environ.get("ASAP_BENCH_TMPDIR") or None
+    parent = common.temp_parent()
     total = plan["rounds"] * len(chosen)
     done = 0
     for round_index in range(plan["rounds"]):
@@ -341,7 +345,11 @@ def measure(quick: bool, rebuild: bool, report: Progress) -> dict[str, Any]:
             report(1 / 3 + (2 / 3) * done / total, f"round {round_index + 1}: {name}")
             samples[name].append(_run_trial(stages[name], plan, parent))
             done += 1
-    figures: dict[str, Any] = {"plan": plan, "builds": {}, "load": f"{load_before} / {_load()}"}
+    figures: dict[str, Any] = {
+        "plan": plan,
+        "builds": {},
+        "load": f"{load_before} / {common.load_average()}",
+    }
     for name, trials in samples.items():
         figures["builds"][name] = {
             "sqlite_version": trials[0]["sqlite_version"],
@@ -384,7 +392,7 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
         "Same asap_native, different SQLite (see `bench/bench_sqlite.py`): medians over "
         f"{figures['plan']['rounds']} rounds of fresh processes, builds interleaved.",
         "",
-        f"Load average (1 min) before / after: {figures.get('load', 'n/a')} on "
+        f"Load average (1, 5, 15 min) before / after: {figures.get('load', 'n/a')} on "
         f"{os.cpu_count()} CPUs. Per-round ratios vary by the range shown: a median ratio "
         "inside that range's noise says the builds are not told apart on this machine.",
         "",
@@ -432,67 +440,32 @@ def _markdown(figures: dict[str, Any], quick: bool) -> str:
     return "\n".join(lines)
 
 
-def _checks(figures: dict[str, Any]) -> list[dict[str, Any]]:
+def _checks(figures: dict[str, Any]) -> list[common.Check]:
     checks = []
     for op in ("save 1 KB", "get 1 KB", "64-way awaited save"):
         value = _speedup(figures, BUNDLED, SYSTEM, op)
         # The bundled build must be no slower than the system's (within noise).
-        checks.append(
-            {
-                "name": f"bundled vs system SQLite: {op}",
-                "value": value,
-                "target": ">= 0.95",
-                "passed": value >= 0.95,
-            }
-        )
+        name = f"bundled vs system SQLite: {op}"
+        checks.append(common.Check(name, value, ">= 0.95", value >= 0.95))
     return checks
 
 
-def _load() -> str:
-    try:
-        return f"{os.getloadavg()[0]:.1f}"
-    except OSError:
-        return "n/a"
-
-
-def _no_progress(*_args: Any, **_kwargs: Any) -> None:
-    pass
-
-
-def run(progress: Progress | None = None, quick: bool = False, rebuild: bool = False) -> dict:
+def run(
+    progress: common.Progress | None = None, quick: bool = False, rebuild: bool = False
+) -> dict[str, Any]:
     """Builds the variants (once), runs the rounds; returns the section for bench/run.py."""
-    report = progress or _no_progress
     started = time.perf_counter()
-    figures = measure(quick, rebuild, report)
-    return {
-        "name": "sqlite",
-        "title": TITLE,
-        "markdown": _markdown(figures, quick),
-        "checks": _checks(figures),
-        "figures": figures,
-        "seconds": time.perf_counter() - started,
-    }
+    figures = measure(quick, rebuild, progress or common.no_progress)
+    checks = _checks(figures)
+    return common.section("sqlite", TITLE, _markdown(figures, quick), checks, figures, started)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--child":
         print(json.dumps(trial(sys.argv[2], json.loads(sys.argv[3]))))
         sys.exit(0)
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="system/bundled/stock, few calls")
+    parser = common.script_parser(__doc__)
     parser.add_argument("--rebuild", action="store_true", help="rebuild every variant")
-    parser.add_argument("--json", help="also write the figures as JSON to this file")
     args = parser.parse_args()
-    out = run(
-        progress=lambda *a: print(*a, file=sys.stderr), quick=args.quick, rebuild=args.rebuild
-    )
-    if args.json:
-        Path(args.json).write_text(json.dumps(out["figures"], indent=1, default=str))
-    print(out["markdown"])
-    for check in out["checks"]:
-        print(
-            f"{'PASS' if check['passed'] else 'FAIL'}  {check['name']}: {check['value']:.2f}x",
-            file=sys.stderr,
-        )
+    out = run(progress=common.print_progress, quick=args.quick, rebuild=args.rebuild)
+    common.print_result(out, args.json)

@@ -43,18 +43,7 @@ if not __package__:  # run as a script: the repo root makes the bench package im
 
 import asap_native
 from asap_native import _core
-from bench.common import (
-    Check,
-    Progress,
-    make_snapshots,
-    no_progress,
-    print_progress,
-    script_parser,
-    section,
-    snapshot_fields,
-    snapshot_model,
-    temp_parent,
-)
+from bench import common
 from bench.stdlib_store import StdlibSnapshotStore
 
 TITLE = "Snapshot stores (sync API)"
@@ -211,10 +200,10 @@ class _PythonRunner(_Runner):
         super().__init__(name, per_round)
         self.store = store
         self.data = data
-        for snapshot in make_snapshots(model, READER_TASK, READER_VERSIONS, data):
+        for snapshot in common.make_snapshots(model, READER_TASK, READER_VERSIONS, data):
             store.save(snapshot)
         for t in range(BACKGROUND_TASKS):
-            for snapshot in make_snapshots(model, f"background-{t}", 2, data):
+            for snapshot in common.make_snapshots(model, f"background-{t}", 2, data):
                 store.save(snapshot)
 
     def round(self, task: str, snapshots: list[Any], record: bool) -> None:
@@ -351,7 +340,7 @@ def _measure_size(
     plan: tuple[int, int, int],
     cpp_bench: str | None,
     workdir: Path,
-    progress: Progress,
+    progress: common.Progress,
     step: tuple[int, int],
 ) -> dict[str, Any]:
     rounds, per_round, asap_per_round = plan
@@ -359,7 +348,7 @@ def _measure_size(
     data_text = _core._dumps(data)
     data_file = workdir / f"data-{target}.json"
     data_file.write_bytes(data_text)
-    model = snapshot_model()
+    model = common.snapshot_model()
 
     runners: list[_Runner] = []
     skipped: dict[str, str] = {}
@@ -401,7 +390,7 @@ def _measure_size(
         done, total = step
         for r in range(rounds + 1):  # round 0 warms caches and is not recorded
             task = f"round-{r}"
-            snapshots = make_snapshots(model, task, per_round, data)
+            snapshots = common.make_snapshots(model, task, per_round, data)
             order = list(runners)
             shuffle.shuffle(order)
             for runner in order:
@@ -442,7 +431,7 @@ def _per_call_median(call: Callable[[], Any], repeats: int) -> float:
 def _measure_conversion(data: dict, data_text: bytes, model: Any, repeats: int) -> dict[str, float]:
     """Where a call's time goes: JSON and model building alone, interleaved, median ns."""
     text = data_text.decode()
-    fields = snapshot_fields("task-x", 1)
+    fields = common.snapshot_fields("task-x", 1)
     construct = getattr(model, "model_construct", None)
     calls: dict[str, Callable[[], Any]] = {
         "json.dumps": lambda: json.dumps(data),
@@ -474,8 +463,8 @@ def _ratio(medians: dict[str, dict[str, float]], top: str, bottom: str, op: str)
     return medians[top][op] / medians[bottom][op]
 
 
-def _checks(sizes: dict[str, dict[str, Any]]) -> list[Check]:
-    checks: list[Check] = []
+def _checks(sizes: dict[str, dict[str, Any]]) -> list[common.Check]:
+    checks: list[common.Check] = []
 
     def add(
         name: str,
@@ -484,7 +473,9 @@ def _checks(sizes: dict[str, dict[str, Any]]) -> list[Check]:
         ok: Callable[[float], bool],
         ceiling: float | None = None,
     ) -> None:
-        checks.append(Check(name, value, target, None if value is None else ok(value), ceiling))
+        checks.append(
+            common.Check(name, value, target, None if value is None else ok(value), ceiling)
+        )
 
     for label, result in sizes.items():
         m = result["median_ns"]
@@ -528,11 +519,9 @@ def _us(ns: float) -> str:
     return f"{us:.1f} µs" if us < 100 else f"{us:.0f} µs"
 
 
-def _markdown(sizes: dict[str, dict[str, Any]], checks: list[Check], quick: bool) -> str:
-    lines: list[str] = []
-    if quick:
-        lines += ["**Quick run (smoke test): too few samples for the figures to mean much.**", ""]
-    lines += [
+def _markdown(sizes: dict[str, dict[str, Any]], checks: list[common.Check], quick: bool) -> str:
+    lines = [
+        *common.opening("stores", quick),
         "Median time per call (interquartile range in brackets) and ratios; lower time is "
         "better, a ratio above 1 means asap_native is faster. `C++ raw` is the core store "
         "called from C++ with the data already JSON text: it does no JSON work on save and "
@@ -606,7 +595,7 @@ def _markdown(sizes: dict[str, dict[str, Any]], checks: list[Check], quick: bool
     return "\n".join(lines)
 
 
-def _miss_text(check: Check) -> str:
+def _miss_text(check: common.Check) -> str:
     assert check.value is not None
     floor = float(check.target.lstrip("<>= "))
     if check.target.startswith("<"):
@@ -681,7 +670,7 @@ def _breakdown(sizes: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def run(
-    progress: Progress | None = None,
+    progress: common.Progress | None = None,
     quick: bool = False,
     cpp_bench: str | os.PathLike[str] | None = None,
     plan: dict[str, tuple[int, int, int]] | None = None,
@@ -694,16 +683,14 @@ def run(
     and the checks against it are reported as not measured. ``plan`` overrides the
     (rounds, calls per round, asap-protocol calls per round) of each size.
     """
-    report = progress or no_progress
-    chosen = dict(PLANS["quick" if quick else "full"])
-    if plan:
-        chosen.update(plan)
+    report = progress or common.no_progress
+    chosen = {**PLANS["quick" if quick else "full"], **(plan or {})}
     if cpp_bench is not None and not Path(cpp_bench).is_file():
         raise FileNotFoundError(f"C++ benchmark binary not found: {cpp_bench} (run make bench)")
     size_list = list(sizes)
     results: dict[str, dict[str, Any]] = {}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="asap-bench-", dir=temp_parent()) as tmp:
+    with tempfile.TemporaryDirectory(prefix="asap-bench-", dir=common.temp_parent()) as tmp:
         for index, (label, target) in enumerate(size_list):
             results[label] = _measure_size(
                 label,
@@ -715,13 +702,10 @@ def run(
                 (index, len(size_list)),
             )
     checks = _checks(results)
-    return section("stores", TITLE, _markdown(results, checks, quick), checks, results, started)
+    return common.section(
+        "stores", TITLE, _markdown(results, checks, quick), checks, results, started
+    )
 
 
 if __name__ == "__main__":
-    parser = script_parser(__doc__)
-    parser.add_argument("--cpp-bench", help="path to the bench_store_cpp binary")
-    args = parser.parse_args()
-    out = run(progress=print_progress, quick=args.quick, cpp_bench=args.cpp_bench)
-    print(file=sys.stderr)
-    print(out["markdown"])
+    common.main(run, __doc__, cpp_bench="path to the bench_store_cpp binary")

@@ -1,5 +1,6 @@
 """What the benchmark modules share: their target checks, the progress callback, the snapshot
-model and builder, and where their temporary databases go.
+model and builder, where their temporary databases go, the frame of a module's ``run()``
+(``Benchmark``) and the command line of a module run on its own.
 
 The compression bombs and the event-loop lag monitor are the test suite's own
 (``tests_py/_bombs.py``, ``tests_py/_async_helpers.py``), imported from there.
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 # ``progress(fraction, message)``, fraction 0..1 (run.Progress accepts more forms).
@@ -32,6 +37,13 @@ def load_average() -> str:
         return ", ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (``p`` in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return float(ordered[rank - 1])
 
 
 def temp_parent() -> str | None:
@@ -89,6 +101,39 @@ class Check:
         return dataclasses.asdict(self)
 
 
+def shown_value(value: float | None, unit: str = "x") -> str:
+    """A check's measured value as the reports print it: "1.23x", "0.412 ms", "n/a"."""
+    if value is None:
+        return "n/a"
+    return f"{value:.2f}x" if unit == "x" else f"{value:.3g} {unit}"
+
+
+def opening(name: str, quick: bool) -> list[str]:
+    """The first lines of module ``name``'s section: how to reproduce it, and a warning when
+    it is a quick run."""
+    lines = [
+        f"Reproduce: `python bench/bench_{name}.py` (or `python bench/run.py --only {name}`).",
+        "",
+    ]
+    if quick:
+        lines += ["**Quick run (smoke test): too few calls for the figures to mean much.**", ""]
+    return lines
+
+
+def targets_table(checks: Sequence[Check]) -> list[str]:
+    """The "Targets" part of a section: each check, its measured value, target and verdict."""
+    lines = ["### Targets", "", "| check | measured | target | result |", "|---|---|---|---|"]
+    for check in checks:
+        is_target = check.target.startswith(("<", ">"))
+        target = f"{check.target} {check.unit}" if is_target and check.unit != "x" else check.target
+        verdict = {True: "PASS", False: "**FAIL**"}.get(check.passed)
+        verdict = verdict or ("not measured" if is_target else "info")
+        lines.append(
+            f"| {check.name} | {shown_value(check.value, check.unit)} | {target} | {verdict} |"
+        )
+    return [*lines, ""]
+
+
 def section(
     name: str,
     title: str,
@@ -108,11 +153,77 @@ def section(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """The ``run()`` of a module that measures in a temporary folder against a plan.
+
+    ``plans`` holds a "full" and a "quick" plan; ``measure(plan, folder, progress)`` returns
+    the figures, ``checks(figures)`` the target checks and ``markdown(figures, checks,
+    quick)`` the section body, after ``opening``. The load average before / after lands in
+    ``figures["load"]``.
+    """
+
+    name: str
+    title: str
+    plans: dict[str, dict[str, Any]]
+    measure: Callable[[dict[str, Any], Path, Progress], dict[str, Any]]
+    checks: Callable[[dict[str, Any]], list[Check]]
+    markdown: Callable[[dict[str, Any], list[Check], bool], str]
+
+    def __call__(
+        self,
+        progress: Progress | None = None,
+        quick: bool = False,
+        plan: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run the benchmark; returns figures, target checks and a markdown section.
+
+        ``progress(fraction, message)`` is called as it goes. ``quick`` makes a few calls only
+        (a smoke test). ``plan`` overrides entries of the chosen plan (see ``plans``).
+        """
+        chosen = {**self.plans["quick" if quick else "full"], **(plan or {})}
+        started = time.perf_counter()
+        load_before = load_average()
+        prefix = f"asap-bench-{self.name}-"
+        with tempfile.TemporaryDirectory(prefix=prefix, dir=temp_parent()) as folder:
+            figures = self.measure(chosen, Path(folder), progress or no_progress)
+        figures["load"] = f"{load_before} / {load_average()}"
+        checks = self.checks(figures)
+        markdown = "\n".join([*opening(self.name, quick), self.markdown(figures, checks, quick)])
+        return section(self.name, self.title, markdown, checks, figures, started)
+
+
 def script_parser(doc: str | None) -> argparse.ArgumentParser:
-    """The command line of a module run on its own: its docstring's first line and --quick."""
+    """The command line of a module run on its own: its docstring's first line, --quick and
+    --json (see ``print_result``)."""
     parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few calls only (a smoke run)")
+    parser.add_argument("--json", help="also write the figures as JSON to this file")
     return parser
+
+
+def main(run: Callable[..., dict[str, Any]], doc: str | None, **options: str) -> None:
+    """Run a module on its own: ``run`` with --quick, and each of ``options`` (an extra keyword
+    of ``run``, mapped to its help) as a --flag; prints the result (see ``print_result``)."""
+    parser = script_parser(doc)
+    for option, help_text in options.items():
+        parser.add_argument(f"--{option.replace('_', '-')}", help=help_text)
+    args = parser.parse_args()
+    chosen = {option: getattr(args, option) for option in options}
+    print_result(run(progress=print_progress, quick=args.quick, **chosen), args.json)
+
+
+def print_result(result: dict[str, Any], json_path: str | None = None) -> None:
+    """What a module run on its own prints: the section on stdout, each check's verdict on
+    stderr; the figures also go to ``json_path`` when given."""
+    print(file=sys.stderr)  # ends print_progress's line
+    if json_path:
+        Path(json_path).write_text(json.dumps(result["figures"], indent=1, default=str))
+    print(result["markdown"])
+    for check in result["checks"]:
+        verdict = {True: "PASS", False: "FAIL"}.get(check["passed"], "info")
+        shown = shown_value(check["value"], check.get("unit", "x"))
+        print(f"{verdict:4}  {check['name']}: {shown}", file=sys.stderr)
 
 
 def print_progress(fraction: float, message: str) -> None:

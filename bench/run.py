@@ -17,7 +17,6 @@ also if any target check FAILs.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import inspect
 import json
@@ -36,10 +35,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as a script: the repo root makes the bench package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common
+
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_REPORT = BENCH_DIR.parent / "docs" / "benchmarks.md"
-if not __package__:  # run as a script: the repo root makes the bench package importable
-    sys.path.insert(0, str(BENCH_DIR.parent))
 # Modules run in this order; any other bench_*.py follows alphabetically.
 PREFERRED_ORDER = ("stores", "compression", "async")
 
@@ -130,10 +132,7 @@ def machine() -> dict[str, str]:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count() or 0
-    try:
-        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        load = "n/a"
+    load = common.load_average()
     info = {
         "CPU": cpu,
         "nproc": str(usable),
@@ -627,8 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = result
         progress.finish("done")
 
-    with contextlib.suppress(OSError):
-        info["load average at end"] = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    info["load average at end"] = common.load_average()
     _, failed = print_summary(results, errors)
     if args.output:
         write_report(args.output, order, results, errors, info, command, date, args.quick)

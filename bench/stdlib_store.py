@@ -6,6 +6,11 @@ and ``get`` returning the model built normally (``StateSnapshot(...)``, validate
 asap-protocol's own row mapper does. It takes no lock, so it is only safe from one thread
 at a time; a thread-safe version would be slightly slower, which would only flatter
 asap_native.
+
+The schema and statements are imported from asap-protocol (``asap.state.stores.sqlite``, a
+dependency of the benchmarks), not copied: the baseline runs exactly the SQL asap-protocol
+runs, whatever its installed version, so no drift between a copy and the real thing can
+make the comparison unfair.
 """
 
 from __future__ import annotations
@@ -17,26 +22,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import snapshot_model
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS snapshots (
-    task_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    checkpoint INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (task_id, version)
+from asap.state.stores.sqlite import (
+    _DELETE_TASK_SQL,
+    _DELETE_VERSION_SQL,
+    _GET_BY_VERSION_SQL,
+    _GET_LATEST_SQL,
+    _LIST_VERSIONS_SQL,
+    _SAVE_SQL,
+    _SNAPSHOTS_DDL,
 )
-"""
-_COLUMNS = "task_id, id, version, data, checkpoint, created_at"
-_SAVE = f"INSERT OR REPLACE INTO snapshots ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-_GET_VERSION = f"SELECT {_COLUMNS} FROM snapshots WHERE task_id = ? AND version = ?"
-_GET_LATEST = f"SELECT {_COLUMNS} FROM snapshots WHERE task_id = ? ORDER BY version DESC LIMIT 1"
-_LIST_VERSIONS = "SELECT version FROM snapshots WHERE task_id = ? ORDER BY version"
-_DELETE_VERSION = "DELETE FROM snapshots WHERE task_id = ? AND version = ?"
-_DELETE_TASK = "DELETE FROM snapshots WHERE task_id = ?"
+
+from bench.common import snapshot_model
 
 
 class StdlibSnapshotStore:
@@ -48,11 +44,11 @@ class StdlibSnapshotStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA busy_timeout=15000")
-        self._conn.execute(_SCHEMA)
+        self._conn.execute(_SNAPSHOTS_DDL)
 
     def save(self, snapshot: Any) -> None:
         self._conn.execute(
-            _SAVE,
+            _SAVE_SQL,
             (
                 snapshot.task_id,
                 snapshot.id,
@@ -65,9 +61,9 @@ class StdlibSnapshotStore:
 
     def get(self, task_id: str, version: int | None = None) -> Any:
         if version is None:
-            row = self._conn.execute(_GET_LATEST, (task_id,)).fetchone()
+            row = self._conn.execute(_GET_LATEST_SQL, (task_id,)).fetchone()
         else:
-            row = self._conn.execute(_GET_VERSION, (task_id, version)).fetchone()
+            row = self._conn.execute(_GET_BY_VERSION_SQL, (task_id, version)).fetchone()
         if row is None:
             return None
         task, id_, number, data, checkpoint, created_at = row
@@ -81,13 +77,13 @@ class StdlibSnapshotStore:
         )
 
     def list_versions(self, task_id: str) -> list[int]:
-        return [row[0] for row in self._conn.execute(_LIST_VERSIONS, (task_id,))]
+        return [row[0] for row in self._conn.execute(_LIST_VERSIONS_SQL, (task_id,))]
 
     def delete(self, task_id: str, version: int | None = None) -> bool:
         if version is None:
-            cursor = self._conn.execute(_DELETE_TASK, (task_id,))
+            cursor = self._conn.execute(_DELETE_TASK_SQL, (task_id,))
         else:
-            cursor = self._conn.execute(_DELETE_VERSION, (task_id, version))
+            cursor = self._conn.execute(_DELETE_VERSION_SQL, (task_id, version))
         return cursor.rowcount > 0
 
     def close(self) -> None:

@@ -195,9 +195,46 @@ def open_metering_store(db_path: Path) -> Any:
     )
 
 
+def agent_manifest(
+    agent_id: str, name: str, description: str, *, skill: tuple[str, str], url: str
+) -> Any:
+    """asap's Manifest of an agent with one ``skill`` (id, description) that keeps its state in
+    snapshots, served at ``url`` (the tests' asap apps are described the same way)."""
+    from asap.models.entities import Capability, Endpoint, Manifest, Skill
+
+    skill_id, skill_description = skill
+    return Manifest(
+        id=agent_id,
+        name=name,
+        version="0.1.0",
+        description=description,
+        capabilities=Capability(
+            asap_version="0.1",
+            skills=[Skill(id=skill_id, description=skill_description)],
+            state_persistence=True,
+        ),
+        endpoints=Endpoint(asap=url),
+    )
+
+
+def reply_to(envelope: Any, sender: str, payload_type: str, payload: dict[str, Any]) -> Any:
+    """asap's Envelope answering ``envelope`` from ``sender``, in the same trace."""
+    from asap.models.envelope import Envelope
+
+    return Envelope(
+        asap_version=envelope.asap_version,
+        sender=sender,
+        recipient=envelope.sender,
+        payload_type=payload_type,
+        payload=payload,
+        correlation_id=envelope.id,
+        trace_id=envelope.trace_id,
+    )
+
+
 def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seconds: float) -> Any:
     """The asap-protocol app with native stores, behind the decompression middleware."""
-    from asap.models.entities import Capability, Endpoint, Manifest, Skill
+    from asap.models.entities import Manifest
     from asap.models.enums import TaskStatus
     from asap.models.envelope import Envelope
     from asap.models.payloads import TaskRequest, TaskResponse
@@ -207,32 +244,19 @@ def build_app(role: str, port: int, db_path: Path, progress: Progress, step_seco
     import asap_native
 
     agent_id = AGENT_IDS[role]
-    manifest = Manifest(
-        id=agent_id,
-        name=f"Failover {role}",
-        version="0.1.0",
-        description="Works through a task, one snapshot per step (asap_native failover demo)",
-        capabilities=Capability(
-            asap_version="0.1",
-            skills=[Skill(id=SKILL, description="Multi-step task with a snapshot per step")],
-            state_persistence=True,
-        ),
-        endpoints=Endpoint(asap=f"http://127.0.0.1:{port}/asap"),
+    manifest = agent_manifest(
+        agent_id,
+        f"Failover {role}",
+        "Works through a task, one snapshot per step (asap_native failover demo)",
+        skill=(SKILL, "Multi-step task with a snapshot per step"),
+        url=f"http://127.0.0.1:{port}/asap",
     )
     snapshots = open_snapshot_store(db_path)
     metering = open_metering_store(db_path)
     runner = TaskRunner(role, agent_id, snapshots, metering, progress, step_seconds)
 
     def reply(envelope: Envelope, payload_type: str, payload: dict[str, Any]) -> Envelope:
-        return Envelope(
-            asap_version=envelope.asap_version,
-            sender=manifest.id,
-            recipient=envelope.sender,
-            payload_type=payload_type,
-            payload=payload,
-            correlation_id=envelope.id,
-            trace_id=envelope.trace_id,
-        )
+        return reply_to(envelope, manifest.id, payload_type, payload)
 
     def task_response(
         envelope: Envelope, task_id: str, status: TaskStatus, result: dict[str, Any]

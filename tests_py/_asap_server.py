@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
-from asap.models.entities import Capability, Endpoint, Manifest, Skill, StateSnapshot
+from asap.models.entities import Manifest, StateSnapshot
 from asap.models.enums import TaskStatus
 from asap.models.envelope import Envelope
 from asap.models.ids import generate_id
@@ -26,6 +28,11 @@ from asap.models.payloads import TaskMetrics, TaskRequest, TaskResponse
 from asap.transport.handlers import HandlerRegistry, create_default_registry
 from asap.transport.jsonrpc import ASAP_METHOD, JsonRpcRequest
 from asap.transport.server import create_app
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
+from failover_agent import agent_manifest, reply_to  # the failover demo's asap builders
+
+sys.path.pop(0)
 
 AGENT_ID = "urn:asap:agent:native-e2e"
 CLIENT_ID = "urn:asap:agent:e2e-client"
@@ -38,17 +45,12 @@ HTTP_TIMEOUT = 30.0
 
 
 def make_manifest() -> Manifest:
-    return Manifest(
-        id=AGENT_ID,
-        name="asap_native e2e agent",
-        version="1.0.0",
-        description="Saves a snapshot per task step and reports usage",
-        capabilities=Capability(
-            asap_version="0.1",
-            skills=[Skill(id=SKILL_ID, description="save one step of a task")],
-            state_persistence=True,
-        ),
-        endpoints=Endpoint(asap="http://127.0.0.1/asap"),
+    return agent_manifest(
+        AGENT_ID,
+        "asap_native e2e agent",
+        "Saves a snapshot per task step and reports usage",
+        skill=(SKILL_ID, "save one step of a task"),
+        url="http://127.0.0.1/asap",
     )
 
 
@@ -81,15 +83,7 @@ def _response_to(
             api_calls=usage["api_calls"],
         ),
     )
-    return Envelope(
-        asap_version=envelope.asap_version,
-        sender=manifest.id,
-        recipient=envelope.sender,
-        payload_type="task.response",
-        payload=response.model_dump(),
-        correlation_id=envelope.id,
-        trace_id=envelope.trace_id,
-    )
+    return reply_to(envelope, manifest.id, "task.response", response.model_dump())
 
 
 def make_registry(get_store: Callable[[], Any], *, awaited: bool = False) -> HandlerRegistry:

@@ -29,6 +29,8 @@ from urllib.parse import quote
 
 import pytest
 
+import asap_native
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
 from pg_cluster import PASSWORD, SUPERUSER, Cluster, postgres_bin
 
@@ -39,12 +41,18 @@ __all__ = [
     "SUPERUSER",
     "Cluster",
     "PgSchema",
+    "needs_postgres_build",
     "pg",
     "pg_cluster",
     "release",
     "schema_for",
     "session_cluster",
 ]
+
+# The mark of the PostgreSQL tests: a build without libpq has no PostgreSQL stores to test.
+needs_postgres_build = pytest.mark.skipif(
+    not asap_native.postgres_available, reason="built without PostgreSQL"
+)
 
 _lock = threading.Lock()
 _cluster: Cluster | None = None

@@ -10,8 +10,10 @@ from __future__ import annotations
 import inspect
 import itertools
 import os
+import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -22,8 +24,15 @@ from asap.models.entities import StateSnapshot
 from asap.state.metering import UsageEvent, UsageMetrics
 from hypothesis import settings
 
-import asap_native
-from asap_native import _core
+from asap_native import (
+    InMemoryMeteringStore,
+    InMemorySnapshotStore,
+    PostgresMeteringStore,
+    PostgresSnapshotStore,
+    SQLiteMeteringStore,
+    SQLiteSnapshotStore,
+    _core,
+)
 
 # A build with the bundled SQLite (wheels, make test-bundled) has its own copy of SQLite, and
 # Python's sqlite3 module (and so asap-protocol's stores) another. Two copies in one process
@@ -197,39 +206,33 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "state.db"
 
 
+def sqlite_rows(path: str | os.PathLike[str], sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """What ``sql`` reads from the SQLite file ``path``, through Python's sqlite3."""
+    with closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
 SNAPSHOT_KINDS = ["sqlite-file", "sqlite-memory", "memory", "postgres"]
+StoreOpener = Callable[[str, Path], Any]
 
 
-def _open_store(
-    kind: str, path: Path, sqlite_class: Any, memory_class: Any, postgres_class: Any
-) -> Any:
-    if kind == "postgres":  # a schema per path on the session's cluster (tests_py/_postgres.py)
-        return postgres_class(schema_for(path).dsn)
-    if kind == "sqlite-file":
-        return sqlite_class(path)
-    if kind == "sqlite-memory":
-        return sqlite_class(":memory:")
-    return memory_class()
+def _opener(sqlite_class: Any, memory_class: Any, postgres_class: Any) -> StoreOpener:
+    """What opens a store of this family, of a kind of SNAPSHOT_KINDS, on a path."""
+
+    def open_store(kind: str, path: Path) -> Any:
+        if kind == "postgres":  # a schema per path on the session's cluster (_postgres.py)
+            return postgres_class(schema_for(path).dsn)
+        if kind == "sqlite-file":
+            return sqlite_class(path)
+        if kind == "sqlite-memory":
+            return sqlite_class(":memory:")
+        return memory_class()
+
+    return open_store
 
 
-def open_snapshot_store(kind: str, path: Path) -> Any:
-    return _open_store(
-        kind,
-        path,
-        asap_native.SQLiteSnapshotStore,
-        asap_native.InMemorySnapshotStore,
-        asap_native.PostgresSnapshotStore,
-    )
-
-
-def open_metering_store(kind: str, path: Path) -> Any:
-    return _open_store(
-        kind,
-        path,
-        asap_native.SQLiteMeteringStore,
-        asap_native.InMemoryMeteringStore,
-        asap_native.PostgresMeteringStore,
-    )
+open_snapshot_store = _opener(SQLiteSnapshotStore, InMemorySnapshotStore, PostgresSnapshotStore)
+open_metering_store = _opener(SQLiteMeteringStore, InMemoryMeteringStore, PostgresMeteringStore)
 
 
 @pytest.fixture(params=SNAPSHOT_KINDS)

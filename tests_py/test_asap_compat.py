@@ -15,7 +15,7 @@ from asap.models.entities import StateSnapshot
 from asap.state.metering import UsageAggregate, UsageEvent
 from asap.state.stores.sqlite import SQLiteMeteringStore as AsapSQLiteMeteringStore
 from asap.state.stores.sqlite import SQLiteSnapshotStore as AsapSQLiteSnapshotStore
-from conftest import assert_same_event, assert_same_snapshot, make_event, make_snapshot
+from conftest import assert_same_event, assert_same_snapshot, make_event, make_snapshot, sqlite_rows
 
 from asap_native import SQLiteMeteringStore, SQLiteSnapshotStore
 
@@ -49,25 +49,19 @@ def sample_snapshots() -> list[StateSnapshot]:
 
 
 def normalized_schema(path: Path) -> list[tuple[str, str, str]]:
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(
-            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = sqlite_rows(
+        path,
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
     return [(kind, name, re.sub(r"\s+", " ", sql or "").strip()) for kind, name, sql in rows]
 
 
 def raw_snapshot_rows(path: Path) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(
-            "SELECT task_id, id, version, data, checkpoint, created_at FROM snapshots "
-            "ORDER BY task_id, version"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = sqlite_rows(
+        path,
+        "SELECT task_id, id, version, data, checkpoint, created_at FROM snapshots "
+        "ORDER BY task_id, version",
+    )
     return [(t, i, v, json.loads(d), c, ts) for t, i, v, d, c, ts in rows]
 
 
@@ -310,18 +304,14 @@ async def test_event_rows_match_asap_rows(tmp_path: Path) -> None:
             await theirs.record(event)
             await ours.record(event)
 
-    def rows(path: Path) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(path)
-        try:
-            found = conn.execute(
-                "SELECT id, task_id, agent_id, consumer_id, metrics, timestamp FROM usage_events "
-                "ORDER BY rowid"
-            ).fetchall()
-        finally:
-            conn.close()
-        return found
-
-    ours_rows, their_rows = rows(ours_path), rows(theirs_path)
+    ours_rows, their_rows = (
+        sqlite_rows(
+            path,
+            "SELECT id, task_id, agent_id, consumer_id, metrics, timestamp FROM usage_events "
+            "ORDER BY rowid",
+        )
+        for path in (ours_path, theirs_path)
+    )
     assert len(ours_rows) == len(their_rows) == 20
     for mine, other in zip(ours_rows, their_rows, strict=True):
         assert mine[1:4] == other[1:4]

@@ -6,7 +6,7 @@ import math
 import random
 import sqlite3
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -62,6 +62,13 @@ class FakeEvent:
         self.timestamp: Any = T0
         for name, value in overrides.items():
             setattr(self, name, value)
+
+
+def assert_refused_without(missing: str, fake: Any, write: Callable[[Any], object]) -> None:
+    """``write`` refuses ``fake`` once its attribute ``missing`` is gone, naming it."""
+    delattr(fake, missing)
+    with pytest.raises(TypeError, match=missing):
+        write(fake)
 
 
 def assert_metering_usable(store: Any) -> None:
@@ -145,10 +152,7 @@ def test_save_takes_what_asaps_stores_take(snapshot_store: Any, override: dict[s
 
 @pytest.mark.parametrize("missing", ["id", "task_id", "version", "data", "created_at"])
 def test_save_rejects_missing_attribute(snapshot_store: Any, missing: str) -> None:
-    fake = FakeSnapshot()
-    delattr(fake, missing)
-    with pytest.raises(TypeError, match=missing):
-        snapshot_store.save(fake)
+    assert_refused_without(missing, FakeSnapshot(), snapshot_store.save)
     assert_usable(snapshot_store)
 
 
@@ -533,10 +537,7 @@ async def test_record_rejects_non_events(metering_store: Any, not_an_event: Any)
 
 @pytest.mark.parametrize("missing", ["task_id", "agent_id", "consumer_id", "metrics", "timestamp"])
 def test_record_rejects_missing_attribute(metering_store: Any, missing: str) -> None:
-    event = FakeEvent()
-    delattr(event, missing)
-    with pytest.raises(TypeError, match=missing):
-        metering_store.record_sync(event)
+    assert_refused_without(missing, FakeEvent(), metering_store.record_sync)
     assert_metering_usable(metering_store)
 
 

@@ -18,14 +18,6 @@ def _finite_positive(value: object) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
-def test_percentile_is_nearest_rank() -> None:
-    values = [5.0, 1.0, 4.0, 2.0, 3.0]
-    assert bench_async.percentile(values, 50) == 3.0
-    assert bench_async.percentile(values, 99) == 5.0
-    assert bench_async.percentile(values, 0) == 1.0
-    assert bench_async.percentile(list(range(1, 101)), 99) == 99
-
-
 def test_lag_monitor_records_late_wakeups() -> None:
     async def main() -> list[float]:
         async with bench_async.LagMonitor(bench_async.LAG_INTERVAL) as monitor:

@@ -124,7 +124,7 @@ def test_report_states_what_limits_the_server() -> None:
         "clients": bench_server.CLIENTS,
         "load": "n/a",
     }
-    markdown = bench_server._markdown(figures, quick=False)
+    markdown = bench_server._markdown(figures, bench_server._checks(figures), quick=False)
     assert "| asyncio | 100.0% |" in markdown
     finding = markdown.split("**What limits it.**")[1]
     assert "5.00 ms of CPU per request with stores that do nothing" in finding

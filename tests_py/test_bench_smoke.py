@@ -16,7 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the bench package
 
-from bench import bench_stores  # noqa: E402
+from bench import bench_stores, common  # noqa: E402
 from bench import run as bench_run  # noqa: E402
 from bench.stdlib_store import StdlibSnapshotStore  # noqa: E402
 
@@ -26,6 +26,14 @@ TINY = {"1 KB": (1, 2, 1), "100 KB": (1, 2, 1)}
 def _cpp_bench() -> Path | None:
     path = Path(os.environ.get("ASAP_BENCH_CPP", ROOT / "build/bench/bench_store_cpp"))
     return path if path.is_file() else None
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [5.0, 1.0, 4.0, 2.0, 3.0]
+    assert common.percentile(values, 50) == 3.0
+    assert common.percentile(values, 99) == 5.0
+    assert common.percentile(values, 0) == 1.0
+    assert common.percentile(list(range(1, 101)), 99) == 99
 
 
 def test_make_state_hits_the_target_size() -> None:

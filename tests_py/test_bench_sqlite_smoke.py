@@ -37,4 +37,4 @@ def test_report_names_every_build_and_option(tmp_path: Path) -> None:
     for label, _ in bench_sqlite.ABLATIONS:
         assert f"| {label} |" in text
     checks = bench_sqlite._checks(figures)
-    assert checks and all(check["value"] == 1.0 for check in checks)
+    assert checks and all(check.value == 1.0 for check in checks)

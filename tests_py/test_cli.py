@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _processes import python_child
 from asap.models.entities import StateSnapshot
 from asap.state.stores.sqlite import SQLiteMeteringStore as AsapMeteringStore
 from asap.state.stores.sqlite import SQLiteSnapshotStore as AsapSnapshotStore
-from conftest import make_event
+from conftest import make_event, sqlite_rows
 
 from asap_native import cli
 
@@ -117,11 +118,6 @@ def asap_file(asap_file_template: tuple[Path, list[Any], list[Any]], tmp_path: P
     return path
 
 
-def rows(path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with closing(sqlite3.connect(path)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 # ---------------------------------------------------------------- help and entry points
 
 
@@ -168,7 +164,7 @@ def test_info_on_an_asap_file(asap_file: Path) -> None:
 
     assert document["sqlite_version"] == asap_native.sqlite_version
     # Read-only: nothing was added to the file (no instant index, no table).
-    assert [name for (name,) in rows(asap_file, "SELECT name FROM sqlite_master")] == [
+    assert [name for (name,) in sqlite_rows(asap_file, "SELECT name FROM sqlite_master")] == [
         "snapshots",
         "sqlite_autoindex_snapshots_1",
         "usage_events",
@@ -268,23 +264,9 @@ while time.monotonic() < deadline:
 @pytest.fixture
 def pair_writer(asap_file: Path) -> Iterator[subprocess.Popen[str]]:
     """Another process committing pairs of rows into the file until stopped."""
-    with subprocess.Popen(
-        [sys.executable, "-c", PAIR_WRITER, str(asap_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as writer:
-        assert writer.stdout is not None
-        assert writer.stdout.readline().strip() == "ready"
+    with python_child(PAIR_WRITER, str(asap_file), ready="ready") as writer:
         time.sleep(0.2)
-        try:
-            yield writer
-        finally:
-            writer.kill()
-            writer.wait()
-            assert writer.stdin is not None and writer.stdout is not None
-            writer.stdin.close()
-            writer.stdout.close()
+        yield writer
 
 
 def test_backup_while_another_process_writes(
@@ -297,12 +279,12 @@ def test_backup_while_another_process_writes(
     document = json.loads(done.stdout)
     assert document["dest"] == str(copy) and document["bytes"] == copy.stat().st_size
     assert pair_writer.poll() is None  # the writer kept going
-    written_after = rows(asap_file, "SELECT count(*) FROM pairs")[0][0]
+    written_after = sqlite_rows(asap_file, "SELECT count(*) FROM pairs")[0][0]
     assert run_cli("check", copy).returncode == 0
-    copied = rows(copy, "SELECT count(*) FROM pairs")[0][0]
+    copied = sqlite_rows(copy, "SELECT count(*) FROM pairs")[0][0]
     assert copied % 2 == 0  # never half of a commit
     assert 0 < copied <= written_after
-    assert rows(copy, "SELECT count(*) FROM pairs GROUP BY n HAVING count(*) != 2") == []
+    assert sqlite_rows(copy, "SELECT count(*) FROM pairs GROUP BY n HAVING count(*) != 2") == []
     # asap-protocol reads the copy as it reads its own file.
     store = AsapSnapshotStore(copy)
     assert store.list_versions("task_1") == [1, 2, 3, 4, 5, 6]
@@ -348,7 +330,7 @@ def test_prune_usage_before_on_asap_events(asap_file: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"deleted {len(events) - len(expected_left)} usage events" in done.stdout
-    left = sorted(row[0] for row in rows(asap_file, "SELECT task_id FROM usage_events"))
+    left = sorted(row[0] for row in sqlite_rows(asap_file, "SELECT task_id FROM usage_events"))
     assert left == expected_left
 
     # asap-protocol still queries and aggregates the file.
@@ -399,12 +381,9 @@ def test_prune_while_an_asap_server_records(asap_file: Path) -> None:
         done = run_cli("prune", asap_file, "--usage-before", "2030-01-01", "--chunk-size", "10")
         assert writer.wait(timeout=120) == 0
     assert done.returncode == 0, done.stderr
-    assert rows(asap_file, "SELECT count(*) FROM usage_events WHERE task_id LIKE 'late_%'") == [
-        (150,)
-    ]
-    assert rows(asap_file, "SELECT count(*) FROM usage_events WHERE task_id NOT LIKE 'late_%'") == [
-        (0,)
-    ]
+    count = "SELECT count(*) FROM usage_events WHERE task_id {} 'late_%'"
+    assert sqlite_rows(asap_file, count.format("LIKE")) == [(150,)]
+    assert sqlite_rows(asap_file, count.format("NOT LIKE")) == [(0,)]
 
 
 # ---------------------------------------------------------------- index

@@ -345,6 +345,23 @@ def test_metering_methods_are_awaitable(kind: str, db_path: Path) -> None:
         store.close()
 
 
+async def test_awaitable_calls_take_the_sync_calls_arguments(metering_store: Any) -> None:
+    for name in ("record", "query", "aggregate"):
+        twin, sync = getattr(metering_store, name), getattr(metering_store, f"{name}_sync")
+        assert inspect.signature(twin) == inspect.signature(sync), name
+        assert twin.__name__ == name
+    await metering_store.record(event=make_event("a", at(8), task_id="by-keyword"))
+    by_keyword = await metering_store.query(end=at(9), start=at(8), agent_id="a", limit=1)
+    assert [e.task_id for e in by_keyword] == ["by-keyword"]
+    for call in (
+        lambda: metering_store.query("a", at(8)),
+        lambda: metering_store.query("a", at(8), at(9), 1, 0, "extra"),
+        lambda: metering_store.aggregate("a", period="d", when=1),
+    ):
+        with pytest.raises(TypeError):
+            await call()
+
+
 async def test_record_accepts_any_object_with_the_attributes(metering_store: Any) -> None:
     class Metrics:
         tokens_in = 5

@@ -9,14 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from _postgres import PgSchema
-
-import asap_native
+from _postgres import PgSchema, needs_postgres_build
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "failover_demo.py"
 
 
-@pytest.mark.skipif(not asap_native.postgres_available, reason="built without PostgreSQL")
+@needs_postgres_build
 def test_failover_demo_on_postgresql(pg: PgSchema) -> None:
     for name in ("asap", "uvicorn", "httpx"):
         if importlib.util.find_spec(name) is None:

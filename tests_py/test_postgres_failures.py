@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _postgres import PASSWORD, Cluster, PgSchema, release
+from _postgres import PASSWORD, Cluster, PgSchema, needs_postgres_build, release
 from conftest import make_event, make_snapshot
 
 import asap_native
@@ -31,9 +31,7 @@ from asap_native.errors import (
     StoreError,
 )
 
-pytestmark = pytest.mark.skipif(
-    not asap_native.postgres_available, reason="built without PostgreSQL"
-)
+pytestmark = needs_postgres_build
 
 SECRET = "hunter2-secret"
 

@@ -11,15 +11,12 @@ import subprocess
 import sys
 import time
 
-import pytest
-from _postgres import PgSchema
+from _postgres import PgSchema, needs_postgres_build
 from conftest import make_snapshot
 
 import asap_native
 
-pytestmark = pytest.mark.skipif(
-    not asap_native.postgres_available, reason="built without PostgreSQL"
-)
+pytestmark = needs_postgres_build
 
 # A writer: `python -c WRITER dsn name count concurrency`; prints "ack <task> <version>" once
 # each awaited save returned (count 0: until killed).

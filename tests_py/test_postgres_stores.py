@@ -15,15 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _postgres import PgSchema
+from _postgres import PgSchema, needs_postgres_build
 from conftest import BASE_TIME, assert_same_event, assert_same_snapshot, make_event, make_snapshot
 
 import asap_native
 from asap_native.errors import StoreClosedError
 
-pytestmark = pytest.mark.skipif(
-    not asap_native.postgres_available, reason="built without PostgreSQL"
-)
+pytestmark = needs_postgres_build
 
 # Values whose JSON text jsonb would rewrite: read back exactly as the SQLite store does.
 DATA_CASES: dict[str, dict[str, Any]] = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _postgres import PgSchema
+from _postgres import PgSchema, needs_postgres_build
 from conftest import BASE_TIME, assert_same_event, assert_same_snapshot, make_event, make_snapshot
 
 import asap_native
@@ -24,9 +24,7 @@ from asap_native.transfer import (
     main,
 )
 
-pytestmark = pytest.mark.skipif(
-    not asap_native.postgres_available, reason="built without PostgreSQL"
-)
+pytestmark = needs_postgres_build
 
 SNAPSHOTS = [
     make_snapshot("a", 1, {"z": 1, "a": [1, 2.5, None]}),

@@ -15,8 +15,9 @@ import asyncio
 import math
 import sqlite3
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,12 @@ def failure(error: BaseException) -> tuple[Any, ...]:
     return ("raised", type(error), str(error), getattr(error, "sqlite_errorname", None))
 
 
+# A step of a scenario: a label and SQL (and its parameters), or a call on the connection.
+Step = tuple[str, str | bytes | Callable[[Any], Awaitable[Any]]] | tuple[str, str, Any]
+# The connection's own commit() and rollback(), as steps among SQL statements.
+COMMIT, ROLLBACK = methodcaller("commit"), methodcaller("rollback")
+
+
 @dataclass
 class Trace:
     """Every outcome of a scenario, in order."""
@@ -85,6 +92,16 @@ class Trace:
         if cursor is not None:
             await self.cursor(label, cursor)
         return cursor
+
+    async def steps(self, conn: Any, steps: Iterable[Step]) -> None:
+        """Each step on ``conn`` (SQL through run(), else the call), then whether ``conn`` is in
+        a transaction after it."""
+        for label, step, *parameters in steps:
+            if callable(step):
+                await self(label, step(conn))
+            else:
+                await self.run(label, conn, step, *parameters)
+            self.note(f"{label}: in_transaction", lambda: conn.in_transaction)
 
     async def cursor(self, label: str, cursor: Any) -> None:
         self.note(f"{label}.description", lambda: cursor.description)
@@ -158,31 +175,37 @@ TABLE = "CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE, v)"
 @scenario
 async def statements_and_cursors(side: Side, t: Trace) -> None:
     c = await side.connect()
-    await t.run("create", c, TABLE)
-    await t.run("insert", c, "INSERT INTO t(name, v) VALUES (?, ?)", ("a", 1))
-    await t.run("insert named", c, "INSERT INTO t(name, v) VALUES (:n, :v)", {"n": "b", "v": 2.5})
-    await t.run("insert @$", c, "INSERT INTO t(name, v) VALUES (@n, $v)", {"n": "c", "v": None})
-    await t.run("numbered", c, "SELECT ?2, ?1", (1, 2))
-    await t.run("select", c, "SELECT * FROM t ORDER BY id")
-    await t.run("select none", c, "SELECT * FROM t WHERE 0")
-    await t.run("update", c, "UPDATE t SET v = 7 WHERE name != 'zz'")
-    await t.run("update none", c, "UPDATE t SET v = 7 WHERE 0")
-    await t.run("delete", c, "DELETE FROM t WHERE name = 'c'")
-    await t.run("returning", c, "INSERT INTO t(name) VALUES ('r') RETURNING id, name")
-    await t.run("delete returning", c, "DELETE FROM t WHERE name = 'r' RETURNING id")
-    await t.run("replace", c, "REPLACE INTO t(id, name, v) VALUES (1, 'a', 'replaced')")
-    await t.run(
-        "upsert", c, "INSERT INTO t(name, v) VALUES ('a', 0) ON CONFLICT(name) DO UPDATE SET v = 9"
+    await t.steps(
+        c,
+        [
+            ("create", TABLE),
+            ("insert", "INSERT INTO t(name, v) VALUES (?, ?)", ("a", 1)),
+            ("insert named", "INSERT INTO t(name, v) VALUES (:n, :v)", {"n": "b", "v": 2.5}),
+            ("insert @$", "INSERT INTO t(name, v) VALUES (@n, $v)", {"n": "c", "v": None}),
+            ("numbered", "SELECT ?2, ?1", (1, 2)),
+            ("select", "SELECT * FROM t ORDER BY id"),
+            ("select none", "SELECT * FROM t WHERE 0"),
+            ("update", "UPDATE t SET v = 7 WHERE name != 'zz'"),
+            ("update none", "UPDATE t SET v = 7 WHERE 0"),
+            ("delete", "DELETE FROM t WHERE name = 'c'"),
+            ("returning", "INSERT INTO t(name) VALUES ('r') RETURNING id, name"),
+            ("delete returning", "DELETE FROM t WHERE name = 'r' RETURNING id"),
+            ("replace", "REPLACE INTO t(id, name, v) VALUES (1, 'a', 'replaced')"),
+            (
+                "upsert",
+                "INSERT INTO t(name, v) VALUES ('a', 0) ON CONFLICT(name) DO UPDATE SET v = 9",
+            ),
+            ("insert select", "INSERT INTO t(name) SELECT name || '2' FROM t"),
+            ("pragma", "PRAGMA user_version"),
+            ("values", "VALUES (1, 'x'), (2, 'y')"),
+            ("with", "WITH x(n) AS (SELECT 1) SELECT n FROM x"),
+            ("explain", "EXPLAIN QUERY PLAN SELECT * FROM t WHERE id = 1"),
+            ("comments", "/* c */ -- line\n  SELECT 'after comments' AS x"),
+            ("trailing semicolon", "SELECT 1;  "),
+            ("trailing comment", "SELECT 1; -- done"),
+            ("commit", COMMIT),
+        ],
     )
-    await t.run("insert select", c, "INSERT INTO t(name) SELECT name || '2' FROM t")
-    await t.run("pragma", c, "PRAGMA user_version")
-    await t.run("values", c, "VALUES (1, 'x'), (2, 'y')")
-    await t.run("with", c, "WITH x(n) AS (SELECT 1) SELECT n FROM x")
-    await t.run("explain", c, "EXPLAIN QUERY PLAN SELECT * FROM t WHERE id = 1")
-    await t.run("comments", c, "/* c */ -- line\n  SELECT 'after comments' AS x")
-    await t.run("trailing semicolon", c, "SELECT 1;  ")
-    await t.run("trailing comment", c, "SELECT 1; -- done")
-    await t("commit", c.commit())
     t.note("total_changes", lambda: c.total_changes)
 
 
@@ -213,53 +236,63 @@ async def values_round_trip(side: Side, t: Trace) -> None:
     for index, value in enumerate(values):
         await t.run(f"bind {index}", c, "SELECT ?, typeof(?)", (value, value))
         await t.run(f"store {index}", c, "INSERT INTO v VALUES (?)", (value,))
-    await t.run("read back", c, "SELECT x, typeof(x) FROM v ORDER BY rowid")
-    await t.run("sql literals", c, "SELECT 1, 2.5, 'x', X'0102', NULL, 9223372036854775807")
-    await t.run("int beyond 64 bits", c, "SELECT ?", (2**63,))
-    await t.run("negative beyond 64 bits", c, "SELECT ?", (-(2**63) - 1,))
-    await t.run("lone surrogate", c, "SELECT ?", ("\ud800",))
-    await t.run("invalid utf-8 text", c, "SELECT CAST(X'61FF62' AS TEXT) AS bad")
-    await t.run("invalid utf-8 after nul", c, "SELECT CAST(X'6100FF' AS TEXT) AS bad")
-    await t("rollback", c.rollback())
+    await t.steps(
+        c,
+        [
+            ("read back", "SELECT x, typeof(x) FROM v ORDER BY rowid"),
+            ("sql literals", "SELECT 1, 2.5, 'x', X'0102', NULL, 9223372036854775807"),
+            ("int beyond 64 bits", "SELECT ?", (2**63,)),
+            ("negative beyond 64 bits", "SELECT ?", (-(2**63) - 1,)),
+            ("lone surrogate", "SELECT ?", ("\ud800",)),
+            ("invalid utf-8 text", "SELECT CAST(X'61FF62' AS TEXT) AS bad"),
+            ("invalid utf-8 after nul", "SELECT CAST(X'6100FF' AS TEXT) AS bad"),
+            ("rollback", ROLLBACK),
+        ],
+    )
 
 
 @scenario
 async def parameters(side: Side, t: Trace) -> None:
     c = await side.connect()
-    await t.run("too many", c, "SELECT ?", (1, 2))
-    await t.run("too few", c, "SELECT ?, ?", (1,))
-    await t.run("none for one", c, "SELECT ?")
-    await t.run("missing name", c, "SELECT :a", {"b": 1})
-    await t.run("dict for ?", c, "SELECT ?", {"a": 1})
-    await t.run("dict extra names", c, "SELECT :a", {"a": 1, "b": 2})
-    await t.run("unsupported", c, "SELECT ?", ([1],))
-    await t.run("unsupported second", c, "SELECT ?, ?", (1, {}))
-    await t.run("unsupported named", c, "SELECT :a", {"a": object()})
-    await t.run("unsupported, not used", c, "SELECT :a", {"a": 1, "b": [1], ":a": {}})
-    await t.run("name prefix of another", c, "SELECT :ab", {"ab": 1, "a": [2]})
-    await t.run("params None", c, "SELECT 1", None)
-    await t.run("params list", c, "SELECT ?, ?", [1, "x"])
-    await t.run("params str", c, "SELECT ?", "a")
-    await t.run("params str, count", c, "SELECT ?", "ab")
-    await t.run("params bytes", c, "SELECT ?, ?", b"ab")
-    await t.run("params int", c, "SELECT ?", 1)
-    await t.run("params set", c, "SELECT ?", {1})
-    await t.run("params generator", c, "SELECT ?", (x for x in [1]))
-    await t.run("params range", c, "SELECT ?, ?", range(2))
-    await t.run("empty dict", c, "SELECT 1", {})
-    await t.run("sql not str", c, b"SELECT 1")  # type: ignore[arg-type]
-    await t.run("nul in sql", c, "SELECT 1\x00")
-    await t.run("surrogate in sql", c, "SELECT '\ud800'")
-    await t.run("two statements", c, "SELECT 1; SELECT 2")
-    await t.run("two semicolons", c, "SELECT 1;;")
-    await t.run("leading semicolon", c, "; SELECT 1")
-    await t.run("empty", c, "")
-    await t.run("blank", c, "  \n ")
-    await t.run("only a comment", c, "-- nothing")
-    await t.run("only semicolons", c, ";;")
-    await t.run("empty with parameters", c, "-- c", (1,))
-    await t.run("empty with dict", c, "/* c */", {"a": [1]})
-    await t.run("unterminated comment", c, "SELECT 1 /* open")
+    await t.steps(
+        c,
+        [
+            ("too many", "SELECT ?", (1, 2)),
+            ("too few", "SELECT ?, ?", (1,)),
+            ("none for one", "SELECT ?"),
+            ("missing name", "SELECT :a", {"b": 1}),
+            ("dict for ?", "SELECT ?", {"a": 1}),
+            ("dict extra names", "SELECT :a", {"a": 1, "b": 2}),
+            ("unsupported", "SELECT ?", ([1],)),
+            ("unsupported second", "SELECT ?, ?", (1, {})),
+            ("unsupported named", "SELECT :a", {"a": object()}),
+            ("unsupported, not used", "SELECT :a", {"a": 1, "b": [1], ":a": {}}),
+            ("name prefix of another", "SELECT :ab", {"ab": 1, "a": [2]}),
+            ("params None", "SELECT 1", None),
+            ("params list", "SELECT ?, ?", [1, "x"]),
+            ("params str", "SELECT ?", "a"),
+            ("params str, count", "SELECT ?", "ab"),
+            ("params bytes", "SELECT ?, ?", b"ab"),
+            ("params int", "SELECT ?", 1),
+            ("params set", "SELECT ?", {1}),
+            ("params generator", "SELECT ?", (x for x in [1])),
+            ("params range", "SELECT ?, ?", range(2)),
+            ("empty dict", "SELECT 1", {}),
+            ("sql not str", b"SELECT 1"),
+            ("nul in sql", "SELECT 1\x00"),
+            ("surrogate in sql", "SELECT '\ud800'"),
+            ("two statements", "SELECT 1; SELECT 2"),
+            ("two semicolons", "SELECT 1;;"),
+            ("leading semicolon", "; SELECT 1"),
+            ("empty", ""),
+            ("blank", "  \n "),
+            ("only a comment", "-- nothing"),
+            ("only semicolons", ";;"),
+            ("empty with parameters", "-- c", (1,)),
+            ("empty with dict", "/* c */", {"a": [1]}),
+            ("unterminated comment", "SELECT 1 /* open"),
+        ],
+    )
 
 
 class Conforming:
@@ -302,14 +335,19 @@ def _adapters() -> Iterator[None]:
 @scenario
 async def adapters(side: Side, t: Trace) -> None:
     c = await side.connect()
-    await t.run("__conform__", c, "SELECT ?", (Conforming(3),))
-    await t.run("__conform__ raises", c, "SELECT ?", (ConformFails(),))
-    await t.run("registered adapter", c, "SELECT ?", (Adapted(),))
-    await t.run("adapter raises", c, "SELECT ?", (AdapterFails(),))
-    await t.run("adapter gives a list", c, "SELECT ?", (AdaptedToList(),))
-    await t.run("adapter by name", c, "SELECT :a", {"a": Adapted()})
-    await t.run("int subclass", c, "SELECT ?, typeof(?)", (True, False))
-    await t.run("str subclass", c, "SELECT typeof(?)", (type("S", (str,), {})("x"),))
+    await t.steps(
+        c,
+        [
+            ("__conform__", "SELECT ?", (Conforming(3),)),
+            ("__conform__ raises", "SELECT ?", (ConformFails(),)),
+            ("registered adapter", "SELECT ?", (Adapted(),)),
+            ("adapter raises", "SELECT ?", (AdapterFails(),)),
+            ("adapter gives a list", "SELECT ?", (AdaptedToList(),)),
+            ("adapter by name", "SELECT :a", {"a": Adapted()}),
+            ("int subclass", "SELECT ?, typeof(?)", (True, False)),
+            ("str subclass", "SELECT typeof(?)", (type("S", (str,), {})("x"),)),
+        ],
+    )
 
 
 @scenario
@@ -392,55 +430,47 @@ async def row_factories(side: Side, t: Trace) -> None:
 async def implicit_transactions(side: Side, t: Trace) -> None:
     c = await side.connect()
     t.note("isolation_level", lambda: c.isolation_level)
-    await t.run("create", c, TABLE)
-    t.note("after DDL", lambda: c.in_transaction)
-    await t.run("select", c, "SELECT count(*) FROM t")
-    t.note("after SELECT", lambda: c.in_transaction)
-    await t.run("insert", c, "INSERT INTO t(name) VALUES ('a')")
-    t.note("after DML", lambda: c.in_transaction)
-    await t.run("DDL in the transaction", c, "CREATE TABLE u(x)")
-    t.note("after DDL in it", lambda: c.in_transaction)
-    await t("rollback", c.rollback())
-    t.note("after rollback", lambda: c.in_transaction)
-    await t.run("gone with it", c, "SELECT name FROM sqlite_master WHERE name IN ('t', 'u')")
-    await t.run("insert again", c, "INSERT INTO t(name) VALUES ('b')")
-    await t.run("constraint", c, "INSERT INTO t(name) VALUES ('b')")
-    t.note("still in it", lambda: c.in_transaction)
-    await t("commit", c.commit())
-    await t("commit with none open", c.commit())
-    await t("rollback with none open", c.rollback())
-    await t.run("BEGIN", c, "BEGIN")
-    t.note("after BEGIN", lambda: c.in_transaction)
-    await t.run("BEGIN twice", c, "BEGIN")
-    await t.run("select in it", c, "SELECT name FROM t")
-    await t.run("COMMIT", c, "COMMIT")
-    await t.run("COMMIT twice", c, "COMMIT")
-    await t.run("END with none", c, "END")
-    await t.run("BEGIN IMMEDIATE", c, "BEGIN IMMEDIATE")
-    await t.run("insert c", c, "INSERT INTO t(name) VALUES ('c')")
-    await t.run("ROLLBACK", c, "ROLLBACK")
-    t.note("after ROLLBACK", lambda: c.in_transaction)
-    await t.run("SAVEPOINT outside", c, "SAVEPOINT s1")
-    t.note("after SAVEPOINT", lambda: c.in_transaction)
-    await t.run("insert d", c, "INSERT INTO t(name) VALUES ('d')")
-    await t.run("SAVEPOINT inner", c, "SAVEPOINT s2")
-    await t.run("insert e", c, "INSERT INTO t(name) VALUES ('e')")
-    await t.run("ROLLBACK TO", c, "ROLLBACK TO s2")
-    t.note("after ROLLBACK TO", lambda: c.in_transaction)
-    await t.run("RELEASE inner", c, "RELEASE s2")
-    await t.run("RELEASE outer", c, "RELEASE s1")
-    t.note("after RELEASE", lambda: c.in_transaction)
-    await t.run("kept", c, "SELECT name FROM t ORDER BY name")
-    await t.run("insert f", c, "INSERT INTO t(name) VALUES ('f')")
-    await t.run("OR ROLLBACK conflict", c, "INSERT OR ROLLBACK INTO t(name) VALUES ('f')")
-    t.note("after OR ROLLBACK", lambda: c.in_transaction)
-    await t.run("rolled back", c, "SELECT name FROM t ORDER BY name")
-    await t.run("syntax error", c, "SELEC 1")
-    await t.run("no such table", c, "SELECT * FROM nope")
-    await t.run("insert no such table", c, "INSERT INTO nope VALUES (1)")
-    t.note("after failed DML", lambda: c.in_transaction)
-    await t.run("not null", c, "INSERT INTO t(id) VALUES ('x')")
-    await t("rollback end", c.rollback())
+    await t.steps(
+        c,
+        [
+            ("create", TABLE),
+            ("select", "SELECT count(*) FROM t"),
+            ("insert", "INSERT INTO t(name) VALUES ('a')"),
+            ("DDL in the transaction", "CREATE TABLE u(x)"),
+            ("rollback", ROLLBACK),
+            ("gone with it", "SELECT name FROM sqlite_master WHERE name IN ('t', 'u')"),
+            ("insert again", "INSERT INTO t(name) VALUES ('b')"),
+            ("constraint", "INSERT INTO t(name) VALUES ('b')"),
+            ("commit", COMMIT),
+            ("commit with none open", COMMIT),
+            ("rollback with none open", ROLLBACK),
+            ("BEGIN", "BEGIN"),
+            ("BEGIN twice", "BEGIN"),
+            ("select in it", "SELECT name FROM t"),
+            ("COMMIT", "COMMIT"),
+            ("COMMIT twice", "COMMIT"),
+            ("END with none", "END"),
+            ("BEGIN IMMEDIATE", "BEGIN IMMEDIATE"),
+            ("insert c", "INSERT INTO t(name) VALUES ('c')"),
+            ("ROLLBACK", "ROLLBACK"),
+            ("SAVEPOINT outside", "SAVEPOINT s1"),
+            ("insert d", "INSERT INTO t(name) VALUES ('d')"),
+            ("SAVEPOINT inner", "SAVEPOINT s2"),
+            ("insert e", "INSERT INTO t(name) VALUES ('e')"),
+            ("ROLLBACK TO", "ROLLBACK TO s2"),
+            ("RELEASE inner", "RELEASE s2"),
+            ("RELEASE outer", "RELEASE s1"),
+            ("kept", "SELECT name FROM t ORDER BY name"),
+            ("insert f", "INSERT INTO t(name) VALUES ('f')"),
+            ("OR ROLLBACK conflict", "INSERT OR ROLLBACK INTO t(name) VALUES ('f')"),
+            ("rolled back", "SELECT name FROM t ORDER BY name"),
+            ("syntax error", "SELEC 1"),
+            ("no such table", "SELECT * FROM nope"),
+            ("insert no such table", "INSERT INTO nope VALUES (1)"),
+            ("not null", "INSERT INTO t(id) VALUES ('x')"),
+            ("rollback end", ROLLBACK),
+        ],
+    )
 
 
 @scenario
@@ -518,27 +548,38 @@ async def executemany(side: Side, t: Trace) -> None:
 async def lastrowid(side: Side, t: Trace) -> None:
     c = await side.connect()
     other = await side.connect()
-    await t.run("create", c, TABLE)
-    await t.run("insert", c, "INSERT INTO t(name) VALUES ('a')")
-    await t("commit", c.commit())
+    await t.steps(
+        c,
+        [
+            ("create", TABLE),
+            ("insert", "INSERT INTO t(name) VALUES ('a')"),
+            ("commit", COMMIT),
+        ],
+    )
     await t.run("insert elsewhere", other, "INSERT INTO t(name) VALUES ('b')")
     await t("commit elsewhere", other.commit())
-    await t.run("select after", c, "SELECT 1")
-    await t.run("ignored insert", c, "INSERT OR IGNORE INTO t(name) VALUES ('a')")
-    await t.run("update", c, "UPDATE t SET v = 1")
-    await t.run("pragma", c, "PRAGMA user_version")
-    await t("rollback", c.rollback())
-    await t.run("after rollback", c, "SELECT 1")
-    await t.run("explicit rowid", c, "INSERT INTO t(id, name) VALUES (100, 'c')")
-    await t.run("without rowid table", c, "CREATE TABLE w(k PRIMARY KEY) WITHOUT ROWID")
-    await t.run("insert without rowid", c, "INSERT INTO w VALUES ('k')")
-    await t.run("failed insert", c, "INSERT INTO t(name) VALUES ('a')")
-    await t.run("after failure", c, "SELECT 1")
-    await t("execute_insert", c.execute_insert("INSERT INTO t(name) VALUES ('d')"))
-    await t(
-        "execute_insert ignored", c.execute_insert("INSERT OR IGNORE INTO t(name) VALUES ('d')")
+    await t.steps(
+        c,
+        [
+            ("select after", "SELECT 1"),
+            ("ignored insert", "INSERT OR IGNORE INTO t(name) VALUES ('a')"),
+            ("update", "UPDATE t SET v = 1"),
+            ("pragma", "PRAGMA user_version"),
+            ("rollback", ROLLBACK),
+            ("after rollback", "SELECT 1"),
+            ("explicit rowid", "INSERT INTO t(id, name) VALUES (100, 'c')"),
+            ("without rowid table", "CREATE TABLE w(k PRIMARY KEY) WITHOUT ROWID"),
+            ("insert without rowid", "INSERT INTO w VALUES ('k')"),
+            ("failed insert", "INSERT INTO t(name) VALUES ('a')"),
+            ("after failure", "SELECT 1"),
+            ("execute_insert", methodcaller("execute_insert", "INSERT INTO t(name) VALUES ('d')")),
+            (
+                "execute_insert ignored",
+                methodcaller("execute_insert", "INSERT OR IGNORE INTO t(name) VALUES ('d')"),
+            ),
+            ("commit again", COMMIT),
+        ],
     )
-    await t("commit again", c.commit())
     await t.run("other connection's own", other, "SELECT 1")
 
 
@@ -546,12 +587,16 @@ async def lastrowid(side: Side, t: Trace) -> None:
 async def isolation_levels(side: Side, t: Trace) -> None:
     auto = await side.connect(None)
     t.note("None", lambda: auto.isolation_level)
-    await t.run("create", auto, TABLE)
-    await t.run("insert autocommit", auto, "INSERT INTO t(name) VALUES ('a')")
-    t.note("no transaction", lambda: auto.in_transaction)
-    await t.run("explicit BEGIN", auto, "BEGIN")
-    await t.run("insert in it", auto, "INSERT INTO t(name) VALUES ('b')")
-    await t.run("ROLLBACK", auto, "ROLLBACK")
+    await t.steps(
+        auto,
+        [
+            ("create", TABLE),
+            ("insert autocommit", "INSERT INTO t(name) VALUES ('a')"),
+            ("explicit BEGIN", "BEGIN"),
+            ("insert in it", "INSERT INTO t(name) VALUES ('b')"),
+            ("ROLLBACK", "ROLLBACK"),
+        ],
+    )
     for level in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
         conn = await side.connect(level)
         t.note(f"{level} level", lambda conn=conn: conn.isolation_level)
@@ -565,18 +610,23 @@ async def isolation_levels(side: Side, t: Trace) -> None:
 @scenario
 async def foreign_keys_pragma(side: Side, t: Trace) -> None:
     c = await side.connect()
-    await t.run("parent", c, "CREATE TABLE p(id INTEGER PRIMARY KEY)")
-    await t.run("child", c, "CREATE TABLE ch(pid REFERENCES p(id))")
-    await t.run("off by default", c, "PRAGMA foreign_keys")
-    await t.run("dangling allowed", c, "INSERT INTO ch VALUES (1)")
-    await t("rollback", c.rollback())
-    await t.run("turn on", c, "PRAGMA foreign_keys = ON")
-    await t.run("on", c, "PRAGMA foreign_keys")
-    await t.run("dangling refused", c, "INSERT INTO ch VALUES (1)")
-    await t.run("parent row", c, "INSERT INTO p VALUES (1)")
-    await t.run("child row", c, "INSERT INTO ch VALUES (1)")
-    await t.run("parent delete refused", c, "DELETE FROM p")
-    await t("commit", c.commit())
+    await t.steps(
+        c,
+        [
+            ("parent", "CREATE TABLE p(id INTEGER PRIMARY KEY)"),
+            ("child", "CREATE TABLE ch(pid REFERENCES p(id))"),
+            ("off by default", "PRAGMA foreign_keys"),
+            ("dangling allowed", "INSERT INTO ch VALUES (1)"),
+            ("rollback", ROLLBACK),
+            ("turn on", "PRAGMA foreign_keys = ON"),
+            ("on", "PRAGMA foreign_keys"),
+            ("dangling refused", "INSERT INTO ch VALUES (1)"),
+            ("parent row", "INSERT INTO p VALUES (1)"),
+            ("child row", "INSERT INTO ch VALUES (1)"),
+            ("parent delete refused", "DELETE FROM p"),
+            ("commit", COMMIT),
+        ],
+    )
 
 
 # ---- scenarios: several connections on one database (files only) -------------------------------

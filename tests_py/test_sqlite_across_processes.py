@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _processes import python_child
 from conftest import make_event, make_snapshot
 
 from asap_native import DatabaseLockedError, SQLiteMeteringStore, SQLiteSnapshotStore
@@ -44,23 +45,13 @@ def test_a_lock_held_by_sqlite3_in_another_process_is_seen(db_path: Path) -> Non
     store = SQLiteSnapshotStore(db_path, timeout=0.1)
     meter = SQLiteMeteringStore(db_path, timeout=0.1)
     store.save(make_snapshot("before", 1))
-    with subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(db_path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    ) as holder:
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert holder.stdout.readline().strip() == "locked"
-            with pytest.raises(DatabaseLockedError):
-                store.save(make_snapshot("during", 1))
-            with pytest.raises(sqlite3.OperationalError):
-                meter.record_sync(make_event("a"))
-        finally:
-            holder.stdin.write("\n")
-            holder.stdin.flush()
-            assert holder.wait(timeout=30) == 0
+    with python_child(HOLD_LOCK, str(db_path), ready="locked") as holder:
+        with pytest.raises(DatabaseLockedError):
+            store.save(make_snapshot("during", 1))
+        with pytest.raises(sqlite3.OperationalError):
+            meter.record_sync(make_event("a"))
+        holder.communicate("\n", timeout=30)  # the holder rolls back and ends
+        assert holder.returncode == 0
     store.save(make_snapshot("after", 1))
     assert store.list_versions("after") == [1]
     store.close()

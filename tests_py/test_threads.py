@@ -14,11 +14,9 @@ import pytest
 from _threads import run_threads
 from conftest import (
     BASE_TIME,
-    SNAPSHOT_KINDS,
     assert_same_snapshot,
     make_event,
     make_snapshot,
-    open_metering_store,
     open_snapshot_store,
 )
 
@@ -38,104 +36,89 @@ def payload(thread: int, version: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("kind", SNAPSHOT_KINDS)
-def test_many_threads_save_and_get_their_own_tasks(kind: str, db_path: Path) -> None:
-    store = open_snapshot_store(kind, db_path)
-    try:
+def test_many_threads_save_and_get_their_own_tasks(snapshot_store: Any) -> None:
+    def work(index: int) -> None:
+        task = f"task_{index}"
+        for version in range(1, PER_THREAD + 1):
+            snap = make_snapshot(task, version, payload(index, version))
+            snapshot_store.save(snap)
+            assert_same_snapshot(snapshot_store.get(task, version), snap)
+            assert_same_snapshot(snapshot_store.get(task), snap)
+        assert snapshot_store.list_versions(task) == list(range(1, PER_THREAD + 1))
 
-        def work(index: int) -> None:
-            task = f"task_{index}"
-            for version in range(1, PER_THREAD + 1):
-                snap = make_snapshot(task, version, payload(index, version))
-                store.save(snap)
-                assert_same_snapshot(store.get(task, version), snap)
-                assert_same_snapshot(store.get(task), snap)
-            assert store.list_versions(task) == list(range(1, PER_THREAD + 1))
-
-        run_threads(THREADS, work)
-        for index in range(THREADS):
-            task = f"task_{index}"
-            assert store.list_versions(task) == list(range(1, PER_THREAD + 1))
-            for version in range(1, PER_THREAD + 1):
-                got = store.get(task, version)
-                assert got.data == payload(index, version)
-                assert list(got.data) == list(payload(index, version))
-    finally:
-        store.close()
+    run_threads(THREADS, work)
+    for index in range(THREADS):
+        task = f"task_{index}"
+        assert snapshot_store.list_versions(task) == list(range(1, PER_THREAD + 1))
+        for version in range(1, PER_THREAD + 1):
+            got = snapshot_store.get(task, version)
+            assert got.data == payload(index, version)
+            assert list(got.data) == list(payload(index, version))
 
 
-@pytest.mark.parametrize("kind", SNAPSHOT_KINDS)
-def test_many_threads_share_one_task(kind: str, db_path: Path) -> None:
-    store = open_snapshot_store(kind, db_path)
-    try:
+def test_many_threads_share_one_task(snapshot_store: Any) -> None:
+    def work(index: int) -> None:
+        # Thread i owns versions i+1, i+1+THREADS, ...; reads everybody's.
+        for step in range(PER_THREAD):
+            version = index + 1 + step * THREADS
+            snapshot_store.save(make_snapshot("shared", version, payload(index, version)))
+            got = snapshot_store.get("shared", version)
+            assert got.data == payload(index, version)
+            latest = snapshot_store.get("shared")
+            assert latest.version >= version
+            assert latest.data == payload(latest.data["thread"], latest.version)
 
-        def work(index: int) -> None:
-            # Thread i owns versions i+1, i+1+THREADS, ...; reads everybody's.
-            for step in range(PER_THREAD):
-                version = index + 1 + step * THREADS
-                store.save(make_snapshot("shared", version, payload(index, version)))
-                got = store.get("shared", version)
-                assert got.data == payload(index, version)
-                latest = store.get("shared")
-                assert latest.version >= version
-                assert latest.data == payload(latest.data["thread"], latest.version)
-
-        run_threads(THREADS, work)
-        assert store.list_versions("shared") == list(range(1, THREADS * PER_THREAD + 1))
-    finally:
-        store.close()
+    run_threads(THREADS, work)
+    assert snapshot_store.list_versions("shared") == list(range(1, THREADS * PER_THREAD + 1))
 
 
-@pytest.mark.parametrize("kind", SNAPSHOT_KINDS)
-def test_readers_never_see_torn_snapshots(kind: str, db_path: Path) -> None:
-    store = open_snapshot_store(kind, db_path)
+def test_readers_never_see_torn_snapshots(snapshot_store: Any) -> None:
     writes = 300
     done = threading.Event()
-    try:
-        store.save(make_snapshot("hot", 1, {"n": 1, "copy": 1, "blob": "1" * 1000}))
+    snapshot_store.save(make_snapshot("hot", 1, {"n": 1, "copy": 1, "blob": "1" * 1000}))
 
-        def writer() -> None:
-            try:
-                for n in range(2, writes + 1):
-                    # Add version n and replace version 1 in place: both must look whole. (In
-                    # this order: replacing version 1 first would let a reader see it as the
-                    # latest with n == 2, between the two saves.)
-                    store.save(make_snapshot("hot", n, {"n": n, "copy": n, "blob": str(n) * 1000}))
-                    store.save(make_snapshot("hot", 1, {"n": n, "copy": n, "blob": str(n) * 1000}))
-                    if n % 50 == 0:
-                        store.delete("hot", n - 25)
-            finally:
-                done.set()
-
-        def reader(_: int) -> None:
-            last_seen = 0
-            while not done.is_set():
-                one = store.get("hot", 1)
-                assert one.data["n"] == one.data["copy"]
-                assert one.data["blob"] == str(one.data["n"]) * 1000
-                latest = store.get("hot")
-                assert latest.data["n"] == latest.version
-                assert latest.version >= last_seen  # the latest only moves forward
-                last_seen = latest.version
-                versions = store.list_versions("hot")
-                assert versions == sorted(versions)
-
-        writer_thread = threading.Thread(target=writer)
-        writer_thread.start()
+    def writer() -> None:
         try:
-            run_threads(4, reader)
+            for n in range(2, writes + 1):
+                # Add version n and replace version 1 in place: both must look whole. (In
+                # this order: replacing version 1 first would let a reader see it as the
+                # latest with n == 2, between the two saves.)
+                snapshot_store.save(
+                    make_snapshot("hot", n, {"n": n, "copy": n, "blob": str(n) * 1000})
+                )
+                snapshot_store.save(
+                    make_snapshot("hot", 1, {"n": n, "copy": n, "blob": str(n) * 1000})
+                )
+                if n % 50 == 0:
+                    snapshot_store.delete("hot", n - 25)
         finally:
             done.set()
-            writer_thread.join()
-        assert store.get("hot").version == writes
+
+    def reader(_: int) -> None:
+        last_seen = 0
+        while not done.is_set():
+            one = snapshot_store.get("hot", 1)
+            assert one.data["n"] == one.data["copy"]
+            assert one.data["blob"] == str(one.data["n"]) * 1000
+            latest = snapshot_store.get("hot")
+            assert latest.data["n"] == latest.version
+            assert latest.version >= last_seen  # the latest only moves forward
+            last_seen = latest.version
+            versions = snapshot_store.list_versions("hot")
+            assert versions == sorted(versions)
+
+    writer_thread = threading.Thread(target=writer)
+    writer_thread.start()
+    try:
+        run_threads(4, reader)
     finally:
-        store.close()
+        done.set()
+        writer_thread.join()
+    assert snapshot_store.get("hot").version == writes
 
 
 def test_two_store_objects_on_one_file_from_many_threads(db_path: Path) -> None:
-    first = SQLiteSnapshotStore(db_path)
-    second = SQLiteSnapshotStore(db_path)
-    try:
+    with SQLiteSnapshotStore(db_path) as first, SQLiteSnapshotStore(db_path) as second:
 
         def work(index: int) -> None:
             store = first if index % 2 else second
@@ -148,45 +131,38 @@ def test_two_store_objects_on_one_file_from_many_threads(db_path: Path) -> None:
         run_threads(8, work)
         for index in range(8):
             assert first.list_versions(f"task_{index}") == list(range(1, 21))
-    finally:
-        first.close()
-        second.close()
 
 
-@pytest.mark.parametrize("kind", SNAPSHOT_KINDS)
-def test_many_threads_record_metering(kind: str, db_path: Path) -> None:
-    store = open_metering_store(kind, db_path)
-    try:
-
-        def work(index: int) -> None:
-            for n in range(PER_THREAD):
-                store.record_sync(
-                    make_event(
-                        f"agent_{index % 3}",
-                        BASE_TIME + timedelta(seconds=n),
-                        task_id=f"t{index}-{n}",
-                        tokens_in=index,
-                        tokens_out=n,
-                        duration_ms=1,
-                        api_calls=1,
-                    )
+def test_many_threads_record_metering(metering_store: Any) -> None:
+    def work(index: int) -> None:
+        for n in range(PER_THREAD):
+            metering_store.record_sync(
+                make_event(
+                    f"agent_{index % 3}",
+                    BASE_TIME + timedelta(seconds=n),
+                    task_id=f"t{index}-{n}",
+                    tokens_in=index,
+                    tokens_out=n,
+                    duration_ms=1,
+                    api_calls=1,
                 )
-                assert store.query_sync(
-                    f"agent_{index % 3}", BASE_TIME, BASE_TIME + timedelta(hours=1)
-                )
+            )
+            assert metering_store.query_sync(
+                f"agent_{index % 3}", BASE_TIME, BASE_TIME + timedelta(hours=1)
+            )
 
-        run_threads(THREADS, work)
-        for agent in range(3):
-            indexes = [i for i in range(THREADS) if i % 3 == agent]
-            total = store.aggregate_sync(f"agent_{agent}", "day")
-            assert total.total_tasks == len(indexes) * PER_THREAD
-            assert total.total_tokens == sum(i + n for i in indexes for n in range(PER_THREAD))
-            events = store.query_sync(f"agent_{agent}", BASE_TIME, BASE_TIME + timedelta(hours=1))
-            assert len(events) == len(indexes) * PER_THREAD
-            assert [e.timestamp for e in events] == sorted(e.timestamp for e in events)
-            assert len({e.task_id for e in events}) == len(events)
-    finally:
-        store.close()
+    run_threads(THREADS, work)
+    for agent in range(3):
+        indexes = [i for i in range(THREADS) if i % 3 == agent]
+        total = metering_store.aggregate_sync(f"agent_{agent}", "day")
+        assert total.total_tasks == len(indexes) * PER_THREAD
+        assert total.total_tokens == sum(i + n for i in indexes for n in range(PER_THREAD))
+        events = metering_store.query_sync(
+            f"agent_{agent}", BASE_TIME, BASE_TIME + timedelta(hours=1)
+        )
+        assert len(events) == len(indexes) * PER_THREAD
+        assert [e.timestamp for e in events] == sorted(e.timestamp for e in events)
+        assert len({e.task_id for e in events}) == len(events)
 
 
 def test_memory_database_is_one_database_for_every_thread() -> None:
@@ -242,27 +218,20 @@ def test_close_while_other_threads_work(kind: str, db_path: Path) -> None:
 # --- the sync API inside a running event loop ------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", SNAPSHOT_KINDS)
-async def test_sync_api_inside_running_loop(kind: str, db_path: Path) -> None:
+async def test_sync_api_inside_running_loop(snapshot_store: Any) -> None:
     asyncio.get_running_loop()  # we are inside the loop
-    store = open_snapshot_store(kind, db_path)
-    try:
-        for version in range(1, 21):
-            snap = make_snapshot("in_loop", version, payload(0, version))
-            store.save(snap)
-            assert_same_snapshot(store.get("in_loop"), snap)
-        assert store.list_versions("in_loop") == list(range(1, 21))
-        assert store.delete("in_loop", 20) is True
-        assert store.get("in_loop").version == 19
-        assert store.delete("in_loop") is True
-    finally:
-        store.close()
+    for version in range(1, 21):
+        snap = make_snapshot("in_loop", version, payload(0, version))
+        snapshot_store.save(snap)
+        assert_same_snapshot(snapshot_store.get("in_loop"), snap)
+    assert snapshot_store.list_versions("in_loop") == list(range(1, 21))
+    assert snapshot_store.delete("in_loop", 20) is True
+    assert snapshot_store.get("in_loop").version == 19
+    assert snapshot_store.delete("in_loop") is True
 
 
 async def test_sync_api_from_many_tasks_and_threads_in_a_loop(db_path: Path) -> None:
-    store = SQLiteSnapshotStore(db_path)
-    meter = SQLiteMeteringStore(db_path)
-    try:
+    with SQLiteSnapshotStore(db_path) as store, SQLiteMeteringStore(db_path) as meter:
 
         async def in_task(index: int) -> None:
             for version in range(1, 11):
@@ -285,9 +254,6 @@ async def test_sync_api_from_many_tasks_and_threads_in_a_loop(db_path: Path) -> 
         assert (await meter.aggregate("loop", "day")).total_tasks == 80
         for i in range(4):
             assert store.list_versions(f"thread_{i}") == list(range(1, 11))
-    finally:
-        store.close()
-        meter.close()
 
 
 def test_calls_do_not_create_threads(db_path: Path) -> None:

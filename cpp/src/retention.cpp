@@ -19,13 +19,6 @@ using sqlite::Statement;
 constexpr int kMaxVisitsPerStep = 256;
 constexpr std::int64_t kReadsPerDelete = 4;
 
-bool has_table(Connection& connection, const std::string& table) {
-    Statement::Use select(
-        connection.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1"));
-    select->bind_no_copy(1, table);
-    return select->step();
-}
-
 // The first value of `column` in `table` after `after` (or the first of all), by its index.
 std::optional<std::string> next_key(Connection& connection, const std::string& table,
                                     const std::string& column,
@@ -43,12 +36,14 @@ class SnapshotRetention final : public RetentionJob {
 public:
     SnapshotRetention(std::optional<std::string> task_id, std::int64_t keep_last,
                       std::int64_t chunk_rows)
-        : RetentionJob(chunk_rows), only_task_(std::move(task_id)), keep_last_(keep_last) {
+        : RetentionJob("snapshots", chunk_rows),
+          only_task_(std::move(task_id)),
+          keep_last_(keep_last) {
         if (keep_last < 1) throw InvalidArgument("keep_last must be at least 1");
     }
 
-    std::int64_t count_remaining(Connection& connection) override {
-        if (!has_table(connection, "snapshots")) return 0;
+protected:
+    std::int64_t count_rows(Connection& connection) override {
         if (only_task_) {
             Statement::Use count(connection.statement(
                 "SELECT max(count(*) - ?2, 0) FROM snapshots WHERE task_id = ?1"));
@@ -63,12 +58,7 @@ public:
         return count->step() ? count->column_int64(0) : 0;
     }
 
-protected:
     std::int64_t run_chunk(Connection& connection, bool& finished) override {
-        if (!has_table(connection, "snapshots")) {
-            finished = true;
-            return 0;
-        }
         std::int64_t deleted = 0;
         for (int visits = 0; deleted < chunk_rows() && visits < kMaxVisitsPerStep; ++visits) {
             if (!current_) {
@@ -131,10 +121,12 @@ private:
 class UsageRetention final : public RetentionJob {
 public:
     UsageRetention(InstantMicros before, std::int64_t chunk_rows)
-        : RetentionJob(chunk_rows), before_(before), text_below_(timestamp_text_below(before)) {}
+        : RetentionJob("usage_events", chunk_rows),
+          before_(before),
+          text_below_(timestamp_text_below(before)) {}
 
-    std::int64_t count_remaining(Connection& connection) override {
-        if (!has_table(connection, "usage_events")) return 0;
+protected:
+    std::int64_t count_rows(Connection& connection) override {
         Statement::Use count(
             connection.statement("SELECT count(*) FROM usage_events WHERE timestamp < ?1 AND "
                                  "asap_instant(timestamp) < ?2"));
@@ -143,12 +135,7 @@ public:
         return count->step() ? count->column_int64(0) : 0;
     }
 
-protected:
     std::int64_t run_chunk(Connection& connection, bool& finished) override {
-        if (!has_table(connection, "usage_events")) {
-            finished = true;
-            return 0;
-        }
         std::int64_t deleted = 0;
         std::int64_t read_budget = chunk_rows() * kReadsPerDelete;
         for (int visits = 0;
@@ -228,7 +215,8 @@ private:
 
 }  // namespace
 
-RetentionJob::RetentionJob(std::int64_t chunk_rows) : chunk_rows_(chunk_rows) {
+RetentionJob::RetentionJob(std::string table, std::int64_t chunk_rows)
+    : table_(std::move(table)), chunk_rows_(chunk_rows) {
     if (chunk_rows < 1) throw InvalidArgument("chunk_size must be at least 1");
 }
 
@@ -240,11 +228,26 @@ std::int64_t RetentionJob::step(Connection& connection) {
         ~Release() { flag.store(false); }
     } release{running_};
     if (done_.load()) return 0;
-    bool finished = false;
-    const std::int64_t deleted = run_chunk(connection, finished);
+    bool finished = true;  // a file without the table has nothing to delete
+    std::int64_t deleted = 0;
+    if (has_table(connection)) {
+        finished = false;
+        deleted = run_chunk(connection, finished);
+    }
     deleted_.fetch_add(deleted);
     if (finished) done_.store(true);
     return deleted;
+}
+
+std::int64_t RetentionJob::count_remaining(Connection& connection) {
+    return has_table(connection) ? count_rows(connection) : 0;
+}
+
+bool RetentionJob::has_table(Connection& connection) const {
+    Statement::Use select(
+        connection.statement("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1"));
+    select->bind_no_copy(1, table_);
+    return select->step();
 }
 
 std::shared_ptr<RetentionJob> snapshot_retention(std::optional<std::string> task_id,

@@ -34,4 +34,13 @@ bool is_dml(const std::string& sql) {
     return false;
 }
 
+std::string sql_quoted(const std::string& text, char quote) {
+    std::string out(1, quote);
+    for (char c : text) {
+        if (c == quote) out += quote;
+        out += c;
+    }
+    return out + quote;
+}
+
 }  // namespace asap_native

@@ -112,26 +112,17 @@ namespace {
 void bind_window(sqlite::Statement& select, bool by_key, const std::string& agent_id,
                  InstantMicros start, InstantMicros end, QueryPage page, TextRanges& text) {
     const std::int64_t limit = page.limit ? *page.limit : std::int64_t{-1};
-    select.bind_no_copy(1, agent_id);
+    int index = 1;
+    select.bind_no_copy(index++, agent_id);
     if (by_key) {
         const KeyRange keys = instant_key_range(start, end);
-        select.bind(2, keys.low);
-        select.bind(3, keys.high);
-        select.bind(4, start);
-        select.bind(5, end);
-        select.bind(6, limit);
-        select.bind(7, page.offset);
+        for (std::int64_t key : {keys.low, keys.high}) select.bind(index++, key);
     } else {
         text = timestamp_text_ranges(start, end);
-        select.bind_no_copy(2, text.low);
-        select.bind_no_copy(3, text.high);
-        select.bind_no_copy(4, text.odd_low);
-        select.bind_no_copy(5, text.odd_high);
-        select.bind(6, start);
-        select.bind(7, end);
-        select.bind(8, limit);
-        select.bind(9, page.offset);
+        for (const std::string* range : {&text.low, &text.high, &text.odd_low, &text.odd_high})
+            select.bind_no_copy(index++, *range);
     }
+    for (std::int64_t value : {start, end, limit, page.offset}) select.bind(index++, value);
 }
 
 std::vector<UsageEvent> query_on(sqlite::Connection& connection, bool by_key,
@@ -243,6 +234,8 @@ UsageAggregate SqliteMeteringSql::aggregate(sqlite::Connection& connection,
     return total;
 }
 
+const char* sqlite_metering_schema() { return kSchema; }
+
 SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::ConnectionOptions options,
                                          MeteringOptions metering)
     : SqliteMeteringStore(open_sqlite_engine(path, options), metering) {}
@@ -250,7 +243,7 @@ SqliteMeteringStore::SqliteMeteringStore(const std::string& path, sqlite::Connec
 SqliteMeteringStore::SqliteMeteringStore(std::shared_ptr<SqliteEngine> engine,
                                          MeteringOptions metering)
     : EngineMeteringStore(std::move(engine)) {
-    apply_schema(*engine_, kSchema);
+    apply_schema(*engine_, sqlite_metering_schema());
     engine_->database().with_writer([&](sqlite::Connection& c) {
         if (metering.instant_index) c.execute(instant_index_ddl());
         sql_.by_key->store(has_instant_index(c));

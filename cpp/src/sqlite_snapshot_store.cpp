@@ -85,12 +85,14 @@ bool SqliteSnapshotSql::remove(Connection& connection, const std::string& task_i
     return connection.changes() > 0;
 }
 
+const char* sqlite_snapshot_schema() { return kSchema; }
+
 SqliteSnapshotStore::SqliteSnapshotStore(const std::string& path, sqlite::ConnectionOptions options)
     : SqliteSnapshotStore(open_sqlite_engine(path, options)) {}
 
 SqliteSnapshotStore::SqliteSnapshotStore(std::shared_ptr<SqliteEngine> engine)
     : EngineSnapshotStore(std::move(engine)) {
-    apply_schema(*engine_, kSchema);
+    apply_schema(*engine_, sqlite_snapshot_schema());
 }
 
 template class EngineSnapshotStore<sqlite::Database, SqliteSnapshotSql>;

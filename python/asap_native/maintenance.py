@@ -103,20 +103,13 @@ class _HasMaintenance(Protocol):
     def maintenance(self) -> _core.NativeMaintenance: ...
 
 
-def _chunk(chunk_size: object) -> int:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
-        raise TypeError(f"chunk_size must be an int, not {type(chunk_size).__name__}")
-    if chunk_size < 1:
-        raise ValueError("chunk_size must be at least 1")
-    return chunk_size
-
-
-def _keep_last(keep_last: object) -> int:
-    if isinstance(keep_last, bool) or not isinstance(keep_last, int):
-        raise TypeError(f"keep_last must be an int, not {type(keep_last).__name__}")
-    if keep_last < 1:
-        raise ValueError("keep_last must be at least 1 (delete(task_id) removes a whole task)")
-    return keep_last
+def _at_least_one(value: object, name: str, hint: str = "") -> int:
+    """``value`` checked to be an int (not a bool) of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1{hint}")
+    return value
 
 
 def run_rule(rule: _core.NativeRetention, progress: PruneProgress | None = None) -> int:
@@ -158,147 +151,141 @@ class _Maintained:
         self, task_id: str | None, keep_last: int, chunk_size: int
     ) -> _core.NativeRetention:
         return self._maintenance().snapshot_retention(
-            task_id, _keep_last(keep_last), _chunk(chunk_size)
+            task_id,
+            _at_least_one(keep_last, "keep_last", " (delete(task_id) removes a whole task)"),
+            _at_least_one(chunk_size, "chunk_size"),
         )
 
     def _usage_rule(self, before: datetime, chunk_size: int) -> _core.NativeRetention:
         if not isinstance(before, (datetime, str)):
             raise TypeError(f"before must be a datetime, not {type(before).__name__}")
-        return self._maintenance().usage_retention(before, _chunk(chunk_size))
+        return self._maintenance().usage_retention(before, _at_least_one(chunk_size, "chunk_size"))
 
-    def _backup_now(
-        self, dest: str | os.PathLike[str], progress: BackupProgress | None = None
-    ) -> None:
-        self._maintenance().backup(dest, BACKUP_PAGES_PER_STEP, progress)
 
-    async def _backup_queued(self, dest: str | os.PathLike[str]) -> None:
-        await call_queued(self._maintenance().backup_queued, dest, BACKUP_PAGES_PER_STEP)
+# Each call below is written once and carried by the classes that follow under the names each
+# class gives it: the sync-first SnapshotMaintenance names the coroutines ``..._async``, the
+# awaitable-first classes name the calling-thread forms ``..._sync``.
 
-    def _check_now(self, quick: bool) -> CheckReport:
-        raw = self._maintenance().check(bool(quick), MAX_INTEGRITY_ERRORS)
-        return check_report(raw, bool(quick))
 
-    async def _check_queued(self, quick: bool) -> CheckReport:
-        raw = await call_queued(self._maintenance().check_queued, bool(quick), MAX_INTEGRITY_ERRORS)
-        return check_report(raw, bool(quick))
+def _prune_now(
+    self: _Maintained,
+    task_id: str | None = None,
+    *,
+    keep_last: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: PruneProgress | None = None,
+) -> int:
+    """Keep the ``keep_last`` highest versions of every task (or of ``task_id``) and delete
+    the others on the calling thread, ``chunk_size`` rows per transaction; returns how many
+    went.
+
+    ``progress(deleted_so_far)`` is called after each chunk.
+
+    Raises:
+        ValueError: ``keep_last`` or ``chunk_size`` is below 1.
+    """
+    return run_rule(self._snapshot_rule(task_id, keep_last, chunk_size), progress)
+
+
+async def _prune_queued(
+    self: _Maintained,
+    task_id: str | None = None,
+    *,
+    keep_last: int,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> int:
+    """Keep the ``keep_last`` highest versions of every task (or of ``task_id``); each chunk
+    of deletions is one of the store's queued writes. Returns how many went."""
+    return await run_rule_queued(self._snapshot_rule(task_id, keep_last, chunk_size))
+
+
+def _backup_now(
+    self: _Maintained, dest: str | os.PathLike[str], *, progress: BackupProgress | None = None
+) -> None:
+    """Copy the database on the calling thread, consistently and while writers go on, into
+    the new file ``dest`` (created readable by its owner only).
+
+    ``progress(pages_copied, pages_total)`` is called after each step.
+
+    Raises:
+        FileExistsError: ``dest`` exists.
+    """
+    self._maintenance().backup(dest, BACKUP_PAGES_PER_STEP, progress)
+
+
+async def _backup_queued(self: _Maintained, dest: str | os.PathLike[str]) -> None:
+    """A consistent copy of the database into the new file ``dest``, made on one of the
+    store's reader threads."""
+    await call_queued(self._maintenance().backup_queued, dest, BACKUP_PAGES_PER_STEP)
+
+
+def _check_now(self: _Maintained, *, quick: bool = False) -> CheckReport:
+    """SQLite's integrity check (``quick``: quick_check) and the schema against
+    asap-protocol's, on the calling thread."""
+    raw = self._maintenance().check(bool(quick), MAX_INTEGRITY_ERRORS)
+    return check_report(raw, bool(quick))
+
+
+async def _check_queued(self: _Maintained, *, quick: bool = False) -> CheckReport:
+    """SQLite's integrity check (``quick``: quick_check) and the schema against
+    asap-protocol's, on one of the store's reader threads."""
+    raw = await call_queued(self._maintenance().check_queued, bool(quick), MAX_INTEGRITY_ERRORS)
+    return check_report(raw, bool(quick))
+
+
+def _prune_before_now(
+    self: _Maintained,
+    before: datetime,
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    progress: PruneProgress | None = None,
+) -> int:
+    """:meth:`prune_before` on the calling thread, a transaction per chunk;
+    ``progress(deleted_so_far)`` is called after each."""
+    return run_rule(self._usage_rule(before, chunk_size), progress)
+
+
+async def _prune_before_queued(
+    self: _Maintained, before: datetime, *, chunk_size: int = DEFAULT_CHUNK_SIZE
+) -> int:
+    """Delete the usage events whose timestamp is before ``before`` (an instant; a naive
+    datetime is read as UTC), ``chunk_size`` per queued write. Returns how many went.
+    Events whose timestamp is not ISO-8601 are kept."""
+    return await run_rule_queued(self._usage_rule(before, chunk_size))
 
 
 class SnapshotMaintenance(_Maintained):
     """Retention, backup and check for :class:`~asap_native.SQLiteSnapshotStore` (sync
     methods, ``_async`` coroutines)."""
 
-    def prune(
-        self,
-        task_id: str | None = None,
-        *,
-        keep_last: int,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        progress: PruneProgress | None = None,
-    ) -> int:
-        """Keep the ``keep_last`` highest versions of every task (or of ``task_id``) and
-        delete the others, ``chunk_size`` rows per transaction; returns how many went.
-
-        ``progress(deleted_so_far)`` is called after each chunk.
-
-        Raises:
-            ValueError: ``keep_last`` or ``chunk_size`` is below 1.
-        """
-        return run_rule(self._snapshot_rule(task_id, keep_last, chunk_size), progress)
-
-    async def prune_async(
-        self, task_id: str | None = None, *, keep_last: int, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> int:
-        """Awaitable :meth:`prune`: each chunk is one of the store's queued writes."""
-        return await run_rule_queued(self._snapshot_rule(task_id, keep_last, chunk_size))
-
-    def backup(
-        self, dest: str | os.PathLike[str], *, progress: BackupProgress | None = None
-    ) -> None:
-        """Copy the database, consistently and while writers go on, into the new file
-        ``dest`` (created readable by its owner only).
-
-        ``progress(pages_copied, pages_total)`` is called after each step.
-
-        Raises:
-            FileExistsError: ``dest`` exists.
-        """
-        self._backup_now(dest, progress)
-
-    async def backup_async(self, dest: str | os.PathLike[str]) -> None:
-        """Awaitable :meth:`backup` (on one of the store's reader threads)."""
-        await self._backup_queued(dest)
-
-    def check(self, *, quick: bool = False) -> CheckReport:
-        """SQLite's integrity check (``quick``: quick_check) and the schema against
-        asap-protocol's."""
-        return self._check_now(quick)
-
-    async def check_async(self, *, quick: bool = False) -> CheckReport:
-        """Awaitable :meth:`check`."""
-        return await self._check_queued(quick)
+    prune = _prune_now
+    prune_async = _prune_queued
+    backup = _backup_now
+    backup_async = _backup_queued
+    check = _check_now
+    check_async = _check_queued
 
 
 class _AwaitableMaintained(_Maintained):
     """Backup and check for the stores whose calls are coroutines (``_sync`` twins)."""
 
-    async def backup(self, dest: str | os.PathLike[str]) -> None:
-        """A consistent copy of the database into the new file ``dest``."""
-        await self._backup_queued(dest)
-
-    def backup_sync(
-        self, dest: str | os.PathLike[str], *, progress: BackupProgress | None = None
-    ) -> None:
-        """:meth:`backup` on the calling thread."""
-        self._backup_now(dest, progress)
-
-    async def check(self, *, quick: bool = False) -> CheckReport:
-        """SQLite's integrity check and the schema against asap-protocol's."""
-        return await self._check_queued(quick)
-
-    def check_sync(self, *, quick: bool = False) -> CheckReport:
-        """:meth:`check` on the calling thread."""
-        return self._check_now(quick)
+    backup = _backup_queued
+    backup_sync = _backup_now
+    check = _check_queued
+    check_sync = _check_now
 
 
 class AsyncSnapshotMaintenance(_AwaitableMaintained):
     """Retention, backup and check for :class:`~asap_native.SQLiteAsyncSnapshotStore`
     (coroutines, ``_sync`` twins): see :class:`SnapshotMaintenance`."""
 
-    async def prune(
-        self, task_id: str | None = None, *, keep_last: int, chunk_size: int = DEFAULT_CHUNK_SIZE
-    ) -> int:
-        """Keep the ``keep_last`` highest versions of every task (or of ``task_id``); each
-        chunk of deletions is one of the store's queued writes. Returns how many went."""
-        return await run_rule_queued(self._snapshot_rule(task_id, keep_last, chunk_size))
-
-    def prune_sync(
-        self,
-        task_id: str | None = None,
-        *,
-        keep_last: int,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        progress: PruneProgress | None = None,
-    ) -> int:
-        """:meth:`prune` on the calling thread."""
-        return run_rule(self._snapshot_rule(task_id, keep_last, chunk_size), progress)
+    prune = _prune_queued
+    prune_sync = _prune_now
 
 
 class MeteringMaintenance(_AwaitableMaintained):
     """Retention, backup and check for :class:`~asap_native.SQLiteMeteringStore`
     (coroutines, ``_sync`` twins)."""
 
-    async def prune_before(self, before: datetime, *, chunk_size: int = DEFAULT_CHUNK_SIZE) -> int:
-        """Delete the usage events whose timestamp is before ``before`` (an instant; a naive
-        datetime is read as UTC), ``chunk_size`` per queued write. Returns how many went.
-        Events whose timestamp is not ISO-8601 are kept."""
-        return await run_rule_queued(self._usage_rule(before, chunk_size))
-
-    def prune_before_sync(
-        self,
-        before: datetime,
-        *,
-        chunk_size: int = DEFAULT_CHUNK_SIZE,
-        progress: PruneProgress | None = None,
-    ) -> int:
-        """:meth:`prune_before` on the calling thread, a transaction per chunk."""
-        return run_rule(self._usage_rule(before, chunk_size), progress)
+    prune_before = _prune_before_queued
+    prune_before_sync = _prune_before_now

@@ -10,9 +10,11 @@ as UTC.
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Generic
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from asap_native import _core
 from asap_native._store_base import (
@@ -26,6 +28,40 @@ from asap_native.maintenance import MeteringMaintenance
 from asap_native.models import UsageAggregateT, UsageEventLike, UsageEventT
 
 __all__ = ["InMemoryMeteringStore", "SQLiteMeteringStore"]
+
+
+_StoreT = TypeVar("_StoreT", bound=StoreBase)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _awaitable_twin(
+    sync: Callable[Concatenate[_StoreT, _P], _R], doc: str
+) -> Callable[Concatenate[_StoreT, _P], Coroutine[Any, Any, _R]]:
+    """The coroutine twin of ``<name>_sync``: its signature, and its arguments handed to the
+    native ``<name>_queued`` call, which reads them as the sync native call does."""
+    queued_name = sync.__name__.removesuffix("_sync") + "_queued"
+    signature = inspect.signature(sync)
+    defaults = tuple(parameter.default for parameter in signature.parameters.values())[1:]
+    required = sum(default is inspect.Parameter.empty for default in defaults)
+
+    async def twin(self: _StoreT, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        if kwargs or not required <= len(args) <= len(defaults):
+            # Keywords, or a wrong count that Python's own message should name.
+            bound = signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            arguments = bound.args[1:]
+        else:
+            arguments = (*args, *defaults[len(args) :])
+        submit = getattr(self._native, queued_name)
+        result: _R = await call_queued(submit, *arguments)
+        return result
+
+    twin.__name__ = sync.__name__.removesuffix("_sync")
+    twin.__qualname__ = sync.__qualname__.removesuffix("_sync")
+    twin.__doc__ = doc
+    twin.__signature__ = signature  # type: ignore[attr-defined]
+    return twin
 
 
 class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
@@ -61,24 +97,11 @@ class _MeteringStore(StoreBase, Generic[UsageEventT, UsageAggregateT]):
 
     # The awaitable calls take the one queued path: on the SQLite store the work runs on its
     # threads (records group-committed); the in-memory store completes them at once.
-    async def record(self, event: UsageEventLike) -> None:
-        """Record a usage event; returns once it is committed."""
-        await call_queued(self._native.record_queued, event)
-
-    async def query(
-        self,
-        agent_id: str,
-        start: datetime,
-        end: datetime,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[UsageEventT]:
-        """Query events in range (see :meth:`query_sync`)."""
-        return await call_queued(self._native.query_queued, agent_id, start, end, limit, offset)
-
-    async def aggregate(self, agent_id: str, period: str) -> UsageAggregateT:
-        """Aggregate usage for agent (see :meth:`aggregate_sync`)."""
-        return await call_queued(self._native.aggregate_queued, agent_id, period)
+    record = _awaitable_twin(record_sync, "Record a usage event; returns once it is committed.")
+    query = _awaitable_twin(query_sync, "Query events in range (see :meth:`query_sync`).")
+    aggregate = _awaitable_twin(
+        aggregate_sync, "Aggregate usage for agent (see :meth:`aggregate_sync`)."
+    )
 
 
 class SQLiteMeteringStore(

@@ -102,24 +102,6 @@ class _SnapshotStore(StoreBase, Generic[SnapshotT]):
             return self._native.delete(task_id, version)
         return self._other_delete(task_id, version)
 
-    async def _save_queued(self, snapshot: SnapshotLike) -> None:
-        await call_queued(self._native.save_queued, snapshot)
-
-    async def _get_queued(self, task_id: Any, version: Any = None) -> SnapshotT | None:
-        if _plain(task_id, version):
-            return await call_queued(self._native.get_queued, task_id, version)
-        return await self._other_get_queued(task_id, version)
-
-    async def _list_versions_queued(self, task_id: Any) -> list[int]:
-        if type(task_id) is str:
-            return await call_queued(self._native.list_versions_queued, task_id)
-        return await self._other_list_queued(task_id)
-
-    async def _delete_queued(self, task_id: Any, version: Any = None) -> bool:
-        if _plain(task_id, version):
-            return await call_queued(self._native.delete_queued, task_id, version)
-        return await self._other_delete_queued(task_id, version)
-
     def _other_get(self, task_id: Any, version: Any) -> SnapshotT | None:
         raise NotImplementedError
 
@@ -137,6 +119,39 @@ class _SnapshotStore(StoreBase, Generic[SnapshotT]):
 
     async def _other_delete_queued(self, task_id: Any, version: Any) -> bool:
         return self._other_delete(task_id, version)
+
+
+# The awaitable calls, written once: _AsyncVariants names them ``*_async`` and _QueuedCalls
+# gives them the plain names (``self`` typed so that each store keeps its snapshot type).
+async def _save_queued(self: _SnapshotStore[Any], snapshot: SnapshotLike) -> None:
+    """Save a snapshot on the store's threads; returns once the write is committed."""
+    await call_queued(self._native.save_queued, snapshot)
+
+
+async def _get_queued(
+    self: _SnapshotStore[SnapshotT], task_id: str, version: int | None = None
+) -> SnapshotT | None:
+    """Retrieve a snapshot (``version`` None means latest); None if absent."""
+    if _plain(task_id, version):
+        return await call_queued(self._native.get_queued, task_id, version)
+    return await self._other_get_queued(task_id, version)
+
+
+async def _list_versions_queued(self: _SnapshotStore[Any], task_id: str) -> list[int]:
+    """List the version numbers of ``task_id`` in ascending order."""
+    if type(task_id) is str:
+        return await call_queued(self._native.list_versions_queued, task_id)
+    return await self._other_list_queued(task_id)
+
+
+async def _delete_queued(
+    self: _SnapshotStore[Any], task_id: str, version: int | None = None
+) -> bool:
+    """Delete one version, or every version when ``version`` is None; returns once
+    committed, True if any went."""
+    if _plain(task_id, version):
+        return await call_queued(self._native.delete_queued, task_id, version)
+    return await self._other_delete_queued(task_id, version)
 
 
 # asap-protocol's SQL, for keys of other types: SQLite compares them as asap's store does.
@@ -281,41 +296,19 @@ class _SyncCalls(_SnapshotStore[SnapshotT]):
 class _AsyncVariants(_SnapshotStore[SnapshotT]):
     """The awaitable ``*_async`` variants of the sync methods (store threads, group commit)."""
 
-    async def save_async(self, snapshot: SnapshotLike) -> None:
-        """Awaitable :meth:`save`; returns once the write is committed."""
-        await self._save_queued(snapshot)
-
-    async def get_async(self, task_id: str, version: int | None = None) -> SnapshotT | None:
-        """Awaitable :meth:`get`."""
-        return await self._get_queued(task_id, version)
-
-    async def list_versions_async(self, task_id: str) -> list[int]:
-        """Awaitable :meth:`list_versions`."""
-        return await self._list_versions_queued(task_id)
-
-    async def delete_async(self, task_id: str, version: int | None = None) -> bool:
-        """Awaitable :meth:`delete`; returns once the delete is committed."""
-        return await self._delete_queued(task_id, version)
+    save_async = _save_queued
+    get_async = _get_queued
+    list_versions_async = _list_versions_queued
+    delete_async = _delete_queued
 
 
 class _QueuedCalls(_SnapshotStore[SnapshotT]):
     """The AsyncSnapshotStore methods: coroutines run on the store's threads."""
 
-    async def save(self, snapshot: SnapshotLike) -> None:
-        """Save a snapshot; returns once the write is committed."""
-        await self._save_queued(snapshot)
-
-    async def get(self, task_id: str, version: int | None = None) -> SnapshotT | None:
-        """Retrieve a snapshot; ``version`` None means latest."""
-        return await self._get_queued(task_id, version)
-
-    async def list_versions(self, task_id: str) -> list[int]:
-        """List version numbers for ``task_id`` in ascending order."""
-        return await self._list_versions_queued(task_id)
-
-    async def delete(self, task_id: str, version: int | None = None) -> bool:
-        """Delete one version or all snapshots for ``task_id``; returns once committed."""
-        return await self._delete_queued(task_id, version)
+    save = _save_queued
+    get = _get_queued
+    list_versions = _list_versions_queued
+    delete = _delete_queued
 
 
 class SQLiteSnapshotStore(

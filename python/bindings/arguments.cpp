@@ -12,6 +12,10 @@ PyObject* interned(const char* text) {
     return name;
 }
 
+PyObject* kept_attribute(const char* module, const char* name) {
+    return py::object(py::module_::import(module).attr(name)).release().ptr();
+}
+
 py::object required_attribute(py::handle owner, PyObject* attribute, const char* expected) {
     PyObject* value = PyObject_GetAttr(owner.ptr(), attribute);
     if (value == nullptr) {

@@ -14,6 +14,15 @@ namespace asap_native::bindings {
 
 /// An attribute name interned once and kept for the interpreter's life.
 PyObject* interned(const char* text);
+/// `module.name` (a class, a function), imported and kept for the interpreter's life: never
+/// released, so nothing is decref'd during finalization.
+PyObject* kept_attribute(const char* module, const char* name);
+/// The one `Table` (a struct of kept_attribute()s), built on first use and likewise kept.
+template <typename Table>
+const Table& kept_table() {
+    static const Table* table = new Table();
+    return *table;
+}
 /// `owner.attribute`, or TypeError "expected <expected> with attribute '<name>'".
 pybind11::object required_attribute(pybind11::handle owner, PyObject* attribute,
                                     const char* expected);

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include "arguments.hpp"
+
 namespace py = pybind11;
 
 namespace asap_native::bindings {
@@ -24,31 +26,12 @@ struct EncodeError {
 
 // Types with a defined encoding, looked up once on first need.
 struct KnownTypes {
-    PyObject* datetime = nullptr;
-    PyObject* date = nullptr;
-    PyObject* time = nullptr;
-    PyObject* uuid = nullptr;
-    PyObject* decimal = nullptr;
-    PyObject* enum_base = nullptr;
-
-    static const KnownTypes& get() {
-        // Leaked on purpose: types live as long as the interpreter and must not be
-        // decref'd during finalization.
-        static const KnownTypes* types = [] {
-            auto* t = new KnownTypes();
-            auto grab = [](const char* module, const char* name) {
-                return py::object(py::module_::import(module).attr(name)).release().ptr();
-            };
-            t->datetime = grab("datetime", "datetime");
-            t->date = grab("datetime", "date");
-            t->time = grab("datetime", "time");
-            t->uuid = grab("uuid", "UUID");
-            t->decimal = grab("decimal", "Decimal");
-            t->enum_base = grab("enum", "Enum");
-            return t;
-        }();
-        return *types;
-    }
+    PyObject* datetime = kept_attribute("datetime", "datetime");
+    PyObject* date = kept_attribute("datetime", "date");
+    PyObject* time = kept_attribute("datetime", "time");
+    PyObject* uuid = kept_attribute("uuid", "UUID");
+    PyObject* decimal = kept_attribute("decimal", "Decimal");
+    PyObject* enum_base = kept_attribute("enum", "Enum");
 };
 
 bool is_instance(PyObject* obj, PyObject* type) {
@@ -331,7 +314,7 @@ private:
     }
 
     void write_other(PyObject* obj, int depth) {
-        const KnownTypes& known = KnownTypes::get();
+        const KnownTypes& known = kept_table<KnownTypes>();
         // Enum first: IntEnum and StrEnum members are also int and str instances.
         if (is_instance(obj, known.enum_base)) {
             py::object value = py::reinterpret_borrow<py::object>(obj).attr("value");

@@ -122,6 +122,23 @@ PyObject* datetime_of_common_form(const std::string& text) {
     return result;
 }
 
+// A str attribute of a model object and the member it is read into.
+template <typename Model>
+struct TextAttribute {
+    std::string Model::*member;
+    PyObject* name;     // interned once
+    const char* where;  // named in errors: "snapshot.task_id"
+};
+
+// Reads the str attributes in table order: errors name the first bad one.
+template <typename Model, std::size_t N>
+void read_text_attributes(py::handle obj, const char* expected,
+                          const TextAttribute<Model> (&attributes)[N], Model& model) {
+    for (const TextAttribute<Model>& attribute : attributes)
+        model.*attribute.member =
+            any_text(required_attribute(obj, attribute.name, expected), attribute.where);
+}
+
 std::string describe(const Snapshot& snapshot) {
     return "snapshot of task '" + snapshot.task_id + "' version " +
            std::to_string(snapshot.version);
@@ -130,8 +147,10 @@ std::string describe(const Snapshot& snapshot) {
 }  // namespace
 
 Snapshot snapshot_from_python(py::handle obj) {
-    static PyObject* task_id = interned("task_id");
-    static PyObject* id = interned("id");
+    static const TextAttribute<Snapshot> texts[] = {
+        {&Snapshot::task_id, interned("task_id"), "snapshot.task_id"},
+        {&Snapshot::id, interned("id"), "snapshot.id"},
+    };
     static PyObject* version = interned("version");
     static PyObject* data = interned("data");
     static PyObject* checkpoint = interned("checkpoint");
@@ -139,8 +158,7 @@ Snapshot snapshot_from_python(py::handle obj) {
     constexpr const char* kExpected = "a StateSnapshot";
 
     Snapshot snapshot;
-    snapshot.task_id = any_text(required_attribute(obj, task_id, kExpected), "snapshot.task_id");
-    snapshot.id = any_text(required_attribute(obj, id, kExpected), "snapshot.id");
+    read_text_attributes(obj, kExpected, texts, snapshot);
     snapshot.version =
         int64_argument(required_attribute(obj, version, kExpected), "snapshot.version");
     py::object data_value = required_attribute(obj, data, kExpected);
@@ -163,9 +181,11 @@ Snapshot snapshot_from_python(py::handle obj) {
 }
 
 UsageEvent usage_event_from_python(py::handle obj) {
-    static PyObject* task_id = interned("task_id");
-    static PyObject* agent_id = interned("agent_id");
-    static PyObject* consumer_id = interned("consumer_id");
+    static const TextAttribute<UsageEvent> texts[] = {
+        {&UsageEvent::task_id, interned("task_id"), "event.task_id"},
+        {&UsageEvent::agent_id, interned("agent_id"), "event.agent_id"},
+        {&UsageEvent::consumer_id, interned("consumer_id"), "event.consumer_id"},
+    };
     static PyObject* metrics = interned("metrics");
     static PyObject* timestamp = interned("timestamp");
     static PyObject* counters[] = {interned("tokens_in"), interned("tokens_out"),
@@ -173,10 +193,7 @@ UsageEvent usage_event_from_python(py::handle obj) {
     constexpr const char* kExpected = "a UsageEvent";
 
     UsageEvent event;
-    event.task_id = any_text(required_attribute(obj, task_id, kExpected), "event.task_id");
-    event.agent_id = any_text(required_attribute(obj, agent_id, kExpected), "event.agent_id");
-    event.consumer_id =
-        any_text(required_attribute(obj, consumer_id, kExpected), "event.consumer_id");
+    read_text_attributes(obj, kExpected, texts, event);
     py::object metrics_value = required_attribute(obj, metrics, kExpected);
     const bool is_dict = PyDict_Check(metrics_value.ptr());
     if (!is_dict && std::none_of(std::begin(counters), std::end(counters), [&](PyObject* counter) {

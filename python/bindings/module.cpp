@@ -16,20 +16,25 @@
 #include "stores.hpp"
 #include "versions.hpp"
 
+namespace asap_native::bindings {
+namespace {
+
+using Registrar = void (*)(pybind11::module_&);
+
+// In dependency order: the exception classes and the model builders before the stores that
+// raise and build them.
+constexpr Registrar kRegistrars[] = {
+    register_versions,    register_python_classes, register_errors,      register_fault_injection,
+    register_json_reader, register_json_writer,    register_completions, register_model_builders,
+    register_stores,      register_postgres,       register_repository,  register_maintenance,
+    register_compression,
+};
+
+}  // namespace
+}  // namespace asap_native::bindings
+
 PYBIND11_MODULE(_core, module) {
     module.doc() = "C++ core of asap_native (use the asap_native package, not this module).";
-    asap_native::bindings::register_versions(module);
     asap_native::bindings::install_exit_guard();
-    asap_native::bindings::register_python_classes(module);
-    asap_native::bindings::register_errors(module);
-    asap_native::bindings::register_fault_injection(module);
-    asap_native::bindings::register_json_reader(module);
-    asap_native::bindings::register_json_writer(module);
-    asap_native::bindings::register_completions(module);
-    asap_native::bindings::register_model_builders(module);
-    asap_native::bindings::register_stores(module);
-    asap_native::bindings::register_postgres(module);
-    asap_native::bindings::register_repository(module);
-    asap_native::bindings::register_maintenance(module);
-    asap_native::bindings::register_compression(module);
+    for (const auto register_part : asap_native::bindings::kRegistrars) register_part(module);
 }

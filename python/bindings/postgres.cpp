@@ -86,6 +86,23 @@ py::tuple copy_stores(CopyDirection direction, py::handle db_path, py::handle ds
 #endif
 }
 
+// copy_sqlite_to_postgres(db_path, dsn, timeout) and its reverse: each takes the source first.
+struct CopyFunction {
+    const char* name;
+    CopyDirection direction;
+    const char* source;
+    const char* destination;
+    const char* doc;
+};
+constexpr CopyFunction kCopyFunctions[] = {
+    {"copy_sqlite_to_postgres", CopyDirection::SqliteToPostgres, "db_path", "dsn",
+     "Copies every snapshot and usage event of a SQLite file into PostgreSQL: "
+     "(snapshots, usage_events)."},
+    {"copy_postgres_to_sqlite", CopyDirection::PostgresToSqlite, "dsn", "db_path",
+     "Copies every snapshot and usage event of PostgreSQL into a SQLite file: "
+     "(snapshots, usage_events)."},
+};
+
 }  // namespace
 
 template <typename Interface>
@@ -119,22 +136,17 @@ void register_postgres(py::module_& m) {
 #endif
         },
         py::arg("dsn"), "Where a DSN points (host, port, dbname, user), without any secret.");
-    m.def(
-        "copy_sqlite_to_postgres",
-        [](py::handle db_path, py::handle dsn, double timeout) {
-            return copy_stores(CopyDirection::SqliteToPostgres, db_path, dsn, timeout);
-        },
-        py::arg("db_path"), py::arg("dsn"), py::arg("timeout"),
-        "Copies every snapshot and usage event of a SQLite file into PostgreSQL: "
-        "(snapshots, usage_events).");
-    m.def(
-        "copy_postgres_to_sqlite",
-        [](py::handle dsn, py::handle db_path, double timeout) {
-            return copy_stores(CopyDirection::PostgresToSqlite, db_path, dsn, timeout);
-        },
-        py::arg("dsn"), py::arg("db_path"), py::arg("timeout"),
-        "Copies every snapshot and usage event of PostgreSQL into a SQLite file: "
-        "(snapshots, usage_events).");
+    for (const CopyFunction& copy : kCopyFunctions) {
+        const CopyDirection direction = copy.direction;
+        m.def(
+            copy.name,
+            [direction](py::handle source, py::handle destination, double timeout) {
+                const bool from_file = direction == CopyDirection::SqliteToPostgres;
+                return copy_stores(direction, from_file ? source : destination,
+                                   from_file ? destination : source, timeout);
+            },
+            py::arg(copy.source), py::arg(copy.destination), py::arg("timeout"), copy.doc);
+    }
 }
 
 }  // namespace asap_native::bindings

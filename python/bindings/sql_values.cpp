@@ -13,27 +13,14 @@ namespace {
 // Python's sqlite3 module, for what it defines that binding must follow: its adapters
 // (sqlite3.adapt) and its exception classes. Looked up once.
 struct Sqlite3Module {
-    PyObject* adapt = nullptr;
-    PyObject* prepare_protocol = nullptr;
-    PyObject* operational_error = nullptr;
-    PyObject* programming_error = nullptr;
-
-    static const Sqlite3Module& get() {
-        static const Sqlite3Module* module = [] {
-            auto* m = new Sqlite3Module();  // kept for the interpreter's life
-            py::module_ sqlite3 = py::module_::import("sqlite3");
-            m->adapt = py::object(sqlite3.attr("adapt")).release().ptr();
-            m->prepare_protocol = py::object(sqlite3.attr("PrepareProtocol")).release().ptr();
-            m->operational_error = py::object(sqlite3.attr("OperationalError")).release().ptr();
-            m->programming_error = py::object(sqlite3.attr("ProgrammingError")).release().ptr();
-            return m;
-        }();
-        return *module;
-    }
+    PyObject* adapt = kept_attribute("sqlite3", "adapt");
+    PyObject* prepare_protocol = kept_attribute("sqlite3", "PrepareProtocol");
+    PyObject* operational_error = kept_attribute("sqlite3", "OperationalError");
+    PyObject* programming_error = kept_attribute("sqlite3", "ProgrammingError");
 };
 
 [[noreturn]] void raise_programming_error(const std::string& message) {
-    PyErr_SetString(Sqlite3Module::get().programming_error, message.c_str());
+    PyErr_SetString(kept_table<Sqlite3Module>().programming_error, message.c_str());
     throw py::error_already_set();
 }
 
@@ -44,7 +31,7 @@ SqlValue parameter_value(PyObject* value, std::size_t position) {
     py::object adapted;
     if (!(PyLong_CheckExact(value) || PyFloat_CheckExact(value) || PyUnicode_CheckExact(value) ||
           PyByteArray_CheckExact(value) || value == Py_None)) {
-        const Sqlite3Module& sqlite3 = Sqlite3Module::get();
+        const Sqlite3Module& sqlite3 = kept_table<Sqlite3Module>();
         PyObject* result = PyObject_CallFunctionObjArgs(sqlite3.adapt, value,
                                                         sqlite3.prepare_protocol, value, nullptr);
         if (result == nullptr) throw py::error_already_set();
@@ -169,9 +156,9 @@ py::object to_python(const SqlResult& result) {
                         PyUnicode_FromFormat("Could not decode to UTF-8 column '%s' with text '%s'",
                                              result.columns[c].c_str(), text->c_str());
                     if (message == nullptr) throw py::error_already_set();
-                    undecodable =
-                        py::reinterpret_borrow<py::object>(Sqlite3Module::get().operational_error)(
-                            py::reinterpret_steal<py::object>(message));
+                    undecodable = py::reinterpret_borrow<py::object>(
+                        kept_table<Sqlite3Module>().operational_error)(
+                        py::reinterpret_steal<py::object>(message));
                     break;
                 }
                 values[c] = py::reinterpret_steal<py::object>(decoded);

@@ -28,23 +28,20 @@ class NativeSnapshotStore : public NativeStore<SnapshotStore> {
 public:
     using NativeStore::NativeStore;
 
-    void save(py::handle snapshot) {
-        const Snapshot native = snapshot_from_python(snapshot);
-        without_gil([&] { store_->save(native); });
-    }
+    void save(py::handle snapshot) { call(&SnapshotStore::save, snapshot_from_python(snapshot)); }
     py::object get(py::handle task_id, py::handle version) {
         const std::string task = any_text(task_id, "task_id");
         const auto wanted = version_argument(version, "version");
-        return to_python(without_gil([&] { return store_->get(task, wanted); }));
+        return to_python(call(&SnapshotStore::get, task, wanted));
     }
     py::object list_versions(py::handle task_id) {
         const std::string task = any_text(task_id, "task_id");
-        return to_python(without_gil([&] { return store_->list_versions(task); }));
+        return to_python(call(&SnapshotStore::list_versions, task));
     }
     bool remove(py::handle task_id, py::handle version) {
         const std::string task = any_text(task_id, "task_id");
         const auto wanted = version_argument(version, "version");
-        return without_gil([&] { return store_->remove(task, wanted); });
+        return call(&SnapshotStore::remove, task, wanted);
     }
 
     std::uint64_t save_queued(py::handle snapshot, LoopQueue& queue) {
@@ -79,20 +76,16 @@ class NativeMeteringStore : public NativeStore<MeteringStore> {
 public:
     using NativeStore::NativeStore;
 
-    void record(py::handle event) {
-        const UsageEvent native = usage_event_from_python(event);
-        without_gil([&] { store_->record(native); });
-    }
+    void record(py::handle event) { call(&MeteringStore::record, usage_event_from_python(event)); }
     py::object query(py::handle agent_id, py::handle start, py::handle end, py::handle limit,
                      py::handle offset) {
         const Query q = query_arguments(agent_id, start, end, limit, offset);
-        return to_python(
-            without_gil([&] { return store_->query(q.agent, q.start, q.end, q.page); }));
+        return to_python(call(&MeteringStore::query, q.agent, q.start, q.end, q.page));
     }
     py::object aggregate(py::handle agent_id, py::handle period) {
         const std::string agent = any_text(agent_id, "agent_id");
         const std::string period_text = any_text(period, "period");
-        return to_python(without_gil([&] { return store_->aggregate(agent, period_text); }));
+        return to_python(call(&MeteringStore::aggregate, agent, period_text));
     }
 
     std::uint64_t record_queued(py::handle event, LoopQueue& queue) {

@@ -53,6 +53,13 @@ public:
     const std::shared_ptr<Store>& core() const { return store_; }
 
 protected:
+    /// The sync path of every operation: the core's method run with the GIL released, on
+    /// arguments read from Python before (with the GIL held).
+    template <typename Method, typename... Arguments>
+    auto call(Method method, const Arguments&... arguments) {
+        return without_gil([&] { return ((*store_).*method)(arguments...); });
+    }
+
     std::shared_ptr<Store> store_;
 };
 

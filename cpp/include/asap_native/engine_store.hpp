@@ -29,6 +29,17 @@ T settled(const std::shared_ptr<T>& cell) {
     return cell ? *cell : T{};
 }
 
+/// `call(arguments...)`'s result, Nothing where it returns void.
+template <typename Call, typename... Arguments>
+auto returned(Call& call, Arguments&... arguments) {
+    if constexpr (std::is_void_v<std::invoke_result_t<Call&, Arguments&...>>) {
+        call(arguments...);
+        return Nothing{};
+    } else {
+        return call(arguments...);
+    }
+}
+
 /// `done` for a queued work that returns `Stored` (a value or a shared cell of it).
 template <typename Result, typename Stored>
 Done<Stored> settling(Done<Result> done) {
@@ -41,9 +52,15 @@ Done<Stored> settling(Done<Result> done) {
     }
 }
 
+/// Where a store's operation runs: on a reader connection, or on the writer (group-committed
+/// when queued).
+enum class StoreAccess { Read, Write };
+
 /// Implements `Interface`'s lifetime and figures for a store on a StoreEngine, which other
-/// stores of the same database may share (a SQLite file's snapshot store and SQL repository).
-template <typename Interface, typename Database>
+/// stores of the same database may share (a SQLite file's snapshot store and SQL repository),
+/// and runs its operations: each is a function of `Sql` on a connection, run now (sync) or
+/// queued with a copy of `Sql` (and any state it holds, which may outlive the store).
+template <typename Interface, typename Database, typename Sql>
 class EngineStore : public Interface {
 public:
     using Engine = StoreEngine<Database>;
@@ -61,116 +78,135 @@ public:
 protected:
     explicit EngineStore(std::shared_ptr<Engine> engine) : engine_(std::move(engine)) {}
 
+    /// `call(sql, connection)` now, on a reader or (`write`) the writer; a shared cell settled.
+    template <typename Call>
+    auto run(StoreOperation operation, StoreAccess access, Call&& call) {
+        auto on_connection = [&](Connection& c) { return returned(call, sql_, c); };
+        if (access == StoreAccess::Read) return settled(engine_->read(operation, on_connection));
+        return settled(engine_->write(operation, on_connection));
+    }
+    /// `call(sql, connection)` queued behind the writes of `key`; `done` gets its settled result.
+    template <typename Result, typename Call>
+    void queue(StoreOperation operation, StoreAccess access, std::string key, Call call,
+               Done<Result> done) {
+        auto work = [sql = sql_, call = std::move(call)](Connection& c) {
+            return returned(call, sql, c);
+        };
+        using Stored = WorkResult<decltype(work), Connection>;
+        auto settle = settling<Result, Stored>(std::move(done));
+        if (access == StoreAccess::Read)
+            engine_->read_queued(operation, std::move(key), std::move(work), std::move(settle));
+        else
+            engine_->write_queued(operation, std::move(key), std::move(work), std::move(settle));
+    }
+
     std::shared_ptr<Engine> engine_;
+    Sql sql_;
 };
 
-/// SnapshotStore on an engine: each operation is the function of the same name of `Sql` (a
-/// copy of which each queued call carries, with any state it holds), run now (sync) or queued,
-/// ordered per task id. `Sql::remove` may return a shared cell (see settled).
+/// SnapshotStore on an engine: each operation is `Sql`'s function of the same name, ordered
+/// per task id. `Sql::remove` may return a shared cell (see settled).
 template <typename Database, typename Sql>
-class EngineSnapshotStore : public EngineStore<SnapshotStore, Database> {
-    using Base = EngineStore<SnapshotStore, Database>;
-    using Connection = typename Base::Connection;
+class EngineSnapshotStore : public EngineStore<SnapshotStore, Database, Sql> {
+    using Base = EngineStore<SnapshotStore, Database, Sql>;
+    using Base::queue;
+    using Base::run;
 
 public:
     void save(const Snapshot& snapshot) override {
-        engine_->write(StoreOperation::Save, [&](Connection& c) { sql_.save(c, snapshot); });
+        run(StoreOperation::Save, StoreAccess::Write,
+            [&](auto& sql, auto& c) { sql.save(c, snapshot); });
     }
     std::optional<Snapshot> get(const std::string& task_id,
                                 std::optional<std::int64_t> version) override {
-        return engine_->read(StoreOperation::Get,
-                             [&](Connection& c) { return sql_.get(c, task_id, version); });
+        return run(StoreOperation::Get, StoreAccess::Read,
+                   [&](auto& sql, auto& c) { return sql.get(c, task_id, version); });
     }
     std::vector<std::int64_t> list_versions(const std::string& task_id) override {
-        return engine_->read(StoreOperation::ListVersions,
-                             [&](Connection& c) { return sql_.list_versions(c, task_id); });
+        return run(StoreOperation::ListVersions, StoreAccess::Read,
+                   [&](auto& sql, auto& c) { return sql.list_versions(c, task_id); });
     }
     bool remove(const std::string& task_id, std::optional<std::int64_t> version) override {
-        return settled(engine_->write(StoreOperation::Delete, [&](Connection& c) {
-            return sql_.remove(c, task_id, version);
-        }));
+        return run(StoreOperation::Delete, StoreAccess::Write,
+                   [&](auto& sql, auto& c) { return sql.remove(c, task_id, version); });
     }
 
     void save_queued(Snapshot snapshot, Done<Nothing> done) override {
         std::string key = snapshot.task_id;
-        engine_->write_queued(
-            StoreOperation::Save, std::move(key),
-            [sql = sql_, snapshot = std::move(snapshot)](Connection& c) { sql.save(c, snapshot); },
+        queue(
+            StoreOperation::Save, StoreAccess::Write, std::move(key),
+            [snapshot = std::move(snapshot)](auto& sql, auto& c) { sql.save(c, snapshot); },
             std::move(done));
     }
     void get_queued(std::string task_id, std::optional<std::int64_t> version,
                     Done<std::optional<Snapshot>> done) override {
-        engine_->read_queued(
-            StoreOperation::Get, task_id,
-            [sql = sql_, task_id, version](Connection& c) { return sql.get(c, task_id, version); },
+        queue(
+            StoreOperation::Get, StoreAccess::Read, task_id,
+            [task_id, version](auto& sql, auto& c) { return sql.get(c, task_id, version); },
             std::move(done));
     }
     void list_versions_queued(std::string task_id, Done<std::vector<std::int64_t>> done) override {
-        engine_->read_queued(
-            StoreOperation::ListVersions, task_id,
-            [sql = sql_, task_id](Connection& c) { return sql.list_versions(c, task_id); },
+        queue(
+            StoreOperation::ListVersions, StoreAccess::Read, task_id,
+            [task_id](auto& sql, auto& c) { return sql.list_versions(c, task_id); },
             std::move(done));
     }
     void remove_queued(std::string task_id, std::optional<std::int64_t> version,
                        Done<bool> done) override {
-        using Stored = decltype(sql_.remove(std::declval<Connection&>(), task_id, version));
-        engine_->write_queued(
-            StoreOperation::Delete, task_id,
-            [sql = sql_, task_id, version](Connection& c) {
-                return sql.remove(c, task_id, version);
-            },
-            settling<bool, Stored>(std::move(done)));
+        queue(
+            StoreOperation::Delete, StoreAccess::Write, task_id,
+            [task_id, version](auto& sql, auto& c) { return sql.remove(c, task_id, version); },
+            std::move(done));
     }
 
 protected:
     using Base::Base;
-    using Base::engine_;
-    Sql sql_;
 };
 
-/// MeteringStore on an engine: each operation is `Sql`'s function of the same name, run now
-/// (sync) or queued (with a copy of `Sql`), ordered per agent id.
+/// MeteringStore on an engine: each operation is `Sql`'s function of the same name, ordered
+/// per agent id.
 template <typename Database, typename Sql>
-class EngineMeteringStore : public EngineStore<MeteringStore, Database> {
-    using Base = EngineStore<MeteringStore, Database>;
-    using Connection = typename Base::Connection;
+class EngineMeteringStore : public EngineStore<MeteringStore, Database, Sql> {
+    using Base = EngineStore<MeteringStore, Database, Sql>;
+    using Base::queue;
+    using Base::run;
 
 public:
     void record(const UsageEvent& event) override {
-        engine_->write(StoreOperation::Record, [&](Connection& c) { sql_.record(c, event); });
+        run(StoreOperation::Record, StoreAccess::Write,
+            [&](auto& sql, auto& c) { sql.record(c, event); });
     }
     std::vector<UsageEvent> query(const std::string& agent_id, InstantMicros start,
                                   InstantMicros end, QueryPage page) override {
-        return engine_->read(StoreOperation::Query, [&](Connection& c) {
-            return sql_.query(c, agent_id, start, end, page);
-        });
+        return run(StoreOperation::Query, StoreAccess::Read,
+                   [&](auto& sql, auto& c) { return sql.query(c, agent_id, start, end, page); });
     }
     UsageAggregate aggregate(const std::string& agent_id, const std::string& period) override {
-        return engine_->read(StoreOperation::Aggregate,
-                             [&](Connection& c) { return sql_.aggregate(c, agent_id, period); });
+        return run(StoreOperation::Aggregate, StoreAccess::Read,
+                   [&](auto& sql, auto& c) { return sql.aggregate(c, agent_id, period); });
     }
 
     void record_queued(UsageEvent event, Done<Nothing> done) override {
         std::string key = event.agent_id;
-        engine_->write_queued(
-            StoreOperation::Record, std::move(key),
-            [sql = sql_, event = std::move(event)](Connection& c) { sql.record(c, event); },
+        queue(
+            StoreOperation::Record, StoreAccess::Write, std::move(key),
+            [event = std::move(event)](auto& sql, auto& c) { sql.record(c, event); },
             std::move(done));
     }
     void query_queued(std::string agent_id, InstantMicros start, InstantMicros end, QueryPage page,
                       Done<std::vector<UsageEvent>> done) override {
-        engine_->read_queued(
-            StoreOperation::Query, agent_id,
-            [sql = sql_, agent_id, start, end, page](Connection& c) {
+        queue(
+            StoreOperation::Query, StoreAccess::Read, agent_id,
+            [agent_id, start, end, page](auto& sql, auto& c) {
                 return sql.query(c, agent_id, start, end, page);
             },
             std::move(done));
     }
     void aggregate_queued(std::string agent_id, std::string period,
                           Done<UsageAggregate> done) override {
-        engine_->read_queued(
-            StoreOperation::Aggregate, agent_id,
-            [sql = sql_, agent_id, period = std::move(period)](Connection& c) {
+        queue(
+            StoreOperation::Aggregate, StoreAccess::Read, agent_id,
+            [agent_id, period = std::move(period)](auto& sql, auto& c) {
                 return sql.aggregate(c, agent_id, period);
             },
             std::move(done));
@@ -178,8 +214,6 @@ public:
 
 protected:
     using Base::Base;
-    using Base::engine_;
-    Sql sql_;
 };
 
 }  // namespace asap_native

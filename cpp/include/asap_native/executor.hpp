@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -87,6 +88,11 @@ public:
     void stop_accepting();
     /// Stops accepting jobs, waits until every queued job has completed, joins the threads.
     void shutdown();
+    /// Waits until nothing is queued or running and every thread of this process waits for
+    /// work (true), or until `timeout` passed (false). For a caller about to fork(): a thread
+    /// busy at that moment may hold a lock the child inherits locked (AddressSanitizer's
+    /// allocator takes no fork lock, so a child's first malloc() can wait forever).
+    bool wait_idle(std::chrono::milliseconds timeout);
 
 private:
     enum class Kind { Read, Write, Exclusive };
@@ -102,6 +108,7 @@ private:
         // on every submission cost more than the SQLite work (and kept group commits small).
         std::condition_variable reader_ready;
         std::condition_variable writer_ready;
+        std::condition_variable became_idle;  // a thread started waiting for work
         int idle_readers = 0;
         bool writer_idle = false;
         std::deque<Queued> writer_queue;  // writes, and reads that must follow queued writes
@@ -226,6 +233,7 @@ void Executor<Database>::writer_loop(State& state) {
             std::unique_lock<std::mutex> lock(state.mutex);
             while (!state.stopping && state.writer_queue.empty()) {
                 state.writer_idle = true;
+                state.became_idle.notify_all();
                 state.writer_ready.wait(lock);
             }
             state.writer_idle = false;
@@ -267,6 +275,7 @@ void Executor<Database>::reader_loop(State& state) {
             std::unique_lock<std::mutex> lock(state.mutex);
             while (!state.stopping && state.reader_queue.empty()) {
                 ++state.idle_readers;
+                state.became_idle.notify_all();
                 state.reader_ready.wait(lock);
                 --state.idle_readers;
             }
@@ -288,6 +297,18 @@ void Executor<Database>::stop_accepting() {
     }
     state->reader_ready.notify_all();
     state->writer_ready.notify_all();
+}
+
+template <typename Database>
+bool Executor<Database>::wait_idle(std::chrono::milliseconds timeout) {
+    State* state = live_state();
+    if (state == nullptr) return true;
+    std::unique_lock<std::mutex> lock(state->mutex);
+    return state->became_idle.wait_for(lock, timeout, [state] {
+        return !state->started ||
+               (state->writer_idle && state->writer_queue.empty() && state->reader_queue.empty() &&
+                state->idle_readers == static_cast<int>(state->readers.size()));
+    });
 }
 
 template <typename Database>

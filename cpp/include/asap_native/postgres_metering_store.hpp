@@ -30,7 +30,4 @@ public:
 
 extern template class EngineMeteringStore<pg::Database, PostgresMeteringSql>;
 
-/// The schema of the `usage_events` table.
-const pg::Schema& postgres_metering_schema();
-
 }  // namespace asap_native

@@ -40,9 +40,6 @@ public:
 
 extern template class EngineSnapshotStore<pg::Database, PostgresSnapshotSql>;
 
-/// The schema of the `snapshots` table (docs/scaling.md describes each version).
-const pg::Schema& postgres_snapshot_schema();
-
 /// True when PostgreSQL will take `data_json` as a jsonb value: strict JSON (RFC 8259) without
 /// what jsonb refuses (the escape \u0000, unpaired surrogate escapes) and within conservative
 /// bounds (nesting up to 1000, numbers up to 1000 digits and exponents up to 1000). Documents

@@ -20,7 +20,8 @@ namespace asap_native {
 /// as the steps reach them.
 class RetentionJob {
 public:
-    explicit RetentionJob(std::int64_t chunk_rows);
+    /// A rule on `table` (a file without the table has nothing to delete).
+    RetentionJob(std::string table, std::int64_t chunk_rows);
     virtual ~RetentionJob() = default;
     RetentionJob(const RetentionJob&) = delete;
     RetentionJob& operator=(const RetentionJob&) = delete;
@@ -33,14 +34,20 @@ public:
     /// Rows deleted by every step so far.
     std::int64_t deleted() const { return deleted_.load(); }
     /// How many rows the rule would delete now (a count, for progress bars).
-    virtual std::int64_t count_remaining(sqlite::Connection& connection) = 0;
+    std::int64_t count_remaining(sqlite::Connection& connection);
 
 protected:
-    /// One chunk: returns the rows deleted, and sets `finished` when nothing is left.
+    /// count_remaining, on a file that has the table.
+    virtual std::int64_t count_rows(sqlite::Connection& connection) = 0;
+    /// One chunk, on a file that has the table: returns the rows deleted, and sets `finished`
+    /// when nothing is left.
     virtual std::int64_t run_chunk(sqlite::Connection& connection, bool& finished) = 0;
     std::int64_t chunk_rows() const { return chunk_rows_; }
 
 private:
+    bool has_table(sqlite::Connection& connection) const;
+
+    std::string table_;
     std::int64_t chunk_rows_;
     std::atomic<bool> running_{false};
     std::atomic<bool> done_{false};

@@ -46,4 +46,8 @@ struct SqlResult {
 /// opens a transaction implicitly.
 bool is_dml(const std::string& sql);
 
+/// `text` between two `quote` characters, each `quote` in it doubled: a string literal
+/// (quote ') or an identifier (quote ") in SQLite's and PostgreSQL's SQL.
+std::string sql_quoted(const std::string& text, char quote);
+
 }  // namespace asap_native

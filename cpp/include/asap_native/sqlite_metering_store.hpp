@@ -61,4 +61,8 @@ extern template class EngineMeteringStore<sqlite::Database, SqliteMeteringSql>;
 /// A new event id as asap-protocol makes them: "evt_" followed by a ULID.
 std::string new_event_id();
 
+/// asap-protocol's DDL of the `usage_events` table and both of its indexes, byte for byte (IF NOT
+/// EXISTS).
+const char* sqlite_metering_schema();
+
 }  // namespace asap_native

@@ -37,4 +37,7 @@ public:
 
 extern template class EngineSnapshotStore<sqlite::Database, SqliteSnapshotSql>;
 
+/// asap-protocol's DDL of the `snapshots` table, byte for byte (IF NOT EXISTS).
+const char* sqlite_snapshot_schema();
+
 }  // namespace asap_native

@@ -11,8 +11,6 @@ BrotliBackend::BrotliBackend() : state_(BrotliDecoderCreateInstance(nullptr, nul
     if (state_ == nullptr) throw std::bad_alloc();
 }
 
-BrotliBackend::~BrotliBackend() { BrotliDecoderDestroyInstance(state_); }
-
 Decompressor::Progress BrotliBackend::decode(const std::uint8_t* input, std::size_t input_size,
                                              std::uint8_t* out, std::size_t out_size) {
     if (done_) {
@@ -23,8 +21,8 @@ Decompressor::Progress BrotliBackend::decode(const std::uint8_t* input, std::siz
     const std::uint8_t* next_in = input;
     std::size_t available_out = out_size;
     std::uint8_t* next_out = out;
-    BrotliDecoderResult result = BrotliDecoderDecompressStream(state_, &available_in, &next_in,
-                                                               &available_out, &next_out, nullptr);
+    BrotliDecoderResult result = BrotliDecoderDecompressStream(
+        state_.get(), &available_in, &next_in, &available_out, &next_out, nullptr);
     Decompressor::Progress progress{input_size - available_in, out_size - available_out};
     switch (result) {
         case BROTLI_DECODER_RESULT_SUCCESS:
@@ -37,7 +35,7 @@ Decompressor::Progress BrotliBackend::decode(const std::uint8_t* input, std::siz
         case BROTLI_DECODER_RESULT_ERROR:
             break;
     }
-    BrotliDecoderErrorCode code = BrotliDecoderGetErrorCode(state_);
+    BrotliDecoderErrorCode code = BrotliDecoderGetErrorCode(state_.get());
     // Allocation failures are the machine's problem, not the data's.
     if (code <= BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES &&
         code >= BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES) {

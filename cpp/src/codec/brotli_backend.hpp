@@ -3,6 +3,8 @@
 
 #include <brotli/decode.h>
 
+#include <memory>
+
 #include "backend.hpp"
 
 namespace asap_native::codec {
@@ -11,16 +13,17 @@ namespace asap_native::codec {
 class BrotliBackend final : public Decompressor::Backend {
 public:
     BrotliBackend();
-    ~BrotliBackend() override;
-    BrotliBackend(const BrotliBackend&) = delete;
-    BrotliBackend& operator=(const BrotliBackend&) = delete;
 
     Decompressor::Progress decode(const std::uint8_t* input, std::size_t input_size,
                                   std::uint8_t* out, std::size_t out_size) override;
     bool at_boundary() const override { return done_; }
 
 private:
-    BrotliDecoderState* state_;
+    struct DestroyState {
+        void operator()(BrotliDecoderState* state) const { BrotliDecoderDestroyInstance(state); }
+    };
+
+    std::unique_ptr<BrotliDecoderState, DestroyState> state_;
     bool done_ = false;
 };
 

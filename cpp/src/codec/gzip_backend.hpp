@@ -13,8 +13,6 @@ class GzipBackend final : public Decompressor::Backend {
 public:
     GzipBackend();
     ~GzipBackend() override;
-    GzipBackend(const GzipBackend&) = delete;
-    GzipBackend& operator=(const GzipBackend&) = delete;
 
     Decompressor::Progress decode(const std::uint8_t* input, std::size_t input_size,
                                   std::uint8_t* out, std::size_t out_size) override;

@@ -27,6 +27,9 @@ bool is_steps_own_failure(const std::exception_ptr& error) {
     }
 }
 
+// For a forked child: the parent's session must not be ended by the child.
+void abandon(std::unique_ptr<Connection> connection) { connection->abandon(); }
+
 }  // namespace
 
 Database::Database(ConnectOptions options, Schema schema, Statements statements,
@@ -39,8 +42,7 @@ Database::Database(ConnectOptions options, Schema schema, Statements statements,
     state->generation = process_generation();
     // Connect now: a bad DSN, a server that cannot be reached or a refused password fail the
     // store's creation, and the schema exists before the first call.
-    state->idle.push_back(open_connection());
-    state->open = 1;
+    state->pool.add_idle(open_connection());
     state_.store(state.release());
 }
 
@@ -52,7 +54,7 @@ Database::~Database() {
         return;
     }
     // A forked child: the connections are the parent's sessions. Leave them alone.
-    for (auto& connection : state->idle) connection->abandon();
+    state->pool.forget_all(abandon);
     if (state->batch) state->batch->abandon();
 }
 
@@ -76,7 +78,7 @@ Database::State& Database::current_state() {
     std::lock_guard<std::mutex> lock(fork_mutex);
     state = state_.load(std::memory_order_acquire);
     if (state->generation == process_generation()) return *state;
-    for (auto& connection : state->idle) connection->abandon();
+    state->pool.forget_all(abandon);
     auto fresh = std::make_unique<State>();
     fresh->generation = process_generation();
     State* installed = fresh.release();
@@ -84,56 +86,18 @@ Database::State& Database::current_state() {
     return *installed;
 }
 
-Database::Lease::Lease(Database& database) : database_(database), state_(database.current_state()) {
-    const auto deadline = std::chrono::steady_clock::now() + database.options_.timeout;
-    std::unique_lock<std::mutex> lock(state_.pool_mutex);
-    for (;;) {
-        if (database.closed_.load()) throw store_closed_error();
-        if (!state_.idle.empty()) {
-            std::unique_ptr<Connection> connection = std::move(state_.idle.back());
-            state_.idle.pop_back();
-            lock.unlock();
-            if (connection->still_open()) {
-                connection_ = std::move(connection);
-                return;
-            }
-            connection.reset();  // the server closed it while it was idle: open another
-            lock.lock();
-            --state_.open;
-            continue;
-        }
-        if (state_.open < database.max_connections_) {
-            ++state_.open;
-            lock.unlock();
-            try {
-                connection_ = database.open_connection();
-            } catch (...) {
-                lock.lock();
-                --state_.open;
-                state_.returned.notify_one();
-                throw;
-            }
-            return;
-        }
-        if (state_.returned.wait_until(lock, deadline) == std::cv_status::timeout &&
-            state_.idle.empty() && state_.open >= database.max_connections_)
-            throw StoreError(StoreErrorKind::Timeout,
-                             "no PostgreSQL connection of the store became free within the "
-                             "store's timeout",
-                             "");
-    }
-}
-
-Database::Lease::~Lease() {
-    std::lock_guard<std::mutex> lock(state_.pool_mutex);
-    if (connection_ && connection_->idle() && !database_.closed_.load()) {
-        state_.idle.push_back(std::move(connection_));
-    } else {
-        // Lost, or left with statements in flight or a transaction open: never reused.
-        connection_.reset();
-        --state_.open;
-    }
-    state_.returned.notify_all();
+Database::Pool::Lease Database::lease_connection() {
+    Pool& pool = current_state().pool;
+    Pool::Patience patience{std::chrono::steady_clock::now() + options_.timeout,
+                            "no PostgreSQL connection of the store became free within the "
+                            "store's timeout"};
+    Pool::Owned connection = pool.acquire(
+        closed_, max_connections_, [this] { return open_connection(); },
+        // An idle connection the server closed meanwhile (a restart) is replaced.
+        [](Connection& idle) { return idle.still_open(); }, patience);
+    // Lost, or left with statements in flight or a transaction open: never reused.
+    return Pool::Lease(pool, std::move(connection),
+                       [this](Connection& used) { return used.idle() && !closed_.load(); });
 }
 
 std::vector<std::exception_ptr> Database::run_batch(const std::vector<const BatchStep*>& steps) {
@@ -237,20 +201,16 @@ void Database::run_rounds(Connection& connection, const std::vector<const BatchS
 void Database::close() {
     State& state = current_state();
     std::lock_guard<std::mutex> batch_lock(state.batch_mutex);
-    std::unique_lock<std::mutex> lock(state.pool_mutex);
     if (closed_.exchange(true)) return;
     // Leased connections come back when their call ends (every wait is bounded).
-    state.returned.wait(lock, [&] { return state.open == static_cast<int>(state.idle.size()); });
-    state.idle.clear();
-    state.open = 0;
+    state.pool.close_all();
     state.batch.reset();
 }
 
 int Database::open_connections() {
     State& state = current_state();
     std::lock_guard<std::mutex> batch_lock(state.batch_mutex);
-    std::lock_guard<std::mutex> lock(state.pool_mutex);
-    return state.open + (state.batch ? 1 : 0);
+    return state.pool.open_count() + (state.batch ? 1 : 0);
 }
 
 }  // namespace asap_native::pg

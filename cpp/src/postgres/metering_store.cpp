@@ -8,10 +8,6 @@
 namespace asap_native {
 namespace {
 
-using pg::Connection;
-using pg::Params;
-namespace oid = pg::oid;
-
 // Version 1. `seq` orders events recorded at the same instant as they were inserted (SQLite's
 // rowid does this there); `timestamp_text` is the timestamp as recorded, returned as is.
 constexpr const char* kMigration1 = R"sql(
@@ -31,15 +27,6 @@ COMMENT ON TABLE usage_events IS 'asap_native usage events';
 COMMENT ON COLUMN usage_events.timestamp_text IS 'the timestamp as recorded (ISO-8601)';
 )sql";
 
-}  // namespace
-
-const pg::Schema& postgres_metering_schema() {
-    static const pg::Schema schema{"usage_events", {kMigration1}};
-    return schema;
-}
-
-namespace {
-
 enum Statement { kRecord, kQuery, kAggregate };
 
 // Counters are summed as numeric (exact at any size); trunc() reads a fractional counter
@@ -48,18 +35,19 @@ pg::Statements statements() {
     return {
         {"INSERT INTO usage_events (id, task_id, agent_id, consumer_id, metrics, \"timestamp\", "
          "timestamp_text) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)",
-         {oid::kText, oid::kText, oid::kText, oid::kText, oid::kText, oid::kTimestamptz,
-          oid::kText}},
+         {pg::oid::kText, pg::oid::kText, pg::oid::kText, pg::oid::kText, pg::oid::kText,
+          pg::oid::kTimestamptz, pg::oid::kText}},
         {"SELECT task_id, agent_id, consumer_id, metrics::text, timestamp_text, id "
          "FROM usage_events WHERE agent_id = $1 AND \"timestamp\" BETWEEN $2 AND $3 "
          "ORDER BY \"timestamp\", seq LIMIT $4 OFFSET $5",
-         {oid::kText, oid::kTimestamptz, oid::kTimestamptz, oid::kInt8, oid::kInt8}},
+         {pg::oid::kText, pg::oid::kTimestamptz, pg::oid::kTimestamptz, pg::oid::kInt8,
+          pg::oid::kInt8}},
         {"SELECT count(*), "
          "sum(trunc((metrics->>'tokens_in')::numeric) + trunc((metrics->>'tokens_out')::numeric))"
          "::text, sum(trunc((metrics->>'duration_ms')::numeric))::text, "
          "sum(trunc((metrics->>'api_calls')::numeric))::text "
          "FROM usage_events WHERE agent_id = $1",
-         {oid::kText}},
+         {pg::oid::kText}},
     };
 }
 
@@ -90,32 +78,27 @@ std::optional<UsageCount> total_of(const pg::Result& row, int column, const std:
 
 }  // namespace
 
-void PostgresMeteringSql::record(Connection& connection, const UsageEvent& event) {
+void PostgresMeteringSql::record(pg::Connection& connection, const UsageEvent& event) {
     validate_usage_event(event);
-    pg::check_text(event.task_id, "task_id");
-    pg::check_text(event.agent_id, "agent_id");
-    pg::check_text(event.consumer_id, "consumer_id");
-    pg::check_text(event.timestamp, "timestamp");
     const std::string id = new_event_id();
     const std::string metrics = usage_metrics_to_json(event.metrics);
-    Params params;
+    pg::Params params;
     params.text(id)
-        .text(event.task_id)
-        .text(event.agent_id)
-        .text(event.consumer_id)
+        .text(event.task_id, "task_id")
+        .text(event.agent_id, "agent_id")
+        .text(event.consumer_id, "consumer_id")
         .text(metrics)
         .timestamptz(parse_iso8601_or_throw(event.timestamp, "usage event timestamp"))
-        .text(event.timestamp);
+        .text(event.timestamp, "timestamp");
     connection.send(kRecord, params);
 }
 
-std::vector<UsageEvent> PostgresMeteringSql::query(Connection& connection,
+std::vector<UsageEvent> PostgresMeteringSql::query(pg::Connection& connection,
                                                    const std::string& agent_id, InstantMicros start,
                                                    InstantMicros end, QueryPage page) {
     validate_query(agent_id, page);
-    pg::check_text(agent_id, "agent_id");
-    Params params;
-    params.text(agent_id).timestamptz(start).timestamptz(end);
+    pg::Params params;
+    params.text(agent_id, "agent_id").timestamptz(start).timestamptz(end);
     // LIMIT NULL: no limit. A negative limit is none too, as SQLite reads it (asap's store
     // passes it through), where PostgreSQL would refuse it.
     if (page.limit && *page.limit >= 0)
@@ -138,12 +121,12 @@ std::vector<UsageEvent> PostgresMeteringSql::query(Connection& connection,
     return events;
 }
 
-UsageAggregate PostgresMeteringSql::aggregate(Connection& connection, const std::string& agent_id,
+UsageAggregate PostgresMeteringSql::aggregate(pg::Connection& connection,
+                                              const std::string& agent_id,
                                               const std::string& period) {
     validate_query(agent_id, QueryPage{});
-    pg::check_text(agent_id, "agent_id");
-    Params params;
-    params.text(agent_id);
+    pg::Params params;
+    params.text(agent_id, "agent_id");
     pg::Result row;
     try {
         row = connection.query(kAggregate, params);
@@ -169,7 +152,8 @@ UsageAggregate PostgresMeteringSql::aggregate(Connection& connection, const std:
 }
 
 PostgresMeteringStore::PostgresMeteringStore(pg::ConnectOptions options, int max_connections)
-    : EngineMeteringStore(open_postgres_engine(std::move(options), postgres_metering_schema(),
+    : EngineMeteringStore(open_postgres_engine(std::move(options),
+                                               pg::Schema{"usage_events", {kMigration1}},
                                                statements(), max_connections)) {}
 
 template class EngineMeteringStore<pg::Database, PostgresMeteringSql>;

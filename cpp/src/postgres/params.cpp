@@ -48,6 +48,11 @@ Params& Params::text(std::string_view value) {
     return *this;
 }
 
+Params& Params::text(std::string_view value, const char* what) {
+    check_text(value, what);
+    return text(value);
+}
+
 Params& Params::fixed(std::uint64_t value, int bytes) {
     const int i = next();
     for (int b = 0; b < bytes; ++b)

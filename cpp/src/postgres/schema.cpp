@@ -2,6 +2,7 @@
 
 #include "asap_native/errors.hpp"
 #include "asap_native/postgres/connection.hpp"
+#include "asap_native/sql.hpp"
 
 namespace asap_native::pg {
 namespace {
@@ -16,14 +17,7 @@ CREATE TABLE IF NOT EXISTS asap_native_schema (
     migrated_at timestamptz NOT NULL DEFAULT now()
 ))sql";
 
-std::string literal(const std::string& text) {
-    std::string out = "'";
-    for (char c : text) {
-        if (c == '\'') out += '\'';
-        out += c;
-    }
-    return out + "'";
-}
+std::string literal(const std::string& text) { return sql_quoted(text, '\''); }
 
 int stored_version(Connection& connection, const std::string& component) {
     Result row = connection.execute("SELECT version FROM asap_native_schema WHERE component = " +

@@ -8,10 +8,6 @@
 namespace asap_native {
 namespace {
 
-using pg::Connection;
-using pg::Params;
-namespace oid = pg::oid;
-
 // Version 1. `data_text` and `created_at_text` are what was saved, returned byte for byte (key
 // order, number spelling, the UTC offset); `data` (jsonb) and `created_at` (timestamptz) are the
 // same values for SQL. asap_native_try_jsonb is for copies of rows written by other programs.
@@ -37,15 +33,6 @@ CREATE OR REPLACE FUNCTION asap_native_try_jsonb(document text) RETURNS jsonb
 $$BEGIN RETURN document::jsonb; EXCEPTION WHEN others THEN RETURN NULL; END$$;
 )sql";
 
-}  // namespace
-
-const pg::Schema& postgres_snapshot_schema() {
-    static const pg::Schema schema{"snapshots", {kMigration1}};
-    return schema;
-}
-
-namespace {
-
 enum Statement {
     kSave,
     kSaveWithoutJsonb,
@@ -64,52 +51,56 @@ constexpr const char* kColumns =
     "SELECT task_id, id, version, data_text, checkpoint, created_at_text FROM snapshots ";
 
 pg::Statements statements() {
-    const std::vector<unsigned> save_types{oid::kText, oid::kInt8,        oid::kText, oid::kText,
-                                           oid::kBool, oid::kTimestamptz, oid::kText};
+    const std::vector<unsigned> save_types{pg::oid::kText, pg::oid::kInt8, pg::oid::kText,
+                                           pg::oid::kText, pg::oid::kBool, pg::oid::kTimestamptz,
+                                           pg::oid::kText};
     const std::string insert =
         "INSERT INTO snapshots (task_id, version, id, data, data_text, checkpoint, created_at, "
         "created_at_text) VALUES ($1, $2, $3, ";
     return {
         {insert + "$4::jsonb, $4, $5, $6, $7)" + kUpsertTail, save_types},
         {insert + "NULL, $4, $5, $6, $7)" + kUpsertTail, save_types},
-        {std::string(kColumns) + "WHERE task_id = $1 AND version = $2", {oid::kText, oid::kInt8}},
-        {std::string(kColumns) + "WHERE task_id = $1 ORDER BY version DESC LIMIT 1", {oid::kText}},
-        {"SELECT version FROM snapshots WHERE task_id = $1 ORDER BY version", {oid::kText}},
-        {"DELETE FROM snapshots WHERE task_id = $1 AND version = $2", {oid::kText, oid::kInt8}},
-        {"DELETE FROM snapshots WHERE task_id = $1", {oid::kText}},
+        {std::string(kColumns) + "WHERE task_id = $1 AND version = $2",
+         {pg::oid::kText, pg::oid::kInt8}},
+        {std::string(kColumns) + "WHERE task_id = $1 ORDER BY version DESC LIMIT 1",
+         {pg::oid::kText}},
+        {"SELECT version FROM snapshots WHERE task_id = $1 ORDER BY version", {pg::oid::kText}},
+        {"DELETE FROM snapshots WHERE task_id = $1 AND version = $2",
+         {pg::oid::kText, pg::oid::kInt8}},
+        {"DELETE FROM snapshots WHERE task_id = $1", {pg::oid::kText}},
     };
 }
 
-// Any task id and version are keys, as in asap-protocol; only a NUL cannot be PostgreSQL text.
-void check_task(const std::string& task_id) { pg::check_text(task_id, "task_id"); }
+// Binds what selects a task's rows: $1 task_id, $2 version when given. Any task id and version
+// are keys, as in asap-protocol; only a NUL cannot be PostgreSQL text.
+void bind_task(pg::Params& params, const std::string& task_id,
+               std::optional<std::int64_t> version) {
+    params.text(task_id, "task_id");
+    if (version) params.int64(*version);
+}
 
 }  // namespace
 
-void PostgresSnapshotSql::save(Connection& connection, const Snapshot& snapshot) {
+void PostgresSnapshotSql::save(pg::Connection& connection, const Snapshot& snapshot) {
     validate_snapshot(snapshot);
-    pg::check_text(snapshot.task_id, "task_id");
-    pg::check_text(snapshot.id, "snapshot id");
-    pg::check_text(snapshot.data_json, "snapshot data");
-    pg::check_text(snapshot.created_at, "snapshot created_at");
     const InstantMicros created =
         parse_iso8601_or_throw(snapshot.created_at, "snapshot created_at");
-    Params params;
-    params.text(snapshot.task_id)
+    pg::Params params;
+    params.text(snapshot.task_id, "task_id")
         .int64(snapshot.version)
-        .text(snapshot.id)
-        .text(snapshot.data_json)
+        .text(snapshot.id, "snapshot id")
+        .text(snapshot.data_json, "snapshot data")
         .boolean(snapshot.checkpoint)
         .timestamptz(created)
-        .text(snapshot.created_at);
+        .text(snapshot.created_at, "snapshot created_at");
     connection.send(jsonb_can_hold(snapshot.data_json) ? kSave : kSaveWithoutJsonb, params);
 }
 
-std::optional<Snapshot> PostgresSnapshotSql::get(Connection& connection, const std::string& task_id,
+std::optional<Snapshot> PostgresSnapshotSql::get(pg::Connection& connection,
+                                                 const std::string& task_id,
                                                  std::optional<std::int64_t> version) {
-    check_task(task_id);
-    Params params;
-    params.text(task_id);
-    if (version) params.int64(*version);
+    pg::Params params;
+    bind_task(params, task_id, version);
     const pg::Result rows = connection.query(version ? kGetVersion : kGetLatest, params);
     if (rows.rows() == 0) return std::nullopt;
     Snapshot snapshot;
@@ -122,11 +113,10 @@ std::optional<Snapshot> PostgresSnapshotSql::get(Connection& connection, const s
     return snapshot;
 }
 
-std::vector<std::int64_t> PostgresSnapshotSql::list_versions(Connection& connection,
+std::vector<std::int64_t> PostgresSnapshotSql::list_versions(pg::Connection& connection,
                                                              const std::string& task_id) {
-    check_task(task_id);
-    Params params;
-    params.text(task_id);
+    pg::Params params;
+    bind_task(params, task_id, std::nullopt);
     const pg::Result rows = connection.query(kListVersions, params);
     std::vector<std::int64_t> versions;
     versions.reserve(static_cast<std::size_t>(rows.rows()));
@@ -134,13 +124,11 @@ std::vector<std::int64_t> PostgresSnapshotSql::list_versions(Connection& connect
     return versions;
 }
 
-std::shared_ptr<bool> PostgresSnapshotSql::remove(Connection& connection,
+std::shared_ptr<bool> PostgresSnapshotSql::remove(pg::Connection& connection,
                                                   const std::string& task_id,
                                                   std::optional<std::int64_t> version) {
-    check_task(task_id);
-    Params params;
-    params.text(task_id);
-    if (version) params.int64(*version);
+    pg::Params params;
+    bind_task(params, task_id, version);
     auto removed = std::make_shared<bool>(false);
     connection.send(version ? kDelete : kDeleteTask, params,
                     [removed](pg::Result& result) { *removed = result.affected_rows() > 0; });
@@ -148,8 +136,9 @@ std::shared_ptr<bool> PostgresSnapshotSql::remove(Connection& connection,
 }
 
 PostgresSnapshotStore::PostgresSnapshotStore(pg::ConnectOptions options, int max_connections)
-    : EngineSnapshotStore(open_postgres_engine(std::move(options), postgres_snapshot_schema(),
-                                               statements(), max_connections)) {}
+    : EngineSnapshotStore(open_postgres_engine(std::move(options),
+                                               pg::Schema{"snapshots", {kMigration1}}, statements(),
+                                               max_connections)) {}
 
 template class EngineSnapshotStore<pg::Database, PostgresSnapshotSql>;
 

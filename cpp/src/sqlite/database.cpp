@@ -144,36 +144,11 @@ void Database::ensure_open(const State& state) const {
     if (closed_.load() || !state.writer) throw store_closed_error();
 }
 
-Database::ReaderLease::ReaderLease(Database& database, State& state) : state_(state) {
-    std::unique_lock<std::mutex> lock(state_.readers_mutex);
-    for (;;) {
-        if (database.closed_.load()) throw store_closed_error();
-        if (!state_.idle_readers.empty()) {
-            connection_ = std::move(state_.idle_readers.back());
-            state_.idle_readers.pop_back();
-            return;
-        }
-        if (state_.open_readers < database.max_readers_) {
-            ++state_.open_readers;
-            lock.unlock();
-            try {
-                connection_ = database.open_connection();
-            } catch (...) {
-                lock.lock();
-                --state_.open_readers;
-                state_.reader_returned.notify_one();
-                throw;
-            }
-            return;
-        }
-        state_.reader_returned.wait(lock);
-    }
-}
-
-Database::ReaderLease::~ReaderLease() {
-    std::lock_guard<std::mutex> lock(state_.readers_mutex);
-    state_.idle_readers.push_back(std::move(connection_));
-    state_.reader_returned.notify_all();
+Database::Pool::Lease Database::lease_reader() {
+    Pool& readers = current_state().readers;
+    return Pool::Lease(readers, readers.acquire(
+                                    closed_, max_readers_, [this] { return open_connection(); },
+                                    [](Connection&) { return true; }));
 }
 
 std::vector<std::exception_ptr> Database::run_batch(const std::vector<const BatchStep*>& steps) {
@@ -217,9 +192,8 @@ std::vector<std::exception_ptr> Database::run_batch(const std::vector<const Batc
 void Database::before_fork() {
     State& state = *state_.load();
     fork_locked_writer_ = state.writer_mutex.try_lock();
-    fork_locked_readers_ = state.readers_mutex.try_lock();
-    busy_at_fork_ = !fork_locked_writer_ || !fork_locked_readers_ ||
-                    state.open_readers != static_cast<int>(state.idle_readers.size());
+    const bool readers_idle = state.readers.lock_for_fork(fork_locked_readers_);
+    busy_at_fork_ = !fork_locked_writer_ || !readers_idle;
 }
 
 void Database::after_fork(bool in_child, bool file_busy) {
@@ -233,11 +207,10 @@ void Database::after_fork(bool in_child, bool file_busy) {
     if (in_child && !in_memory_) {
         // Nobody was using these connections: closing them in the child releases only the
         // child's own (absent) locks and leaves SQLite's bookkeeping clean for new ones.
-        state.idle_readers.clear();
-        state.open_readers = 0;
+        state.readers.forget_all([](std::unique_ptr<Connection>) {});  // closed here
         state.writer.reset();
     }
-    if (fork_locked_readers_) state.readers_mutex.unlock();
+    if (fork_locked_readers_) state.readers.unlock_after_fork();
     if (fork_locked_writer_) state.writer_mutex.unlock();
     fork_locked_readers_ = fork_locked_writer_ = false;
 }
@@ -249,13 +222,9 @@ void Database::close() {
     }
     State& state = current_state();
     std::lock_guard<std::mutex> writer_lock(state.writer_mutex);
-    std::unique_lock<std::mutex> lock(state.readers_mutex);
     if (closed_.exchange(true)) return;
-    // Leased readers come back to idle_readers when their call ends; wait for all of them.
-    state.reader_returned.wait(
-        lock, [&] { return state.open_readers == static_cast<int>(state.idle_readers.size()); });
-    state.idle_readers.clear();
-    state.open_readers = 0;
+    // Leased readers come back when their call ends; wait for all of them.
+    state.readers.close_all();
     state.writer.reset();
 }
 

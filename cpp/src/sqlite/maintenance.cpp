@@ -13,8 +13,11 @@
 #include <thread>
 
 #include "asap_native/errors.hpp"
+#include "asap_native/sql.hpp"
 #include "asap_native/sqlite/connection.hpp"
 #include "asap_native/sqlite/statement.hpp"
+#include "asap_native/sqlite_metering_store.hpp"
+#include "asap_native/sqlite_snapshot_store.hpp"
 #include "asap_native/usage_index.hpp"
 
 namespace asap_native::sqlite {
@@ -51,14 +54,7 @@ private:
     bool open_ = false;
 };
 
-std::string quoted(const std::string& name) {
-    std::string out = "\"";
-    for (char c : name) {
-        if (c == '"') out += '"';
-        out += c;
-    }
-    return out + "\"";
-}
+std::string quoted(const std::string& name) { return sql_quoted(name, '"'); }
 
 std::string lower(std::string text) {
     for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -68,44 +64,6 @@ std::string lower(std::string text) {
 std::int64_t pragma_integer(Connection& connection, const std::string& pragma) {
     Statement statement(connection.handle(), "PRAGMA " + pragma);
     return statement.step() ? statement.column_int64(0) : 0;
-}
-
-// ---- asap-protocol's schema ----
-
-struct ColumnSpec {
-    const char* name;
-    const char* type;
-    bool not_null;
-    int primary_key;  // position in the primary key, 0 when not in it
-};
-
-struct TableSpec {
-    const char* name;
-    std::vector<ColumnSpec> columns;
-    std::vector<std::pair<const char*, std::vector<const char*>>> indexes;
-};
-
-const std::vector<TableSpec>& asap_tables() {
-    static const std::vector<TableSpec> tables = {
-        {"snapshots",
-         {{"task_id", "TEXT", true, 1},
-          {"id", "TEXT", true, 0},
-          {"version", "INTEGER", true, 2},
-          {"data", "TEXT", true, 0},
-          {"checkpoint", "INTEGER", true, 0},
-          {"created_at", "TEXT", true, 0}},
-         {}},
-        {"usage_events",
-         {{"id", "TEXT", false, 1},
-          {"task_id", "TEXT", true, 0},
-          {"agent_id", "TEXT", true, 0},
-          {"consumer_id", "TEXT", true, 0},
-          {"metrics", "TEXT", true, 0},
-          {"timestamp", "TEXT", true, 0}},
-         {{"idx_usage_agent_timestamp", {"agent_id", "timestamp"}},
-          {"idx_usage_consumer_timestamp", {"consumer_id", "timestamp"}}}},
-    };
-    return tables;
 }
 
 struct ColumnFound {
@@ -135,22 +93,49 @@ std::vector<std::string> index_columns(Connection& connection, const std::string
     return columns;
 }
 
+// The primary key's columns (lower case), in key order.
+std::vector<std::string> primary_key(const std::vector<ColumnFound>& columns) {
+    std::vector<std::pair<int, std::string>> parts;
+    for (const ColumnFound& c : columns)
+        if (c.primary_key > 0) parts.emplace_back(c.primary_key, lower(c.name));
+    std::sort(parts.begin(), parts.end());
+    std::vector<std::string> key;
+    for (const auto& part : parts) key.push_back(part.second);
+    return key;
+}
+
 std::string joined(const std::vector<std::string>& parts) {
     std::string out;
     for (const std::string& part : parts) out += (out.empty() ? "" : ", ") + part;
     return out;
 }
 
-void check_table(Connection& connection, const TableSpec& spec, SchemaReport& report) {
-    const std::string table = spec.name;
+// The indexes of `table` created by SQL (not by a PRIMARY KEY or UNIQUE constraint).
+std::vector<std::string> declared_indexes(Connection& connection, const std::string& table) {
+    Statement names(connection.handle(),
+                    "SELECT name FROM sqlite_master WHERE tbl_name = ?1 AND type = 'index' AND "
+                    "sql IS NOT NULL ORDER BY name");
+    names.bind(1, table);
+    std::vector<std::string> indexes;
+    while (names.step()) indexes.emplace_back(names.column_text(0));
+    return indexes;
+}
+
+// Compares `table` in the file with the same table in `reference` (asap-protocol's DDL run
+// on an empty database).
+void check_table(Connection& connection, Connection& reference, const std::string& table,
+                 SchemaReport& report) {
     const std::vector<ColumnFound> found = columns_of(connection, table);
     if (found.empty()) {
         report.notes.push_back("no " + table + " table yet (the store that uses it creates it)");
         return;
     }
-    std::vector<std::string> wanted_key, found_key;
-    for (const ColumnSpec& column : spec.columns) {
-        if (column.primary_key > 0) wanted_key.push_back(column.name);
+    const std::vector<ColumnFound> wanted = columns_of(reference, table);
+    auto declared = [&](const std::string& name) {
+        return std::find_if(wanted.begin(), wanted.end(),
+                            [&](const ColumnFound& c) { return c.name == lower(name); });
+    };
+    for (const ColumnFound& column : wanted) {
         auto match = std::find_if(found.begin(), found.end(), [&](const ColumnFound& f) {
             return lower(f.name) == column.name;
         });
@@ -165,25 +150,19 @@ void check_table(Connection& connection, const TableSpec& spec, SchemaReport& re
             report.notes.push_back(table + ": column '" + column.name +
                                    "' accepts NULL (asap-protocol declares it NOT NULL)");
     }
-    std::vector<std::pair<int, std::string>> key_parts;
-    for (const ColumnFound& f : found) {
-        if (f.primary_key > 0) key_parts.emplace_back(f.primary_key, lower(f.name));
-        const bool known =
-            std::any_of(spec.columns.begin(), spec.columns.end(),
-                        [&](const ColumnSpec& c) { return lower(f.name) == c.name; });
-        if (!known && f.not_null && !f.has_default)
+    for (const ColumnFound& f : found)
+        if (declared(f.name) == wanted.end() && f.not_null && !f.has_default)
             report.problems.push_back(table + ": column '" + f.name +
                                       "' must be filled (NOT NULL, no default), and "
                                       "asap-protocol's inserts do not fill it");
-    }
-    std::sort(key_parts.begin(), key_parts.end());
-    for (const auto& part : key_parts) found_key.push_back(part.second);
+    const std::vector<std::string> found_key = primary_key(found);
+    const std::vector<std::string> wanted_key = primary_key(wanted);
     if (found_key != wanted_key)
         report.problems.push_back(table + ": the primary key is (" + joined(found_key) +
                                   "), asap-protocol's is (" + joined(wanted_key) + ")");
-    for (const auto& [index, columns] : spec.indexes) {
+    for (const std::string& index : declared_indexes(reference, table)) {
         const std::vector<std::string> have = index_columns(connection, index);
-        const std::vector<std::string> want(columns.begin(), columns.end());
+        const std::vector<std::string> want = index_columns(reference, index);
         if (have.empty())
             report.notes.push_back(table + ": index " + index +
                                    " is missing (asap-protocol's stores and asap-native create "
@@ -264,7 +243,11 @@ DatabaseInfo database_info(Connection& connection) {
 SchemaReport asap_schema_report(Connection& connection) {
     ReadTransaction transaction(connection);
     SchemaReport report;
-    for (const TableSpec& spec : asap_tables()) check_table(connection, spec, report);
+    Connection reference(":memory:", ConnectionOptions{});
+    reference.execute(sqlite_snapshot_schema());
+    reference.execute(sqlite_metering_schema());
+    for (const char* table : {"snapshots", "usage_events"})
+        check_table(connection, reference, table, report);
     return report;
 }
 

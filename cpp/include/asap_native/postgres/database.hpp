@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "asap_native/connection_pool.hpp"
 #include "asap_native/postgres/connection.hpp"
 #include "asap_native/postgres/schema.hpp"
 
@@ -47,7 +48,7 @@ public:
     /// finished (and its failure thrown) before this returns.
     template <typename Work>
     auto with_reader(Work&& work) {
-        Lease lease(*this);
+        Pool::Lease lease = lease_connection();
         if constexpr (std::is_void_v<std::invoke_result_t<Work&, Connection&>>) {
             work(lease.connection());
             lease.connection().finish();
@@ -85,30 +86,16 @@ public:
     const ConnectOptions& options() const { return options_; }
 
 private:
+    using Pool = ConnectionPool<Connection>;
+
     struct State {
         std::uint64_t generation = 0;
-        std::mutex pool_mutex;
-        std::condition_variable returned;
-        std::vector<std::unique_ptr<Connection>> idle;
-        int open = 0;  // pooled + leased
+        Pool pool;  // connections for calls
         std::mutex batch_mutex;
-        std::unique_ptr<Connection> batch;
+        std::unique_ptr<Connection> batch;  // the group-commit connection
     };
 
-    class Lease {
-    public:
-        explicit Lease(Database& database);
-        ~Lease();
-        Lease(const Lease&) = delete;
-        Lease& operator=(const Lease&) = delete;
-        Connection& connection() { return *connection_; }
-
-    private:
-        Database& database_;
-        State& state_;
-        std::unique_ptr<Connection> connection_;
-    };
-
+    Pool::Lease lease_connection();
     std::unique_ptr<Connection> open_connection();
     State& current_state();
     void run_rounds(Connection& connection, const std::vector<const BatchStep*>& steps,

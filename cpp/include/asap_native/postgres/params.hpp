@@ -30,6 +30,9 @@ public:
 
     /// A text (or jsonb, when the statement casts it) value.
     Params& text(std::string_view value);
+    /// text(value) for a value from the caller, named `what` in the InvalidArgument thrown
+    /// when it holds a NUL character (see check_text).
+    Params& text(std::string_view value, const char* what);
     Params& int64(std::int64_t value);
     Params& boolean(bool value);
     /// A timestamptz: instants outside PostgreSQL's range become -infinity / infinity.

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "asap_native/connection_pool.hpp"
 #include "asap_native/sqlite/connection.hpp"
 
 namespace asap_native::sqlite {
@@ -52,7 +53,7 @@ public:
     template <typename Work>
     auto with_reader(Work&& work) {
         if (in_memory_) return with_writer(std::forward<Work>(work));
-        ReaderLease lease(*this, current_state());
+        Pool::Lease lease = lease_reader();
         return work(lease.connection());
     }
 
@@ -83,27 +84,16 @@ public:
 
 private:
     // Everything a fork() child must not reuse: locks and connections.
+    using Pool = ConnectionPool<Connection>;
+
     struct State {
         std::uint64_t generation = 0;  // process_generation() when created
         std::mutex writer_mutex;
         std::unique_ptr<Connection> writer;
-        std::mutex readers_mutex;
-        std::condition_variable reader_returned;
-        std::vector<std::unique_ptr<Connection>> idle_readers;
-        int open_readers = 0;
+        Pool readers;
     };
 
-    class ReaderLease {
-    public:
-        ReaderLease(Database& database, State& state);
-        ~ReaderLease();
-        Connection& connection() { return *connection_; }
-
-    private:
-        State& state_;
-        std::unique_ptr<Connection> connection_;
-    };
-
+    Pool::Lease lease_reader();
     std::unique_ptr<Connection> open_connection() const;
     // The live state, replaced (the old one deliberately leaked) in a forked child.
     State& current_state();
