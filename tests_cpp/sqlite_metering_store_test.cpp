@@ -145,15 +145,6 @@ TEST_F(SqliteMeteringStoreTest, NewFileIsOwnerOnlyAndHasBothIndexes) {
               "id:1,task_id:0,agent_id:0,consumer_id:0,metrics:0,timestamp:0");
 }
 
-// The table ours creates is the one asap-protocol's DDL creates, column for column and
-// index for index.
-TEST_F(SqliteMeteringStoreTest, SchemaIsAsapProtocols) {
-    SqliteMeteringStore store(path_);
-    const std::string asap = dir_.file("asap.db");
-    RawDb(asap).exec(test_data("asap_protocol_usage_events.sql"));
-    EXPECT_EQ(table_layout(path_, "usage_events"), table_layout(asap, "usage_events"));
-}
-
 // Rows as asap-protocol's SQLiteMeteringStore writes them (model_dump_json metrics,
 // isoformat timestamps) are read; ours are readable the same way.
 TEST_F(SqliteMeteringStoreTest, ReadsAndWritesAsapProtocolFiles) {

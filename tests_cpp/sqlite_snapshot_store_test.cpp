@@ -103,15 +103,6 @@ TEST_F(SqliteSnapshotStoreTest, ExistingFileKeepsItsMode) {
     EXPECT_EQ(store.list_versions("task"), (Versions{1}));
 }
 
-// The table ours creates is the one asap-protocol's DDL creates, column for column and
-// index for index.
-TEST_F(SqliteSnapshotStoreTest, SchemaIsAsapProtocols) {
-    SqliteSnapshotStore store(path_);
-    const std::string asap = dir_.file("asap.db");
-    RawDb(asap).exec(test_data("asap_protocol_snapshots.sql"));
-    EXPECT_EQ(table_layout(path_, "snapshots"), table_layout(asap, "snapshots"));
-}
-
 // A file written by asap-protocol's SQLiteSnapshotStore (its DDL and row format) is read by
 // ours, and ours writes rows it reads back.
 TEST_F(SqliteSnapshotStoreTest, ReadsAndWritesAsapProtocolFiles) {
