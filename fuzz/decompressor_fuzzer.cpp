@@ -18,13 +18,8 @@
 #include "asap_native/codec/errors.hpp"
 #include "asap_native/codec/one_shot.hpp"
 
+namespace asap_native::codec {
 namespace {
-
-using asap_native::codec::CorruptData;
-using asap_native::codec::DecompressionLimitExceeded;
-using asap_native::codec::Decompressor;
-using asap_native::codec::Encoding;
-using asap_native::codec::TruncatedData;
 
 enum class Outcome { Ok, Limit, Truncated, Corrupt };
 
@@ -57,7 +52,7 @@ void check(bool condition, const char* what) {
 Result one_shot(std::string_view data, Encoding encoding, std::size_t limit) {
     Result result;
     try {
-        result.output = asap_native::codec::decompress(data, encoding, limit);
+        result.output = decompress(data, encoding, limit);
     } catch (...) {
         result.outcome = classify(std::current_exception());
     }
@@ -103,9 +98,7 @@ Result windowed(std::string_view data, Encoding encoding, std::size_t limit, std
     return result;
 }
 
-}  // namespace
-
-extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+int decode_three_ways(const std::uint8_t* data, std::size_t size) {
     if (size < 4) return 0;
     const Encoding encodings[] = {Encoding::Gzip, Encoding::Brotli, Encoding::Identity};
     Encoding encoding = encodings[data[0] % 3];
@@ -129,9 +122,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(whole.output.size() <= limit, "output within the limit");
         check(whole.output == pieces.output, "one-shot and chunked agree on the output");
         check(whole.output == small.output, "one-shot and windowed agree on the output");
-        std::string packed = asap_native::codec::compress(whole.output, encoding, data[1] % 10);
-        check(asap_native::codec::decompress(packed, encoding) == whole.output,
-              "compression round trip");
+        std::string packed = compress(whole.output, encoding, data[1] % 10);
+        check(decompress(packed, encoding) == whole.output, "compression round trip");
     }
     return 0;
+}
+
+}  // namespace
+}  // namespace asap_native::codec
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    return asap_native::codec::decode_three_ways(data, size);
 }

@@ -22,15 +22,9 @@
 #include "asap_native/sqlite/statement.hpp"
 #include "test_support.hpp"
 
-namespace asap_native {
+namespace asap_native::testing {
 namespace {
 
-using asap_native::testing::Gate;
-using asap_native::testing::kPatience;
-using asap_native::testing::message_of;
-using asap_native::testing::RawDb;
-using asap_native::testing::run_in_child;
-using asap_native::testing::TempDir;
 using sqlite::Connection;
 using sqlite::Database;
 using sqlite::Statement;
@@ -206,7 +200,7 @@ TEST_F(ExecutorTest, ConcurrentSubmittersKeepEachKeysOrder) {
     SqlExecutor executor(db_, 0, 1024, &stats_);
     constexpr int kThreads = 8;
     constexpr int kPerThread = 250;
-    testing::run_threads(kThreads, [&](int t) {
+    run_threads(kThreads, [&](int t) {
         const std::string key = "thread_" + std::to_string(t);
         for (int seq = 0; seq < kPerThread; ++seq)
             executor.submit_write(key, write(key, seq, t * kPerThread + seq));
@@ -772,4 +766,4 @@ TEST_F(ExecutorTest, ForkedChildStartsItsOwnThreads) {
 }
 
 }  // namespace
-}  // namespace asap_native
+}  // namespace asap_native::testing

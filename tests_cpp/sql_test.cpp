@@ -52,72 +52,55 @@ TEST(SqlResult, StartsAsAStatementThatChangedNothing) {
     EXPECT_EQ(result.lastrowid, 0);
 }
 
-TEST(IsDml, TheFourWritingKeywordsInAnyCase) {
-    EXPECT_TRUE(is_dml("INSERT INTO t VALUES (1)"));
-    EXPECT_TRUE(is_dml("UPDATE t SET x = 1"));
-    EXPECT_TRUE(is_dml("DELETE FROM t"));
-    EXPECT_TRUE(is_dml("REPLACE INTO t VALUES (1)"));
-    EXPECT_TRUE(is_dml("insert into t values (1)"));
-    EXPECT_TRUE(is_dml("uPdAtE t SET x = 1"));
-    EXPECT_TRUE(is_dml("delete from t"));
-    EXPECT_TRUE(is_dml("Replace into t values (1)"));
-    // INSERT OR REPLACE, and the bare keyword: only the first keyword is looked at.
-    EXPECT_TRUE(is_dml("INSERT OR REPLACE INTO t VALUES (1)"));
-    EXPECT_TRUE(is_dml("DELETE"));
-}
+// is_dml over tables of statements, one suite per answer, one instantiation per reason.
+class IsDml : public ::testing::TestWithParam<const char*> {};
+class IsNotDml : public ::testing::TestWithParam<const char*> {};
 
-TEST(IsDml, OtherStatementsAreNot) {
-    EXPECT_FALSE(is_dml("SELECT * FROM t"));
-    EXPECT_FALSE(is_dml("CREATE TABLE t (x)"));
-    EXPECT_FALSE(is_dml("DROP TABLE t"));
-    EXPECT_FALSE(is_dml("ALTER TABLE t ADD COLUMN y"));
-    EXPECT_FALSE(is_dml("PRAGMA user_version = 1"));
-    EXPECT_FALSE(is_dml("BEGIN"));
-    EXPECT_FALSE(is_dml("COMMIT"));
-    EXPECT_FALSE(is_dml("VACUUM"));
-    // A CTE in front hides the keyword from sqlite3 too: it opens no transaction for it.
-    EXPECT_FALSE(is_dml("WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x"));
-    // The keyword must come first, not merely appear.
-    EXPECT_FALSE(is_dml("SELECT 'INSERT'"));
-    EXPECT_FALSE(is_dml("EXPLAIN DELETE FROM t"));
-}
+TEST_P(IsDml, OpensAnImplicitTransaction) { EXPECT_TRUE(is_dml(GetParam())); }
+TEST_P(IsNotDml, OpensNoImplicitTransaction) { EXPECT_FALSE(is_dml(GetParam())); }
 
-TEST(IsDml, TooShortOrEmptyTextIsNot) {
-    EXPECT_FALSE(is_dml(""));
-    EXPECT_FALSE(is_dml("   \n\t "));
-    EXPECT_FALSE(is_dml("INSER"));
-    EXPECT_FALSE(is_dml("  UPD"));
-    EXPECT_FALSE(is_dml("REPLAC"));
-}
+INSTANTIATE_TEST_SUITE_P(
+    TheFourWritingKeywordsInAnyCase, IsDml,
+    ::testing::Values("INSERT INTO t VALUES (1)", "UPDATE t SET x = 1", "DELETE FROM t",
+                      "REPLACE INTO t VALUES (1)", "insert into t values (1)", "uPdAtE t SET x = 1",
+                      "delete from t", "Replace into t values (1)",
+                      // INSERT OR REPLACE, and the bare keyword: only the first keyword counts.
+                      "INSERT OR REPLACE INTO t VALUES (1)", "DELETE"));
 
-TEST(IsDml, LeadingWhiteSpaceIsSkipped) {
-    EXPECT_TRUE(is_dml("   INSERT INTO t VALUES (1)"));
-    EXPECT_TRUE(is_dml("\n\t\r\fUPDATE t SET x = 1"));
-}
+INSTANTIATE_TEST_SUITE_P(OtherStatements, IsNotDml,
+                         ::testing::Values("SELECT * FROM t", "CREATE TABLE t (x)", "DROP TABLE t",
+                                           "ALTER TABLE t ADD COLUMN y", "PRAGMA user_version = 1",
+                                           "BEGIN", "COMMIT", "VACUUM",
+                                           // A CTE in front hides the keyword from sqlite3 too:
+                                           // it opens no transaction for it.
+                                           "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+                                           // The keyword must come first, not merely appear.
+                                           "SELECT 'INSERT'", "EXPLAIN DELETE FROM t"));
 
-TEST(IsDml, LeadingCommentsAreSkipped) {
-    EXPECT_TRUE(is_dml("-- a note\nINSERT INTO t VALUES (1)"));
-    EXPECT_TRUE(is_dml("/* a note */DELETE FROM t"));
-    EXPECT_TRUE(is_dml("/* one */ -- two\n  /* three\n over lines */\n\tUPDATE t SET x = 1"));
-    EXPECT_TRUE(is_dml("--\nREPLACE INTO t VALUES (1)"));
-    EXPECT_TRUE(is_dml("/**/INSERT INTO t VALUES (1)"));
-    // A comment's own text is not the statement.
-    EXPECT_FALSE(is_dml("-- INSERT\nSELECT 1"));
-    EXPECT_FALSE(is_dml("/* DELETE */ SELECT 1"));
-}
+INSTANTIATE_TEST_SUITE_P(TooShortOrEmptyText, IsNotDml,
+                         ::testing::Values("", "   \n\t ", "INSER", "  UPD", "REPLAC"));
 
-TEST(IsDml, TextThatIsOnlyACommentIsNot) {
-    EXPECT_FALSE(is_dml("-- INSERT INTO t VALUES (1)"));  // no newline: all comment
-    EXPECT_FALSE(is_dml("/* unterminated INSERT INTO t VALUES (1)"));
-    EXPECT_FALSE(is_dml("/* done */"));
-}
+INSTANTIATE_TEST_SUITE_P(LeadingWhiteSpaceIsSkipped, IsDml,
+                         ::testing::Values("   INSERT INTO t VALUES (1)",
+                                           "\n\t\r\fUPDATE t SET x = 1"));
 
-TEST(IsDml, ALoneDashOrSlashStartsNoComment) {
-    EXPECT_FALSE(is_dml("- INSERT INTO t VALUES (1)"));
-    EXPECT_FALSE(is_dml("/ * */ INSERT INTO t VALUES (1)"));
-    EXPECT_FALSE(is_dml("-"));
-    EXPECT_FALSE(is_dml("/"));
-}
+INSTANTIATE_TEST_SUITE_P(
+    LeadingCommentsAreSkipped, IsDml,
+    ::testing::Values("-- a note\nINSERT INTO t VALUES (1)", "/* a note */DELETE FROM t",
+                      "/* one */ -- two\n  /* three\n over lines */\n\tUPDATE t SET x = 1",
+                      "--\nREPLACE INTO t VALUES (1)", "/**/INSERT INTO t VALUES (1)"));
+
+INSTANTIATE_TEST_SUITE_P(ACommentsOwnTextIsNotTheStatement, IsNotDml,
+                         ::testing::Values("-- INSERT\nSELECT 1", "/* DELETE */ SELECT 1"));
+
+INSTANTIATE_TEST_SUITE_P(
+    TextThatIsOnlyAComment, IsNotDml,
+    ::testing::Values("-- INSERT INTO t VALUES (1)",  // no newline: all comment
+                      "/* unterminated INSERT INTO t VALUES (1)", "/* done */"));
+
+INSTANTIATE_TEST_SUITE_P(ALoneDashOrSlashStartsNoComment, IsNotDml,
+                         ::testing::Values("- INSERT INTO t VALUES (1)",
+                                           "/ * */ INSERT INTO t VALUES (1)", "-", "/"));
 
 }  // namespace
 }  // namespace asap_native

@@ -127,14 +127,19 @@ TEST_F(SqliteEngineTest, CallsRunNowReturnTheirResultAndAreCounted) {
 TEST_F(SqliteEngineTest, QueuedCallsHandTheirOutcomeToDone) {
     const auto engine = open_sqlite_engine(path_);
     apply_schema(*engine, "CREATE TABLE t (x)");
-    QueuedOutcome<int> written;
-    engine->write_queued(
-        StoreOperation::Execute, "k",
-        [](Connection& c) {
-            c.execute("INSERT INTO t VALUES (1)");
-            return 7;
-        },
-        written.done());
+    // A queued write of `sql` that returns 7.
+    const auto write_queued = [&](std::string sql) {
+        QueuedOutcome<int> outcome;
+        engine->write_queued(
+            StoreOperation::Execute, "k",
+            [sql = std::move(sql)](Connection& c) {
+                c.execute(sql);
+                return 7;
+            },
+            outcome.done());
+        return outcome;
+    };
+    const QueuedOutcome<int> written = write_queued("INSERT INTO t VALUES (1)");
     EXPECT_EQ(written.result(), 7);
     EXPECT_FALSE(written.error());
     // Handed over once committed: another connection sees it.
@@ -152,14 +157,7 @@ TEST_F(SqliteEngineTest, QueuedCallsHandTheirOutcomeToDone) {
     EXPECT_FALSE(exclusive.error());  // VACUUM fails inside a transaction: it ran alone
 
     // A call that fails hands over its error and a value-initialized result.
-    QueuedOutcome<int> failed;
-    engine->write_queued(
-        StoreOperation::Execute, "k",
-        [](Connection& c) {
-            c.execute("INSERT INTO missing VALUES (1)");
-            return 7;
-        },
-        failed.done());
+    const QueuedOutcome<int> failed = write_queued("INSERT INTO missing VALUES (1)");
     EXPECT_TRUE(failed.error());
     EXPECT_EQ(failed.result(), 0);
 }

@@ -150,19 +150,8 @@ TEST_F(SqliteMeteringStoreTest, NewFileIsOwnerOnlyAndHasBothIndexes) {
 TEST_F(SqliteMeteringStoreTest, ReadsAndWritesAsapProtocolFiles) {
     {
         RawDb raw(path_);
+        raw.exec(test_data("asap_protocol_usage_events.sql"));
         raw.exec(R"sql(
-CREATE TABLE IF NOT EXISTS usage_events (
-    id TEXT PRIMARY KEY,
-    task_id TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    consumer_id TEXT NOT NULL,
-    metrics TEXT NOT NULL,
-    timestamp TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS idx_usage_agent_timestamp
-ON usage_events (agent_id, timestamp);
-CREATE INDEX IF NOT EXISTS idx_usage_consumer_timestamp
-ON usage_events (consumer_id, timestamp);
 INSERT INTO usage_events VALUES
     ('evt_01HZZZZZZZZZZZZZZZZZZZZZZZ', 't1', 'agent', 'c1',
      '{"tokens_in":10,"tokens_out":20,"duration_ms":30,"api_calls":1}',

@@ -54,41 +54,31 @@ ConnectionOptions no_busy_wait() {
 
 QueuedOutcome<SqlResult> execute_queued(SqliteRepository& repository, const std::string& sql,
                                         SqlParameters parameters = {}) {
-    QueuedOutcome<SqlResult> outcome;
-    repository.execute_queued(sql, std::move(parameters), outcome.done());
-    return outcome;
+    return call_queued<SqlResult>(repository, &SqliteRepository::execute_queued, sql,
+                                  std::move(parameters));
 }
 
 QueuedOutcome<SqlResult> fetch_queued(SqliteRepository& repository, const std::string& sql,
                                       SqlParameters parameters = {}) {
-    QueuedOutcome<SqlResult> outcome;
-    repository.fetch_queued(sql, std::move(parameters), outcome.done());
-    return outcome;
+    return call_queued<SqlResult>(repository, &SqliteRepository::fetch_queued, sql,
+                                  std::move(parameters));
 }
 
 QueuedOutcome<Nothing> script_queued(SqliteRepository& repository, const std::string& script) {
-    QueuedOutcome<Nothing> outcome;
-    repository.script_queued(script, outcome.done());
-    return outcome;
+    return call_queued<Nothing>(repository, &SqliteRepository::script_queued, script);
 }
 
 QueuedOutcome<SqlResult> run_in(SqlSession& session, const std::string& sql,
                                 SqlParameters parameters = {}) {
-    QueuedOutcome<SqlResult> outcome;
-    session.run_queued(sql, std::move(parameters), outcome.done());
-    return outcome;
+    return call_queued<SqlResult>(session, &SqlSession::run_queued, sql, std::move(parameters));
 }
 
 QueuedOutcome<Nothing> script_in(SqlSession& session, const std::string& script) {
-    QueuedOutcome<Nothing> outcome;
-    session.script_queued(script, outcome.done());
-    return outcome;
+    return call_queued<Nothing>(session, &SqlSession::script_queued, script);
 }
 
 QueuedOutcome<Nothing> end(SqlSession& session, bool commit) {
-    QueuedOutcome<Nothing> outcome;
-    session.end_queued(commit, outcome.done());
-    return outcome;
+    return call_queued<Nothing>(session, &SqlSession::end_queued, commit);
 }
 
 /// Fails the test when `outcome` holds an error; else its result.

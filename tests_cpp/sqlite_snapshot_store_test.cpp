@@ -103,31 +103,13 @@ TEST_F(SqliteSnapshotStoreTest, ExistingFileKeepsItsMode) {
     EXPECT_EQ(store.list_versions("task"), (Versions{1}));
 }
 
-TEST_F(SqliteSnapshotStoreTest, SchemaIsAsapProtocols) {
-    SqliteSnapshotStore store(path_);
-    RawDb raw(path_);
-    EXPECT_EQ(
-        raw.text("SELECT group_concat(name || ':' || type || ':' || \"notnull\" || ':' || pk, "
-                 "',') FROM pragma_table_info('snapshots')"),
-        "task_id:TEXT:1:1,id:TEXT:1:0,version:INTEGER:1:2,data:TEXT:1:0,"
-        "checkpoint:INTEGER:1:0,created_at:TEXT:1:0");
-}
-
 // A file written by asap-protocol's SQLiteSnapshotStore (its DDL and row format) is read by
 // ours, and ours writes rows it reads back.
 TEST_F(SqliteSnapshotStoreTest, ReadsAndWritesAsapProtocolFiles) {
     {
         RawDb raw(path_);
+        raw.exec(test_data("asap_protocol_snapshots.sql"));
         raw.exec(R"sql(
-CREATE TABLE IF NOT EXISTS snapshots (
-    task_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    checkpoint INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (task_id, version)
-);
 INSERT OR REPLACE INTO snapshots VALUES
     ('task', 'snap_1', 1, '{"b": 1, "a": [1, 2]}', 1, '2024-05-01T10:00:00+00:00'),
     ('task', 'snap_2', 2, '{}', 0, '2024-05-01T11:00:00.123456+00:00');

@@ -1,6 +1,7 @@
-// Helpers shared by the GoogleTest suite: temporary folders, a raw SQLite handle for setting
-// up situations the stores must cope with, model builders, a UTC oracle, threads started
-// together, a latch, the outcome of a queued call, SQL parameters and a fork() runner.
+// Helpers shared by the GoogleTest suite: temporary folders, the data files of tests_cpp/data,
+// a raw SQLite handle for setting up situations the stores must cope with, model builders, a
+// UTC oracle, threads started together, a latch, queued calls and their outcome, SQL
+// parameters and a fork() runner.
 #pragma once
 
 #include <fcntl.h>
@@ -90,6 +91,14 @@ inline std::string read_file(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+/// A file of tests_cpp/data, whole; throws when it is missing (an empty oracle would pass).
+inline std::string test_data(const std::string& name) {
+    const std::string path = std::string(ASAP_NATIVE_TEST_DATA_DIR) + "/" + name;
+    if (!std::filesystem::is_regular_file(path))
+        throw std::runtime_error("no test data file " + path);
+    return read_file(path);
+}
+
 /// Permission bits of `path`, or -1 when it does not exist.
 inline int file_mode(const std::string& path) {
     struct stat info {};
@@ -141,6 +150,22 @@ public:
 private:
     sqlite3* db_ = nullptr;
 };
+
+/// How `table` of the database at `path` is laid out, as text to compare: each column's name,
+/// type, NOT NULL and place in the primary key, then each index with its columns.
+inline std::string table_layout(const std::string& path, const std::string& table) {
+    const std::string columns =
+        "SELECT group_concat(name || ':' || type || ':' || \"notnull\" || ':' || pk, ',') "
+        "FROM pragma_table_info('" +
+        table + "')";
+    const std::string indexes =
+        "SELECT group_concat(i.name || '(' || (SELECT group_concat(name, ',') FROM "
+        "pragma_index_info(i.name)) || ')', ';') FROM (SELECT name FROM sqlite_master "
+        "WHERE type = 'index' AND tbl_name = '" +
+        table + "' AND sql IS NOT NULL ORDER BY name) AS i";
+    RawDb db(path);
+    return db.text(columns) + " | " + db.text(indexes);
+}
 
 /// A snapshot whose data names its task and version, so a reader can check what it got.
 inline Snapshot make_snapshot(const std::string& task_id, std::int64_t version,
@@ -289,6 +314,14 @@ private:
         std::make_shared<std::promise<Outcome<Result>>>();
     std::shared_future<Outcome<Result>> future_;
 };
+
+/// Runs `(target.*queue)(arguments..., done)`, a queued call, and returns what its Done gets.
+template <typename Result, typename Target, typename Queue, typename... Arguments>
+QueuedOutcome<Result> call_queued(Target& target, Queue queue, Arguments&&... arguments) {
+    QueuedOutcome<Result> outcome;
+    (target.*queue)(std::forward<Arguments>(arguments)..., outcome.done());
+    return outcome;
+}
 
 /// Parameters by position, as sqlite3 takes them from a sequence.
 inline SqlParameters by_position(std::vector<SqlValue> values) {

@@ -19,25 +19,25 @@ TestSchema& new_schema() {
     return *schemas.back();
 }
 
-INSTANTIATE_TEST_SUITE_P(Postgres, SnapshotStoreContract,
-                         ::testing::Values(StoreFactory<SnapshotStore>{
-                             "postgres",
-                             [](const TempDir&) -> std::unique_ptr<SnapshotStore> {
-                                 if (skip_without_postgres()) return nullptr;
-                                 return std::make_unique<PostgresSnapshotStore>(
-                                     new_schema().options());
-                             }}),
-                         factory_name<SnapshotStore>);
+/// The factory of a PostgreSQL store `Impl`, each store on a schema of its own; without a
+/// server it makes none and the test skips.
+template <typename Store, typename Impl>
+std::vector<StoreFactory<Store>> postgres_factories() {
+    return {{"postgres", [](const TempDir&) -> std::unique_ptr<Store> {
+                 if (skip_without_postgres()) return nullptr;
+                 return std::make_unique<Impl>(new_schema().options());
+             }}};
+}
 
-INSTANTIATE_TEST_SUITE_P(Postgres, MeteringStoreContract,
-                         ::testing::Values(StoreFactory<MeteringStore>{
-                             "postgres",
-                             [](const TempDir&) -> std::unique_ptr<MeteringStore> {
-                                 if (skip_without_postgres()) return nullptr;
-                                 return std::make_unique<PostgresMeteringStore>(
-                                     new_schema().options());
-                             }}),
-                         factory_name<MeteringStore>);
+INSTANTIATE_TEST_SUITE_P(
+    Postgres, SnapshotStoreContract,
+    ::testing::ValuesIn(postgres_factories<SnapshotStore, PostgresSnapshotStore>()),
+    factory_name<SnapshotStore>);
+
+INSTANTIATE_TEST_SUITE_P(
+    Postgres, MeteringStoreContract,
+    ::testing::ValuesIn(postgres_factories<MeteringStore, PostgresMeteringStore>()),
+    factory_name<MeteringStore>);
 
 }  // namespace
 }  // namespace asap_native::testing
