@@ -22,7 +22,7 @@ namespace {
 using pg::Connection;
 using pg::Database;
 using pg::Params;
-using Steps = std::vector<Database::BatchStep>;
+using Steps = std::vector<BatchStep<Connection>>;
 
 enum Statement { kInsert, kCount };
 
@@ -44,7 +44,7 @@ protected:
             connections);
     }
 
-    static Database::BatchStep insert(std::int64_t key, std::string value = "v") {
+    static BatchStep<Connection> insert(std::int64_t key, std::string value = "v") {
         return [key, value](Connection& c) {
             Params params;
             params.int64(key).text(value);
@@ -53,7 +53,7 @@ protected:
     }
 
     std::vector<std::exception_ptr> run(const Steps& steps) {
-        std::vector<const Database::BatchStep*> pointers;
+        std::vector<const BatchStep<Connection>*> pointers;
         for (const auto& step : steps) pointers.push_back(&step);
         return database_->run_batch(pointers);
     }

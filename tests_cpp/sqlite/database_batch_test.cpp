@@ -48,15 +48,15 @@ int count_commits(void* counter) {
 
 class DatabaseBatchTest : public ::testing::Test {
 protected:
-    std::vector<std::exception_ptr> run(const std::vector<Database::BatchStep>& steps) {
-        std::vector<const Database::BatchStep*> pointers;
+    std::vector<std::exception_ptr> run(const std::vector<BatchStep<Connection>>& steps) {
+        std::vector<const BatchStep<Connection>*> pointers;
         for (const auto& step : steps) pointers.push_back(&step);
         return db_.run_batch(pointers);
     }
     std::int64_t rows(const std::string& where = "1") {
         return RawDb(path_).integer("SELECT count(*) FROM t WHERE " + where);
     }
-    static Database::BatchStep inserting(std::int64_t key) {
+    static BatchStep<Connection> inserting(std::int64_t key) {
         return [key](Connection& c) { insert(c, key); };
     }
 
@@ -74,7 +74,7 @@ TEST_F(DatabaseBatchTest, EveryStepCommitsInOneTransaction) {
     int commits = 0;
     db_.with_writer(
         [&](Connection& c) { sqlite3_commit_hook(c.handle(), count_commits, &commits); });
-    std::vector<Database::BatchStep> steps;
+    std::vector<BatchStep<Connection>> steps;
     for (int i = 0; i < 10; ++i) steps.push_back(inserting(i));
     // A later step sees what the earlier ones wrote: they share the transaction.
     std::int64_t seen_by_last = -1;
@@ -93,7 +93,7 @@ TEST_F(DatabaseBatchTest, EveryStepCommitsInOneTransaction) {
 }
 
 TEST_F(DatabaseBatchTest, AThrowingStepIsRolledBackAlone) {
-    std::vector<Database::BatchStep> steps;
+    std::vector<BatchStep<Connection>> steps;
     for (int i = 0; i < 6; ++i) {
         if (i == 3)
             steps.push_back([](Connection& c) {
@@ -149,7 +149,7 @@ TEST_F(DatabaseBatchTest, ATriggerAbortFailsOnlyItsStep) {
     RawDb(path_).exec(
         "CREATE TRIGGER poison BEFORE INSERT ON t WHEN NEW.k = 13 "
         "BEGIN SELECT RAISE(ABORT, 'poisoned key'); END");
-    std::vector<Database::BatchStep> steps;
+    std::vector<BatchStep<Connection>> steps;
     for (int i = 10; i < 20; ++i) steps.push_back(inserting(i));
     const auto errors = run(steps);
     for (int i = 10; i < 20; ++i) {
@@ -204,7 +204,7 @@ TEST_F(DatabaseBatchTest, ABusyDatabaseFailsEveryStepWithoutRunningAny) {
     RawDb holder(dir_.file("busy.db"));
     holder.exec("BEGIN IMMEDIATE");
     int runs = 0;
-    const Database::BatchStep counted = [&](Connection& c) {
+    const BatchStep<Connection> counted = [&](Connection& c) {
         ++runs;
         insert(c, runs);
     };
@@ -227,10 +227,10 @@ TEST_F(DatabaseBatchTest, ACommitThatFailsFailsEveryStepAndWritesNothing) {
                 "CREATE TABLE IF NOT EXISTS child (id INTEGER PRIMARY KEY, parent_id INTEGER "
                 "REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)");
     db.with_writer([](Connection& c) { c.execute("PRAGMA foreign_keys=ON"); });
-    const Database::BatchStep good = [](Connection& c) {
+    const BatchStep<Connection> good = [](Connection& c) {
         c.execute("INSERT INTO parent (id) VALUES (1)");
     };
-    const Database::BatchStep orphan = [](Connection& c) {
+    const BatchStep<Connection> orphan = [](Connection& c) {
         c.execute("INSERT INTO child (id, parent_id) VALUES (1, 42)");
     };
     const auto errors = db.run_batch({&good, &orphan});
@@ -251,14 +251,14 @@ TEST_F(DatabaseBatchTest, ACommitThatFailsFailsEveryStepAndWritesNothing) {
 TEST_F(DatabaseBatchTest, AClosedDatabaseFailsEveryStep) {
     db_.close();
     int runs = 0;
-    const Database::BatchStep counted = [&](Connection&) { ++runs; };
+    const BatchStep<Connection> counted = [&](Connection&) { ++runs; };
     const auto errors = db_.run_batch({&counted, &counted});
     EXPECT_EQ(runs, 0);
     for (const auto& error : errors) EXPECT_EQ(store_kind(error), StoreErrorKind::Closed);
 }
 
 TEST_F(DatabaseBatchTest, ManyFailingStepsInARowLeaveTheOthersIntact) {
-    std::vector<Database::BatchStep> steps;
+    std::vector<BatchStep<Connection>> steps;
     for (int i = 0; i < 200; ++i) {
         if (i % 3 == 0)
             steps.push_back([i](Connection& c) {

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "asap_native/batch_step.hpp"
 #include "asap_native/errors.hpp"
 #include "asap_native/process_generation.hpp"
 #include "asap_native/store_stats.hpp"
@@ -49,7 +50,7 @@ template <typename Database>
 class Executor {
 public:
     using Connection = typename Database::Connection;
-    using Step = std::function<void(Connection&)>;
+    using Step = BatchStep<Connection>;
 
     /// `reader_threads` 0 picks default_executor_readers(). `stats` (may be null) receives
     /// the size of every group commit.

@@ -100,7 +100,8 @@ Database::Pool::Lease Database::lease_connection() {
                        [this](Connection& used) { return used.idle() && !closed_.load(); });
 }
 
-std::vector<std::exception_ptr> Database::run_batch(const std::vector<const BatchStep*>& steps) {
+std::vector<std::exception_ptr> Database::run_batch(
+    const std::vector<const BatchStep<Connection>*>& steps) {
     std::vector<std::exception_ptr> errors(steps.size());
     if (steps.empty()) return errors;
     State& state = current_state();
@@ -125,7 +126,8 @@ std::vector<std::exception_ptr> Database::run_batch(const std::vector<const Batc
 // fails, the server skips everything after it; the next round rolls back and redoes the batch
 // without that step, each step now under a savepoint, so that a later failure only needs a
 // ROLLBACK TO SAVEPOINT and the steps after it.
-void Database::run_rounds(Connection& connection, const std::vector<const BatchStep*>& steps,
+void Database::run_rounds(Connection& connection,
+                          const std::vector<const BatchStep<Connection>*>& steps,
                           std::vector<std::exception_ptr>& errors) {
     const std::size_t count = steps.size();
     bool savepoints = false;

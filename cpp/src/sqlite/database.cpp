@@ -151,7 +151,8 @@ Database::Pool::Lease Database::lease_reader() {
                                     [](Connection&) { return true; }));
 }
 
-std::vector<std::exception_ptr> Database::run_batch(const std::vector<const BatchStep*>& steps) {
+std::vector<std::exception_ptr> Database::run_batch(
+    const std::vector<const BatchStep<Connection>*>& steps) {
     std::vector<std::exception_ptr> errors(steps.size());
     if (steps.empty()) return errors;
     try {

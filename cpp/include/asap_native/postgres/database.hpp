@@ -4,13 +4,13 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "asap_native/batch_step.hpp"
 #include "asap_native/connection_pool.hpp"
 #include "asap_native/postgres/connection.hpp"
 #include "asap_native/postgres/schema.hpp"
@@ -33,7 +33,6 @@ namespace asap_native::pg {
 class Database {
 public:
     using Connection = pg::Connection;
-    using BatchStep = std::function<void(Connection&)>;
 
     /// Connects (bounded by options.timeout), migrates `schema` and prepares `statements`.
     /// `max_connections` 0: one per executor reader thread and as many for sync callers.
@@ -71,7 +70,8 @@ public:
     /// failure (statement timeout, lock, read-only server, lost connection...) fails every step
     /// not already failed on its own, at once. Returns one entry per step: null once committed,
     /// else its error. After a lost connection, whether the COMMIT reached the server is unknown.
-    std::vector<std::exception_ptr> run_batch(const std::vector<const BatchStep*>& steps);
+    std::vector<std::exception_ptr> run_batch(
+        const std::vector<const BatchStep<Connection>*>& steps);
 
     /// Waits for leased connections to come back, then closes every connection; later calls
     /// throw StoreError(Closed).
@@ -97,7 +97,7 @@ private:
     Pool::Lease lease_connection();
     std::unique_ptr<Connection> open_connection();
     State& current_state();
-    void run_rounds(Connection& connection, const std::vector<const BatchStep*>& steps,
+    void run_rounds(Connection& connection, const std::vector<const BatchStep<Connection>*>& steps,
                     std::vector<std::exception_ptr>& errors);
 
     ConnectOptions options_;

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "asap_native/batch_step.hpp"
 #include "asap_native/connection_pool.hpp"
 #include "asap_native/sqlite/connection.hpp"
 
@@ -25,8 +26,6 @@ public:
     using Connection = sqlite::Connection;
     /// Hook run on every new connection (to register SQL functions) before use.
     using ConnectionSetup = std::function<void(Connection&)>;
-    /// One step of a group commit: runs inside the shared transaction.
-    using BatchStep = std::function<void(Connection&)>;
 
     /// Validates and opens `path`, applies WAL and durability, then runs `schema_sql` on the
     /// writer. With `options.read_only` the file must exist and nothing is written to it (no
@@ -60,7 +59,8 @@ public:
     /// so a step that throws is rolled back alone. Returns one entry per step: null on success,
     /// else the step's exception. When the transaction itself cannot begin or commit, every
     /// step gets that error and nothing is written.
-    std::vector<std::exception_ptr> run_batch(const std::vector<const BatchStep*>& steps);
+    std::vector<std::exception_ptr> run_batch(
+        const std::vector<const BatchStep<Connection>*>& steps);
 
     /// Closes every connection once in-flight calls finish; later calls throw StoreError(Closed).
     void close();
