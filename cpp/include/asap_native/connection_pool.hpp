@@ -9,7 +9,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <string>
 #include <utility>
 #include <vector>
 
@@ -29,7 +28,7 @@ public:
     /// Timeout with `message` once it passes) or none.
     struct Patience {
         std::optional<Clock::time_point> deadline;
-        std::string message;
+        const char* message = "";  // a literal: built on every lease, so never allocated
     };
 
     /// A connection leased for a scope: given back when the scope ends, and kept for the next
