@@ -29,7 +29,8 @@ T settled(const std::shared_ptr<T>& cell) {
     return cell ? *cell : T{};
 }
 
-/// `call(arguments...)`'s result, Nothing where it returns void.
+/// `call(arguments...)`'s result, Nothing where it returns void (for a sync call's settled();
+/// a queued one's engine reads void as Nothing itself).
 template <typename Call, typename... Arguments>
 auto returned(Call& call, Arguments&... arguments) {
     if constexpr (std::is_void_v<std::invoke_result_t<Call&, Arguments&...>>) {
@@ -89,9 +90,7 @@ protected:
     template <typename Result, typename Call>
     void queue(StoreOperation operation, StoreAccess access, std::string key, Call call,
                Done<Result> done) {
-        auto work = [sql = sql_, call = std::move(call)](Connection& c) {
-            return returned(call, sql, c);
-        };
+        auto work = [sql = sql_, call = std::move(call)](Connection& c) { return call(sql, c); };
         using Stored = WorkResult<decltype(work), Connection>;
         auto settle = settling<Result, Stored>(std::move(done));
         if (access == StoreAccess::Read)
