@@ -42,17 +42,21 @@ def _awaitable_twin(
     native ``<name>_queued`` call, which reads them as the sync native call does."""
     queued_name = sync.__name__.removesuffix("_sync") + "_queued"
     signature = inspect.signature(sync)
-    defaults = tuple(parameter.default for parameter in signature.parameters.values())[1:]
-    required = sum(default is inspect.Parameter.empty for default in defaults)
+    parameters = tuple(signature.parameters.values())[1:]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in parameters), sync
+    names = tuple(parameter.name for parameter in parameters)
+    named_defaults = tuple((parameter.name, parameter.default) for parameter in parameters)
+    empty = inspect.Parameter.empty
 
     async def twin(self: _StoreT, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
-        if kwargs or not required <= len(args) <= len(defaults):
-            # Keywords, or a wrong count that Python's own message should name.
-            bound = signature.bind(self, *args, **kwargs)
-            bound.apply_defaults()
-            arguments = bound.args[1:]
-        else:
-            arguments = (*args, *defaults[len(args) :])
+        given = len(args)
+        arguments = (*args, *(kwargs.get(name, d) for name, d in named_defaults[given:]))
+        if (
+            given > len(names)
+            or (kwargs and not kwargs.keys() <= set(names[given:]))
+            or any(argument is empty for argument in arguments)
+        ):
+            signature.bind(self, *args, **kwargs)  # raises Python's own TypeError
         submit = getattr(self._native, queued_name)
         result: _R = await call_queued(submit, *arguments)
         return result
