@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from _async_helpers import read_line
+
 
 @contextmanager
 def python_child(script: str, *args: str, ready: str) -> Iterator[subprocess.Popen[str]]:
@@ -20,9 +22,8 @@ def python_child(script: str, *args: str, ready: str) -> Iterator[subprocess.Pop
         stdout=subprocess.PIPE,
         text=True,
     ) as child:
-        assert child.stdout is not None
         try:
-            assert child.stdout.readline().strip() == ready
+            assert read_line(child.stdout).strip() == ready
             yield child
         finally:
             if child.poll() is None:
