@@ -42,8 +42,9 @@ def check_options(durability: object, timeout: object) -> tuple[str, float]:
 class StoreBase:
     """Opening, close(), ``with``, ``async with`` and stats() for every store.
 
-    A store class names the ``_core`` function that opens its native store (``_open_native``)
-    and calls :meth:`_open` with that function's arguments.
+    A file or server store class names the ``_core`` function that opens its native store
+    (``_open_native``) and calls :meth:`_open` with that function's arguments; the in-memory
+    stores set ``_native`` themselves (they hold nothing to release at exit).
     """
 
     _native: _Native

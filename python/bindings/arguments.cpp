@@ -181,7 +181,7 @@ UsageCount count_argument(py::handle value, const char* what) {
 }
 
 std::string path_argument(py::handle value, const char* what) {
-    static PyObject* fspath = py::object(py::module_::import("os").attr("fspath")).release().ptr();
+    static PyObject* fspath = kept_attribute("os", "fspath");
     PyObject* text = PyObject_CallOneArg(fspath, value.ptr());
     if (text == nullptr) {
         PyErr_Clear();

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "arguments.hpp"
+
 namespace py = pybind11;
 
 namespace asap_native::bindings {
@@ -380,7 +382,7 @@ private:
 };
 
 py::object parse_with_json_module(std::string_view text) {
-    static PyObject* loads = py::object(py::module_::import("json").attr("loads")).release().ptr();
+    static PyObject* loads = kept_attribute("json", "loads");
     PyObject* source =
         PyUnicode_DecodeUTF8(text.data(), static_cast<Py_ssize_t>(text.size()), "surrogatepass");
     PyObject* result = source ? PyObject_CallOneArg(loads, source) : nullptr;
