@@ -30,13 +30,27 @@ class _Native(Protocol):
     def stats(self) -> StoreFigures: ...
 
 
+def seconds(timeout: object) -> float:
+    """A store's ``timeout`` argument checked to be a number (not a bool) of seconds."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    return float(timeout)
+
+
+def at_least_one(value: object, name: str, hint: str = "") -> int:
+    """``value`` checked to be an int (not a bool) of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1{hint}")
+    return value
+
+
 def check_options(durability: object, timeout: object) -> tuple[str, float]:
     """The checked ``durability`` and ``timeout`` arguments of a SQLite store."""
     if not isinstance(durability, str):
         raise TypeError(f"durability must be 'normal' or 'full', not {type(durability).__name__}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    return durability, float(timeout)
+    return durability, seconds(timeout)
 
 
 class StoreBase:

@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from asap_native import _core
+from asap_native._store_base import at_least_one
 from asap_native.loop_bridge import call_queued
 
 __all__ = [
@@ -103,15 +104,6 @@ class _HasMaintenance(Protocol):
     def maintenance(self) -> _core.NativeMaintenance: ...
 
 
-def _at_least_one(value: object, name: str, hint: str = "") -> int:
-    """``value`` checked to be an int (not a bool) of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1{hint}")
-    return value
-
-
 def run_rule(rule: _core.NativeRetention, progress: PruneProgress | None = None) -> int:
     """Steps a retention rule to the end on the calling thread; returns the rows deleted.
 
@@ -152,14 +144,14 @@ class _Maintained:
     ) -> _core.NativeRetention:
         return self._maintenance().snapshot_retention(
             task_id,
-            _at_least_one(keep_last, "keep_last", " (delete(task_id) removes a whole task)"),
-            _at_least_one(chunk_size, "chunk_size"),
+            at_least_one(keep_last, "keep_last", " (delete(task_id) removes a whole task)"),
+            at_least_one(chunk_size, "chunk_size"),
         )
 
     def _usage_rule(self, before: datetime, chunk_size: int) -> _core.NativeRetention:
         if not isinstance(before, (datetime, str)):
             raise TypeError(f"before must be a datetime, not {type(before).__name__}")
-        return self._maintenance().usage_retention(before, _at_least_one(chunk_size, "chunk_size"))
+        return self._maintenance().usage_retention(before, at_least_one(chunk_size, "chunk_size"))
 
 
 # Each call below is written once and carried by the classes that follow under the names each

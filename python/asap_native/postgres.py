@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from asap_native import _core
-from asap_native._store_base import StoreBase
+from asap_native._store_base import StoreBase, at_least_one, seconds
 from asap_native.metering_store import _MeteringStore
 from asap_native.models import SnapshotT, UsageAggregateT, UsageEventT
 from asap_native.snapshot_store import _AsyncVariants, _QueuedCalls, _SnapshotStore, _SyncCalls
@@ -44,15 +44,9 @@ def _check_options(dsn: object, timeout: object, max_connections: object) -> tup
             "dsn must be a str (a libpq connection string or a postgresql:// URL), "
             f"not {type(dsn).__name__}"
         )
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    if max_connections is None:
-        return float(timeout), 0
-    if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-        raise TypeError(f"max_connections must be an int, not {type(max_connections).__name__}")
-    if max_connections < 1:
-        raise ValueError("max_connections must be at least 1")
-    return float(timeout), max_connections
+    checked_timeout = seconds(timeout)
+    limit = 0 if max_connections is None else at_least_one(max_connections, "max_connections")
+    return checked_timeout, limit
 
 
 def _key_error(task_id: object, version: object) -> Exception:
